@@ -1,0 +1,107 @@
+"""Grain pipelines: tokenize, pad, mask, shuffle, batch, shard per process, globalize.
+
+One example is `<bos> question answer <eos>` padded to `seq_len + 1` tokens; the model sees
+the first `seq_len` and predicts the last `seq_len`. The loss mask covers the answer and
+`<eos>` (or every real token with `loss_on="all"`).
+
+Task datasets are small, so a split is tokenized once into arrays (cached beside the
+dataset) and the grain pipeline shuffles and batches row indices into them.
+
+The global order of examples depends only on the data config and seed: process `p` of
+`P` reads examples `p, p + P, p + 2P, ...`, so the examples of global batch `t` are the
+same whatever the number of processes, and whatever the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import grain
+import jax
+import numpy as np
+
+from scaling.config import ConfigError
+from scaling.data.builders import Prepared, read_all
+from scaling.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
+
+FIELDS = ("inputs", "targets", "loss_mask")
+
+
+@dataclasses.dataclass(frozen=True)
+class Examples:
+  """A tokenized split: `inputs`, `targets` (int32) and `loss_mask` (float32), [N, L]."""
+
+  inputs: np.ndarray
+  targets: np.ndarray
+  loss_mask: np.ndarray
+
+  def __len__(self) -> int:
+    return len(self.inputs)
+
+  def rows(self, index) -> dict[str, np.ndarray]:
+    return {k: getattr(self, k)[index] for k in FIELDS}
+
+
+def tokenize(records: list[dict], tokenizer: Tokenizer, seq_len: int, loss_on: str) -> Examples:
+  """Formats question/answer records into fixed-length, loss-masked rows."""
+  questions = tokenizer.encode_batch([r["question"].decode() for r in records])
+  answers = tokenizer.encode_batch([r["answer"].decode() for r in records])
+  seq = np.full((len(records), seq_len + 1), PAD_ID, np.int32)
+  mask = np.zeros((len(records), seq_len), np.float32)
+  for i, (question, answer) in enumerate(zip(questions, answers)):
+    tokens = [BOS_ID, *question, *answer, EOS_ID]
+    if len(tokens) > seq_len + 1:
+      raise ConfigError(f"config.data.seq_len: an example needs {len(tokens) - 1} positions, "
+                        f"more than seq_len={seq_len}")
+    seq[i, :len(tokens)] = tokens
+    # Target position j predicts token j + 1; the answer and <eos> end the sequence.
+    first = 0 if loss_on == "all" else len(tokens) - 2 - len(answer)
+    mask[i, first:len(tokens) - 1] = 1.0
+  return Examples(seq[:, :-1], seq[:, 1:], mask)
+
+
+def load_split(prepared: Prepared, split: str, seq_len: int, loss_on: str) -> Examples:
+  """The tokenized split, from the cache beside the dataset or made (and cached) now."""
+  path = os.path.join(prepared.directory, f"tokens-{split}-L{seq_len}-{loss_on}.npz")
+  if os.path.exists(path):
+    with np.load(path) as f:
+      return Examples(**{k: f[k] for k in FIELDS})
+  examples = tokenize(read_all(prepared.sources[split]), prepared.tokenizer, seq_len, loss_on)
+  tmp = f"{path}.{os.getpid()}.tmp.npz"
+  np.savez(tmp, **examples.rows(slice(None)))
+  os.replace(tmp, path)
+  return examples
+
+
+def train_dataset(examples: Examples, *, global_batch: int, seed: int, process_index: int,
+                  process_count: int) -> grain.IterDataset:
+  """An endless stream of this process's rows of each global batch, reshuffled per epoch."""
+  ds = grain.MapDataset.range(len(examples)).shuffle(seed=seed).repeat()
+  ds = ds[process_index::process_count]  # Strided: global batch order is process-invariant.
+  ds = ds.batch(global_batch // process_count, drop_remainder=True).map(examples.rows)
+  return ds.to_iter_dataset()
+
+
+def eval_batches(examples: Examples, *, global_batch: int, max_examples: int,
+                 process_index: int, process_count: int):
+  """The first `max_examples` held-out examples in fixed order, this process's rows.
+
+  The last batch is padded with all-zero-mask rows, so every batch has the same shape.
+  """
+  n = min(len(examples), max_examples)
+  for start in range(0, n, global_batch):
+    index = np.arange(start, start + global_batch)[process_index::process_count]
+    batch = examples.rows(np.minimum(index, n - 1))
+    batch["loss_mask"] = batch["loss_mask"] * (index < n)[:, None]
+    yield batch
+
+
+def to_global(batch: dict[str, np.ndarray], sharding: jax.sharding.NamedSharding,
+              process_count: int) -> dict[str, jax.Array]:
+  """Assembles this process's rows into global arrays sharded over the batch axis."""
+  out = {}
+  for k, v in batch.items():
+    global_shape = (v.shape[0] * process_count,) + v.shape[1:]
+    out[k] = jax.make_array_from_process_local_data(sharding, v, global_shape)
+  return out

@@ -1,0 +1,89 @@
+"""Peak FLOP/s of the devices a run uses, for model FLOPs utilisation (MFU).
+
+Accelerators use their published dense peaks. A CPU has no meaningful datasheet number,
+so its peak is measured: the best throughput of a large jitted matmul on this host,
+cached per CPU model and JAX version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+
+# Dense bf16 peak per chip, FLOP/s (vendor datasheets, without sparsity).
+PEAK_BF16 = {
+    "H100": 989e12,
+    "H200": 989e12,
+    "A100": 312e12,
+    "L4": 121e12,
+    "TPU v4": 275e12,
+    "TPU v5 lite": 197e12,  # v5e
+    "TPU v5e": 197e12,
+    "TPU v5p": 459e12,
+    "TPU v5": 459e12,
+    "TPU v6 lite": 918e12,  # v6e (Trillium)
+    "TPU v6e": 918e12,
+}
+
+
+def device_kind() -> str:
+  return jax.devices()[0].device_kind
+
+
+def _cpu_model() -> str:
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
+def measure_matmul_flops(n: int = 2048, repeats: int = 5, dtype=jnp.float32) -> float:
+  """Best observed FLOP/s of an n x n matmul on the first device."""
+  device = jax.devices()[0]
+  a = jax.device_put(jnp.ones((n, n), dtype), device)
+  f = jax.jit(lambda x: x @ x)
+  f(a).block_until_ready()
+  best = float("inf")
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    f(a).block_until_ready()
+    best = min(best, time.perf_counter() - t0)
+  return 2 * n ** 3 / best
+
+
+def cpu_peak_flops() -> float:
+  """Measured matmul peak of this whole host (all cores), cached on disk."""
+  cache = os.path.join(os.path.expanduser("~/.cache/scaling"), "cpu_peak.json")
+  key = f"{_cpu_model()}|{os.cpu_count()}|jax {jax.__version__}"
+  try:
+    with open(cache) as f:
+      table = json.load(f)
+  except (OSError, ValueError):
+    table = {}
+  if key not in table:
+    table[key] = measure_matmul_flops()
+    os.makedirs(os.path.dirname(cache), exist_ok=True)
+    with open(cache, "w") as f:
+      json.dump(table, f, indent=2)
+  return table[key]
+
+
+def peak_flops() -> tuple[float, str]:
+  """Peak FLOP/s of all devices of this run together, and where the number came from."""
+  kind = device_kind()
+  if jax.default_backend() == "cpu":
+    # Simulated CPU devices share the host's cores: the host is the unit.
+    return cpu_peak_flops(), "measured f32 matmul peak of this host"
+  for name, peak in sorted(PEAK_BF16.items(), key=lambda kv: -len(kv[0])):
+    if name.lower() in kind.lower():
+      return peak * jax.device_count(), f"datasheet bf16 peak of {name}"
+  return float("nan"), f"unknown peak for device kind {kind!r}"

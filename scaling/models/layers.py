@@ -1,0 +1,164 @@
+"""Transformer building blocks shared by the language model and the diffusion transformer.
+
+Every parameter carries logical axis names (see `scaling.mesh`); activations are
+constrained by logical names too. Parameters are stored in float32 and cast to the
+compute dtype where they are used.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from scaling.mesh import constrain
+
+Initializer = Callable[..., jax.Array]
+
+
+def param(rngs: nnx.Rngs, init: Initializer, shape: tuple[int, ...],
+          names: tuple[str, ...]) -> nnx.Param:
+  """A float32 parameter annotated with the logical names of its dimensions."""
+  return nnx.Param(nnx.with_partitioning(init, names)(rngs.params(), shape, jnp.float32))
+
+
+def fan_in_init(fan_in: int, scale: float = 1.0) -> Initializer:
+  """Normal init with std = scale / sqrt(fan_in), for weights of any rank."""
+  return nnx.initializers.normal(stddev=scale / fan_in ** 0.5)
+
+
+class RMSNorm(nnx.Module):
+  """Root-mean-square norm with a learned scale; statistics in float32."""
+
+  def __init__(self, dim: int, eps: float, *, rngs: nnx.Rngs):
+    self.eps = eps
+    self.scale = param(rngs, nnx.initializers.ones, (dim,), ("embed",))
+
+  def __call__(self, x_BLD: jax.Array) -> jax.Array:
+    x32 = x_BLD.astype(jnp.float32)
+    x32 = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.eps)
+    return (x32 * self.scale[...]).astype(x_BLD.dtype)
+
+
+def rope(x_BLHK: jax.Array, positions_BL: jax.Array, base: float) -> jax.Array:
+  """Rotary position embedding (rotate-half form) applied to queries or keys."""
+  half = x_BLHK.shape[-1] // 2
+  freq_K = base ** (-jnp.arange(half, dtype=jnp.float32) / half)
+  angle_BLK = positions_BL[..., None].astype(jnp.float32) * freq_K
+  sin_BL1K = jnp.sin(angle_BLK)[:, :, None, :]
+  cos_BL1K = jnp.cos(angle_BLK)[:, :, None, :]
+  x1, x2 = jnp.split(x_BLHK.astype(jnp.float32), 2, axis=-1)
+  out = jnp.concatenate([x1 * cos_BL1K - x2 * sin_BL1K, x2 * cos_BL1K + x1 * sin_BL1K], -1)
+  return out.astype(x_BLHK.dtype)
+
+
+class Attention(nnx.Module):
+  """Multi-head (optionally grouped-query) self-attention with rotary positions."""
+
+  def __init__(self, d_model: int, n_heads: int, n_kv_heads: int, *, rope_base: float,
+               dtype: jnp.dtype, implementation: str | None, out_scale: float,
+               rngs: nnx.Rngs):
+    head_dim = d_model // n_heads
+    self.n_heads, self.n_kv_heads, self.head_dim = n_heads, n_kv_heads, head_dim
+    self.rope_base, self.dtype, self.implementation = rope_base, dtype, implementation
+    init = fan_in_init(d_model)
+    self.q_DHK = param(rngs, init, (d_model, n_heads, head_dim), ("embed", "heads", "head_dim"))
+    self.k_DHK = param(rngs, init, (d_model, n_kv_heads, head_dim), ("embed", "kv", "head_dim"))
+    self.v_DHK = param(rngs, init, (d_model, n_kv_heads, head_dim), ("embed", "kv", "head_dim"))
+    self.o_HKD = param(rngs, fan_in_init(n_heads * head_dim, out_scale),
+                       (n_heads, head_dim, d_model), ("heads", "head_dim", "embed"))
+
+  def __call__(self, x_BLD: jax.Array, positions_BL: jax.Array,
+               mask_B1LL: jax.Array | None = None) -> jax.Array:
+    w = lambda p: p[...].astype(self.dtype)
+    q_BLHK = jnp.einsum("bld,dhk->blhk", x_BLD, w(self.q_DHK))
+    k_BLHK = jnp.einsum("bld,dhk->blhk", x_BLD, w(self.k_DHK))
+    v_BLHK = jnp.einsum("bld,dhk->blhk", x_BLD, w(self.v_DHK))
+    q_BLHK = constrain(rope(q_BLHK, positions_BL, self.rope_base),
+                       ("batch", "length", "act_heads", None))
+    k_BLHK = rope(k_BLHK, positions_BL, self.rope_base)
+    out_BLHK = jax.nn.dot_product_attention(
+        q_BLHK, k_BLHK, v_BLHK, mask=mask_B1LL, is_causal=mask_B1LL is None,
+        implementation=self.implementation)
+    out_BLD = jnp.einsum("blhk,hkd->bld", out_BLHK, w(self.o_HKD))
+    return constrain(out_BLD, ("batch", "length", "act_embed"))
+
+
+class Mlp(nnx.Module):
+  """Feed-forward layer: GELU, or SwiGLU (gated, with a second input projection)."""
+
+  def __init__(self, d_model: int, d_ff: int, kind: str, *, dtype: jnp.dtype,
+               out_scale: float, rngs: nnx.Rngs):
+    self.kind, self.dtype = kind, dtype
+    self.wi_DF = param(rngs, fan_in_init(d_model), (d_model, d_ff), ("embed", "mlp"))
+    if kind == "swiglu":
+      self.wg_DF = param(rngs, fan_in_init(d_model), (d_model, d_ff), ("embed", "mlp"))
+    self.wo_FD = param(rngs, fan_in_init(d_ff, out_scale), (d_ff, d_model), ("mlp", "embed"))
+
+  def __call__(self, x_BLD: jax.Array) -> jax.Array:
+    h_BLF = x_BLD @ self.wi_DF[...].astype(self.dtype)
+    if self.kind == "swiglu":
+      h_BLF = jax.nn.silu(x_BLD @ self.wg_DF[...].astype(self.dtype)) * h_BLF
+    else:
+      h_BLF = jax.nn.gelu(h_BLF)
+    h_BLF = constrain(h_BLF, ("batch", "length", "act_mlp"))
+    return constrain(h_BLF @ self.wo_FD[...].astype(self.dtype), ("batch", "length", "act_embed"))
+
+
+class Block(nnx.Module):
+  """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
+
+  def __init__(self, cfg, *, rngs: nnx.Rngs):
+    dtype = jnp.dtype(cfg.dtype)
+    # Residual branches start small so a deep stack begins close to the identity.
+    out_scale = (2 * cfg.n_layers) ** -0.5
+    implementation = None if cfg.attention == "xla" else cfg.attention
+    self.attn_norm = RMSNorm(cfg.d_model, cfg.norm_eps, rngs=rngs)
+    self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.n_kv_heads, rope_base=cfg.rope_base,
+                          dtype=dtype, implementation=implementation, out_scale=out_scale,
+                          rngs=rngs)
+    self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps, rngs=rngs)
+    self.mlp = Mlp(cfg.d_model, cfg.d_ff, cfg.mlp, dtype=dtype, out_scale=out_scale, rngs=rngs)
+
+  def __call__(self, x_BLD, positions_BL, mask_B1LL=None):
+    x_BLD = x_BLD + self.attn(self.attn_norm(x_BLD), positions_BL, mask_B1LL)
+    return x_BLD + self.mlp(self.mlp_norm(x_BLD))
+
+
+def stacked(make: Callable[[nnx.Rngs], nnx.Module], n: int, rngs: nnx.Rngs) -> nnx.Module:
+  """Creates `n` layers whose parameters are stacked on a leading `layers` axis."""
+
+  @nnx.split_rngs(splits=n)
+  @nnx.vmap(in_axes=(0,), out_axes=0, transform_metadata={nnx.PARTITION_NAME: "layers"})
+  def make_all(rngs):
+    return make(rngs)
+
+  return make_all(rngs)
+
+
+REMAT_POLICIES = {
+    "full": None,  # save nothing; recompute the whole layer in the backward pass
+    "dots_saveable": jax.checkpoint_policies.dots_with_no_batch_dims_saveable,
+}
+
+
+def run_stacked(layers: nnx.Module, x, *args, n: int, scan: bool, remat: str):
+  """Applies stacked layers in order: as one `lax.scan` body or unrolled.
+
+  The parameters are stacked either way, so checkpoints do not depend on `scan`.
+  """
+  graphdef, state = nnx.split(layers)
+
+  def body(x, layer_state):
+    return nnx.merge(graphdef, layer_state)(x, *args), None
+
+  if remat != "none":
+    body = jax.checkpoint(body, policy=REMAT_POLICIES[remat], prevent_cse=not scan)
+  if scan:
+    x, _ = jax.lax.scan(body, x, state)
+  else:
+    for i in range(n):
+      x, _ = body(x, jax.tree.map(lambda a: a[i], state))
+  return x

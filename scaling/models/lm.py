@@ -1,0 +1,47 @@
+"""Decoder-only transformer language model."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from scaling.mesh import constrain
+from scaling.models.layers import Block, RMSNorm, param, run_stacked, stacked
+
+
+class LM(nnx.Module):
+  """Token embedding, a stack of pre-norm blocks, final norm, tied or untied head."""
+
+  def __init__(self, cfg, vocab_size: int, *, rngs: nnx.Rngs):
+    self.vocab_size = vocab_size
+    self.dtype = jnp.dtype(cfg.dtype)
+    self.n_layers, self.scan_layers, self.remat = cfg.n_layers, cfg.scan_layers, cfg.remat
+    self.tie_embeddings = cfg.tie_embeddings
+    # std 1/sqrt(D): embedded tokens have unit norm and, when tied, logits unit variance.
+    self.embed_VD = param(rngs, nnx.initializers.normal(cfg.d_model ** -0.5),
+                          (vocab_size, cfg.d_model), ("vocab", "embed"))
+    self.blocks = stacked(lambda r: Block(cfg, rngs=r), cfg.n_layers, rngs)
+    self.final_norm = RMSNorm(cfg.d_model, cfg.norm_eps, rngs=rngs)
+    if not cfg.tie_embeddings:
+      self.head_DV = param(rngs, nnx.initializers.normal(cfg.d_model ** -0.5),
+                           (cfg.d_model, vocab_size), ("embed", "vocab"))
+
+  def __call__(self, tokens_BL: jax.Array, positions_BL: jax.Array | None = None,
+               segment_ids_BL: jax.Array | None = None) -> jax.Array:
+    """Float32 next-token logits [B, L, V]. Segment ids restrict attention to a document."""
+    if positions_BL is None:
+      positions_BL = jnp.broadcast_to(jnp.arange(tokens_BL.shape[1]), tokens_BL.shape)
+    mask_B1LL = None
+    if segment_ids_BL is not None:
+      L = tokens_BL.shape[1]
+      same_BLL = segment_ids_BL[:, :, None] == segment_ids_BL[:, None, :]
+      mask_B1LL = (same_BLL & jnp.tril(jnp.ones((L, L), bool)))[:, None]
+    x_BLD = jnp.take(self.embed_VD[...], tokens_BL, axis=0).astype(self.dtype)
+    x_BLD = constrain(x_BLD, ("batch", "length", "act_embed"))
+    x_BLD = run_stacked(self.blocks, x_BLD, positions_BL, mask_B1LL, n=self.n_layers,
+                        scan=self.scan_layers, remat=self.remat)
+    x_BLD = self.final_norm(x_BLD)
+    head_DV = self.embed_VD[...].T if self.tie_embeddings else self.head_DV[...]
+    logits_BLV = jnp.einsum("bld,dv->blv", x_BLD, head_DV.astype(self.dtype))
+    return logits_BLV.astype(jnp.float32)

@@ -1,0 +1,75 @@
+"""`summary.json`: what a run was, how it ended, and what it cost."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import flax
+import jax
+import optax
+
+from scaling.models.counting import ParamCounts
+
+
+def git_revision() -> str | None:
+  """The toolkit's git commit, when it is installed from a checkout."""
+  here = os.path.dirname(os.path.abspath(__file__))
+  try:
+    out = subprocess.run(["git", "-C", here, "rev-parse", "HEAD"], capture_output=True,
+                         text=True, timeout=5)
+  except (OSError, subprocess.TimeoutExpired):
+    return None
+  return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+class Summary:
+  """Accumulates across resumes: wall time adds up over the sessions of one run."""
+
+  def __init__(self, workdir: str, cfg, params: ParamCounts, flops_per_token: float,
+               tokens_per_step: int, enabled: bool = True):
+    self.path = os.path.join(workdir, "summary.json")
+    self.cfg, self.params, self.enabled = cfg, params, enabled
+    self.flops_per_token, self.tokens_per_step = flops_per_token, tokens_per_step
+
+  def previous(self) -> dict:
+    if not os.path.exists(self.path):
+      return {}
+    with open(self.path) as f:
+      return json.load(f)
+
+  def write(self, *, status: str, step: int, last: dict, wall_time_s: float,
+            error: str | None = None) -> dict:
+    if not self.enabled:
+      return {}
+    before = self.previous()
+    tokens = step * self.tokens_per_step
+    data = {
+        "status": status,
+        "step": step,
+        "steps": self.cfg.train.steps,
+        "params": self.params.as_dict(),
+        "flops_per_token": self.flops_per_token,
+        "tokens_seen": tokens,
+        "training_flops": self.flops_per_token * tokens,
+        "final_train_loss": last.get("loss", before.get("final_train_loss")),
+        "final_eval_loss": last.get("eval_loss", before.get("final_eval_loss")),
+        "final_eval": {k: v for k, v in last.items() if k.startswith("eval_")}
+                      or before.get("final_eval", {}),
+        "wall_time_s": before.get("wall_time_s", 0.0) + wall_time_s,
+        "versions": {"jax": jax.__version__, "flax": flax.__version__,
+                     "optax": optax.__version__},
+        "device_kind": jax.devices()[0].device_kind,
+        "device_count": jax.device_count(),
+        "process_count": jax.process_count(),
+        "git_revision": git_revision(),
+    }
+    if error:
+      data["error"] = error
+    tmp = self.path + ".tmp"
+    with open(tmp, "w") as f:
+      json.dump(data, f, indent=2)
+      f.write("\n")
+    os.replace(tmp, self.path)
+    return data

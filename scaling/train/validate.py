@@ -1,0 +1,107 @@
+"""Checks a resolved training config before anything is compiled or written.
+
+Every failure is a `ConfigError` naming the field, so the CLI can report it as one line.
+"""
+
+from __future__ import annotations
+
+import jax
+from flax import nnx
+
+from scaling import mesh as mesh_lib
+from scaling.config import ConfigError, require
+from scaling.data.tasks import arithmetic
+from scaling.train import optim
+from scaling.train.state import make_model
+
+# The fields each section may have; anything else is a typo and an error.
+SCHEMA = {
+    "": {"name", "seed", "model", "mesh", "data", "train", "eval", "checkpoint"},
+    "model": {"kind", "d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff", "mlp",
+              "tie_embeddings", "rope_base", "norm_eps", "dtype", "attention",
+              "scan_layers", "remat"},
+    "mesh": {"data", "fsdp", "tensor", "rules"},
+    "data": {"task", "ops", "min_digits", "max_digits", "reverse_answer", "eval_fraction",
+             "num_train", "num_eval", "seq_len", "loss_on", "vocab_size", "data_dir", "seed"},
+    "train": {"steps", "batch_size", "optimizer", "learning_rate", "schedule", "warmup_steps",
+              "decay_fraction", "final_lr_fraction", "weight_decay", "b1", "b2", "grad_clip",
+              "log_every"},
+    "eval": {"every_steps", "batch_size", "max_examples"},
+    "checkpoint": {"every_steps", "max_to_keep", "async_save"},
+}
+
+
+def _check_schema(cfg) -> None:
+  for section, allowed in SCHEMA.items():
+    node = cfg[section] if section else cfg
+    prefix = f"{section}." if section else ""
+    for key in node.keys():
+      if key not in allowed:
+        raise ConfigError(f"unknown config field: {prefix}{key}")
+    for key in sorted(allowed - set(node.keys())):
+      raise ConfigError(f"missing config field: {prefix}{key}")
+
+
+def _check_values(cfg) -> None:
+  m, d, t = cfg.model, cfg.data, cfg.train
+  for field in ("d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff"):
+    require(m[field] > 0, f"model.{field}", f"must be positive, got {m[field]}")
+  require(m.d_model % m.n_heads == 0, "model.d_model",
+          f"d_model={m.d_model} is not divisible by n_heads={m.n_heads}")
+  require((m.d_model // m.n_heads) % 2 == 0, "model.d_model",
+          f"head dim d_model/n_heads={m.d_model // m.n_heads} must be even for rotary embedding")
+  require(m.n_heads % m.n_kv_heads == 0, "model.n_kv_heads",
+          f"n_heads={m.n_heads} is not divisible by n_kv_heads={m.n_kv_heads}")
+  require(m.mlp in ("gelu", "swiglu"), "model.mlp", f"unknown {m.mlp!r}; choose gelu or swiglu")
+  require(m.dtype in ("float32", "bfloat16"), "model.dtype",
+          f"unknown {m.dtype!r}; choose float32 or bfloat16")
+  require(m.attention in ("xla", "cudnn"), "model.attention",
+          f"unknown {m.attention!r}; choose xla or cudnn")
+  require(m.attention != "cudnn" or jax.default_backend() == "gpu", "model.attention",
+          "cudnn attention needs a GPU")
+  require(m.attention != "cudnn" or m.dtype == "bfloat16", "model.attention",
+          "cudnn attention needs model.dtype=bfloat16")
+  require(m.remat in ("none", "full", "dots_saveable"), "model.remat",
+          f"unknown {m.remat!r}; choose none, full or dots_saveable")
+
+  require(all(op in arithmetic.OPS for op in d.ops) and len(d.ops) > 0, "data.ops",
+          f"must be a non-empty subset of {arithmetic.OPS}, got {d.ops}")
+  require(1 <= d.min_digits <= d.max_digits, "data.min_digits",
+          f"need 1 <= min_digits <= max_digits, got {d.min_digits}, {d.max_digits}")
+  require(0 < d.eval_fraction < 1, "data.eval_fraction", f"must be in (0, 1), got {d.eval_fraction}")
+  require(d.loss_on in ("answer", "all"), "data.loss_on", f"unknown {d.loss_on!r}; choose answer or all")
+  require(d.num_train > 0 and d.num_eval > 0, "data.num_train", "split sizes must be positive")
+  question, answer = arithmetic.max_chars(tuple(d.ops), d.max_digits)
+  needed = question + answer + 1  # bos + question + answer + eos, minus the shifted-out token
+  require(d.seq_len >= needed, "data.seq_len",
+          f"seq_len={d.seq_len} is too short for {d.max_digits}-digit problems (needs {needed})")
+
+  require(t.steps > 0, "train.steps", f"must be positive, got {t.steps}")
+  require(t.batch_size > 0, "train.batch_size", f"must be positive, got {t.batch_size}")
+  require(t.learning_rate > 0, "train.learning_rate", f"must be positive, got {t.learning_rate}")
+  require(t.schedule in optim.SCHEDULES, "train.schedule",
+          f"unknown {t.schedule!r}; choose from {', '.join(optim.SCHEDULES)}")
+  require(t.optimizer == "adamw", "train.optimizer", f"unknown {t.optimizer!r}; known: adamw")
+  require(t.log_every > 0, "train.log_every", f"must be positive, got {t.log_every}")
+  require(cfg.eval.batch_size > 0, "eval.batch_size", "must be positive")
+  require(cfg.checkpoint.max_to_keep > 0, "checkpoint.max_to_keep", "must be positive")
+
+
+def validate(cfg, devices=None) -> jax.sharding.Mesh:
+  """Validates `cfg` for the given devices (default: all) and returns its mesh."""
+  _check_schema(cfg)
+  _check_values(cfg)
+  rules = mesh_lib.complete_rules(cfg.mesh.rules)
+  mesh = mesh_lib.make_mesh(cfg.mesh, devices)
+  dp = mesh_lib.data_parallel_size(mesh, rules)
+  processes = jax.process_count()
+  for field, batch in (("train.batch_size", cfg.train.batch_size),
+                       ("eval.batch_size", cfg.eval.batch_size)):
+    require(batch % dp == 0, field,
+            f"{batch} is not divisible by the data-parallel size {dp} (mesh axes of 'batch')")
+    require(batch % processes == 0, field,
+            f"{batch} is not divisible by the process count {processes}")
+  with mesh_lib.activate(mesh, rules):
+    abstract = nnx.eval_shape(lambda: make_model(cfg.model, cfg.data.vocab_size, cfg.seed))
+    mesh_lib.check_divisible(nnx.state(abstract), mesh, rules)
+  return mesh

@@ -1,0 +1,33 @@
+"""Install the `scaling` toolkit: `pip install -e .[test]`."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="scaling",
+    version="0.1.0",
+    description="Train families of generative models across sizes, measure capabilities, fit scaling laws.",
+    packages=find_packages(include=["scaling", "scaling.*"]),
+    python_requires=">=3.11",
+    install_requires=[
+        "jax>=0.7",
+        "flax>=0.12.3",
+        "optax>=0.2.5",
+        "orbax-checkpoint>=0.11.20",
+        "tensorflow-datasets>=4.9.9",
+        "array-record>=0.8",
+        "grain>=0.2.12",
+        "sentencepiece>=0.2",
+        "ml-collections>=1.1",
+        "matplotlib>=3.8",
+        "tqdm>=4.66",
+        "tensorboardX>=2.6",
+        "numpy>=1.26",
+        "importlib_resources>=6",  # tensorflow-datasets imports it without declaring it
+    ],
+    extras_require={
+        "test": ["pytest>=8"],
+        "cuda": ["jax[cuda12]>=0.7"],
+        "tpu": ["jax[tpu]>=0.7"],
+    },
+    entry_points={"console_scripts": ["scaling=scaling.cli:main"]},
+)
