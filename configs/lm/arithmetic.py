@@ -71,7 +71,7 @@ def get_config(arg=None):
       norm_eps=1e-6,
       dtype="float32",           # compute dtype; parameters are always float32
       attention="xla",           # xla | cudnn (jax.nn.dot_product_attention)
-      scan_layers=True,
+      scan_layers=False,         # True: one lax.scan over layers (faster compiles when deep)
       remat="none",              # none | full | dots_saveable
   ))
 
@@ -95,7 +95,7 @@ def get_config(arg=None):
   ))
 
   cfg.train = ml_collections.ConfigDict(dict(
-      steps=3_000,
+      steps=1_500,
       batch_size=128,
       optimizer="adamw",
       learning_rate=3e-3,

@@ -44,7 +44,7 @@ def make_train_step(factory: StateFactory, tx, lr_schedule, batch_sharding):
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = {"loss": loss, "grad_norm": optax.global_norm(grads),
+    metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads),
                "learning_rate": lr_schedule(state.step)}
     return TrainState(state.step + 1, params, opt_state), metrics
 
@@ -107,10 +107,13 @@ def _prepare_workdir(cfg, workdir: str) -> None:
                         "use a new --workdir")
 
 
-def train(cfg, workdir: str) -> int:
-  """Trains (or resumes) the run described by `cfg` in `workdir`; returns an exit code."""
+def train(cfg, workdir: str, devices=None) -> int:
+  """Trains (or resumes) the run described by `cfg` in `workdir`; returns an exit code.
+
+  `devices` defaults to all devices; the mesh must use exactly these.
+  """
   start_time = time.time()
-  mesh = validate(cfg)
+  mesh = validate(cfg, devices)
   rules = mesh_lib.complete_rules(cfg.mesh.rules)
   _prepare_workdir(cfg, workdir)
   lead = jax.process_index() == 0
@@ -184,6 +187,7 @@ def train(cfg, workdir: str) -> int:
         if step % cfg.train.log_every == 0 or step == cfg.train.steps:
           last = {k: float(v) for k, v in jax.device_get(metrics).items()}
           if not np.isfinite(last["loss"]):
+            writer.write(step, last)
             status = "diverged"
             break
           elapsed = time.perf_counter() - interval_start

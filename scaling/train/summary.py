@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 
@@ -67,9 +68,19 @@ class Summary:
     }
     if error:
       data["error"] = error
+    data = _finite_json(data)
     tmp = self.path + ".tmp"
     with open(tmp, "w") as f:
       json.dump(data, f, indent=2)
       f.write("\n")
     os.replace(tmp, self.path)
     return data
+
+
+def _finite_json(node):
+  """JSON has no NaN or infinity: write them as strings ("nan", "inf")."""
+  if isinstance(node, dict):
+    return {k: _finite_json(v) for k, v in node.items()}
+  if isinstance(node, float) and not math.isfinite(node):
+    return str(node)
+  return node

@@ -1,0 +1,114 @@
+"""`scaling bench train`: step time, tokens/s, MFU and memory of a config's train step.
+
+It times the same jitted step the trainer runs, on random tokens (data loading is not
+part of the measurement), after compiling and a few warm-up steps.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+import jax
+import numpy as np
+
+from scaling import hardware
+from scaling import mesh as mesh_lib
+from scaling.models import counting
+from scaling.train import optim
+from scaling.train.loop import make_train_step
+from scaling.train.state import StateFactory
+from scaling.train.validate import validate
+
+
+def _memory(compiled) -> dict:
+  """Compiler's memory plan per device, and the allocator's peak where it reports one."""
+  out = {}
+  analysis = compiled.memory_analysis()
+  if analysis is not None:
+    out["argument_bytes"] = int(analysis.argument_size_in_bytes)
+    out["output_bytes"] = int(analysis.output_size_in_bytes)
+    out["temp_bytes"] = int(analysis.temp_size_in_bytes)
+    # Donated state aliases its output, so arguments + temporaries bound the peak.
+    out["planned_peak_bytes"] = out["argument_bytes"] + out["temp_bytes"]
+  stats = jax.devices()[0].memory_stats() or {}
+  if "peak_bytes_in_use" in stats:
+    out["device_peak_bytes"] = int(stats["peak_bytes_in_use"])
+  return out
+
+
+def bench_train(cfg, *, steps: int = 10, warmup: int = 2, devices=None) -> dict:
+  """Times `steps` train steps of `cfg`'s model and returns a JSON-ready dict."""
+  mesh = validate(cfg, devices)
+  rules = mesh_lib.complete_rules(cfg.mesh.rules)
+  vocab, seq_len, batch = cfg.data.vocab_size, cfg.data.seq_len, cfg.train.batch_size
+  tx = optim.optimizer(cfg.train)
+  with mesh_lib.activate(mesh, rules):
+    factory = StateFactory(cfg.model, vocab, cfg.seed, tx, mesh)
+    sharding = mesh_lib.batch_sharding(mesh, rules)
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(4, vocab, (batch, seq_len + 1)).astype(np.int32)
+    batch_arrays = {
+        "inputs": jax.device_put(tokens[:, :-1], sharding),
+        "targets": jax.device_put(tokens[:, 1:], sharding),
+        "loss_mask": jax.device_put(np.ones((batch, seq_len), np.float32), sharding),
+    }
+    step_fn = make_train_step(factory, tx, optim.schedule(cfg.train), sharding)
+    state = factory.init()
+    t0 = time.perf_counter()
+    compiled = step_fn.lower(state, batch_arrays).compile()
+    compile_s = time.perf_counter() - t0
+    for _ in range(warmup):
+      state, metrics = compiled(state, batch_arrays)
+    jax.block_until_ready(state)
+    times = []
+    for _ in range(steps):
+      t0 = time.perf_counter()
+      state, metrics = compiled(state, batch_arrays)
+      jax.block_until_ready(state)
+      times.append(time.perf_counter() - t0)
+
+  step_s = statistics.median(times)
+  tokens_per_step = batch * seq_len
+  flops_per_token = counting.lm_flops_per_token(cfg.model, vocab, seq_len)
+  peak, peak_source = hardware.peak_flops()
+  achieved = flops_per_token * tokens_per_step / step_s
+  return {
+      "name": cfg.get("name", ""),
+      "params": counting.lm_params(cfg.model, vocab).as_dict(),
+      "batch_size": batch, "seq_len": seq_len,
+      "dtype": cfg.model.dtype, "attention": cfg.model.attention,
+      "scan_layers": cfg.model.scan_layers, "remat": cfg.model.remat,
+      "mesh": dict(zip(mesh.axis_names, map(int, mesh.devices.shape))),
+      "device_kind": hardware.device_kind(), "device_count": len(mesh.devices.flat),
+      "compile_s": compile_s,
+      "step_time_s": step_s,
+      "step_time_s_all": times,
+      "tokens_per_second": tokens_per_step / step_s,
+      "flops_per_token": flops_per_token,
+      "model_flops_per_second": achieved,
+      "peak_flops_per_second": peak, "peak_source": peak_source,
+      "mfu": achieved / peak,
+      "final_loss": float(metrics["loss"]),
+      "memory": _memory(compiled),
+  }
+
+
+def report(result: dict, json_path: str | None = None) -> None:
+  """Prints a readable summary (and writes the JSON if asked)."""
+  mem = result["memory"]
+  peak_mem = mem.get("device_peak_bytes", mem.get("planned_peak_bytes", 0))
+  print(f"{result['name']}: {result['params']['total']:,} params, batch {result['batch_size']}"
+        f" x {result['seq_len']} tokens, {result['dtype']}, mesh {result['mesh']}")
+  print(f"  step time      {result['step_time_s'] * 1e3:9.2f} ms (median)")
+  print(f"  tokens/s       {result['tokens_per_second']:12,.0f}")
+  print(f"  model FLOP/s   {result['model_flops_per_second'] / 1e9:9.2f} G")
+  print(f"  MFU            {100 * result['mfu']:9.2f} %  (of {result['peak_flops_per_second'] / 1e9:,.0f}"
+        f" GFLOP/s, {result['peak_source']})")
+  print(f"  peak memory    {peak_mem / 2 ** 20:9.2f} MiB per device")
+  print(f"  compile        {result['compile_s']:9.2f} s")
+  if json_path:
+    with open(json_path, "w") as f:
+      json.dump(result, f, indent=2)
+      f.write("\n")

@@ -1,0 +1,13 @@
+"""Test setup: 8 simulated CPU devices and a per-session data cache.
+
+Both must be set before JAX (or anything importing it) is imported.
+"""
+
+import os
+import tempfile
+
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                           + " --xla_force_host_platform_device_count=8").strip()
+os.environ["JAX_PLATFORMS"] = "cpu"
+# Generated datasets are shared by the tests of one session, and by their subprocesses.
+os.environ.setdefault("SCALING_DATA_DIR", tempfile.mkdtemp(prefix="scaling-data-"))

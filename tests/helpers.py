@@ -1,0 +1,74 @@
+"""Small configs and run-directory readers shared by the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from scaling import config as config_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LM_CONFIG = os.path.join(ROOT, "configs", "lm", "arithmetic.py")
+
+# A model whose every sharded dimension divides meshes of up to 8 devices per axis group.
+TINY = [
+    "model.d_model=32", "model.n_layers=2", "model.n_heads=4", "model.n_kv_heads=2",
+    "model.d_ff=64",
+    "data.num_train=4000", "data.num_eval=256",
+    "train.batch_size=16", "train.warmup_steps=2", "train.log_every=1",
+    "eval.every_steps=0", "eval.batch_size=64", "eval.max_examples=128",
+]
+
+
+def tiny_config(*overrides: str):
+  cfg = config_lib.load(LM_CONFIG)
+  config_lib.apply_overrides(cfg, [*TINY, *overrides])
+  return cfg
+
+
+def cli_args(*overrides: str) -> list[str]:
+  return [f"--config={LM_CONFIG}", *(f"--config.{o}" for o in (*TINY, *overrides))]
+
+
+def scaling_cmd(*args: str) -> list[str]:
+  return [sys.executable, "-m", "scaling.cli", *args]
+
+
+def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+  return subprocess.run(scaling_cmd(*args), capture_output=True, text=True, cwd=ROOT,
+                        **kwargs)
+
+
+def losses(workdir: str) -> dict[int, float]:
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return {r["step"]: r["loss"] for r in map(json.loads, f)}
+
+
+def summary(workdir: str) -> dict:
+  with open(os.path.join(workdir, "summary.json")) as f:
+    return json.load(f)
+
+
+def final_params(workdir: str) -> dict[str, np.ndarray]:
+  """The parameters of a run's latest checkpoint, as flat numpy arrays by path."""
+  import orbax.checkpoint as ocp
+  directory = os.path.join(workdir, "checkpoints")
+  with ocp.CheckpointManager(directory, item_names=("state",)) as manager:
+    step = manager.latest_step()
+    restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore()))
+  params = restored["state"]["params"]
+  flat = {}
+
+  def walk(prefix, node):
+    if isinstance(node, dict):
+      for k, v in node.items():
+        walk(f"{prefix}/{k}", v)
+    else:
+      flat[prefix] = np.asarray(node)
+
+  walk("", params)
+  return flat

@@ -1,0 +1,82 @@
+"""Resume is exact after SIGKILL; SIGTERM saves a checkpoint and exits with the preempted code."""
+
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from scaling.train import loop
+from tests.helpers import ROOT, cli_args, final_params, losses, run_cli, scaling_cmd, summary
+
+RUN = ("train.steps=240", "checkpoint.every_steps=40", "checkpoint.max_to_keep=10")
+
+
+def _start(workdir):
+  return subprocess.Popen(scaling_cmd("train", *cli_args(*RUN), f"--workdir={workdir}"),
+                          cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True)
+
+
+def _wait_for_checkpoint(proc, workdir, timeout=240):
+  """Blocks until the first checkpoint is committed (its step folder has its final name)."""
+  first = os.path.join(workdir, "checkpoints", "40")
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    if os.path.isdir(first) and os.path.exists(os.path.join(first, "_CHECKPOINT_METADATA")):
+      return
+    if proc.poll() is not None:
+      pytest.fail(f"run ended before its first checkpoint: {proc.stderr.read()[-2000:]}")
+    time.sleep(0.02)
+  proc.kill()
+  pytest.fail("no checkpoint appeared in time")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("uninterrupted"))
+  result = run_cli("train", *cli_args(*RUN), f"--workdir={workdir}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  return workdir
+
+
+def test_resume_after_sigkill_is_exact(uninterrupted, tmp_path):
+  workdir = str(tmp_path)
+  proc = _start(workdir)
+  _wait_for_checkpoint(proc, workdir)
+  assert proc.poll() is None, "the run finished before it could be killed"
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert not os.path.exists(os.path.join(workdir, "summary.json"))
+
+  result = run_cli("train", *cli_args(*RUN), f"--workdir={workdir}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  expected, got = losses(uninterrupted), losses(workdir)
+  assert sorted(got) == list(range(1, 241))  # each step logged once, none lost
+  assert got == expected  # bit-for-bit, every step
+  reference, resumed = final_params(uninterrupted), final_params(workdir)
+  assert reference.keys() == resumed.keys()
+  for name in reference:
+    np.testing.assert_array_equal(resumed[name], reference[name], err_msg=name)
+  assert summary(workdir)["final_train_loss"] == summary(uninterrupted)["final_train_loss"]
+
+
+def test_sigterm_checkpoints_and_exits_preempted(uninterrupted, tmp_path):
+  workdir = str(tmp_path)
+  proc = _start(workdir)
+  _wait_for_checkpoint(proc, workdir)
+  proc.send_signal(signal.SIGTERM)
+  assert proc.wait(timeout=120) == loop.EXIT_PREEMPTED
+  record = summary(workdir)
+  assert record["status"] == "preempted"
+  stopped_at = record["step"]
+  assert 40 <= stopped_at < 240
+  # The checkpoint of the step it stopped at was written before exiting.
+  assert os.path.isdir(os.path.join(workdir, "checkpoints", str(stopped_at)))
+
+  result = run_cli("train", *cli_args(*RUN), f"--workdir={workdir}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert summary(workdir)["status"] == "completed"
+  assert losses(workdir) == losses(uninterrupted)
