@@ -46,7 +46,11 @@ def load(spec: str) -> ml_collections.ConfigDict:
 def _parse_value(field: str, text: str, current: Any) -> Any:
   """Parses `text` into the type of `current` (the field's existing value)."""
   if isinstance(current, str):
-    return text
+    try:  # Accept both `name` and a quoted `'name'`.
+      value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+      return text
+    return value if isinstance(value, str) else text
   try:
     value = ast.literal_eval(text)
   except (ValueError, SyntaxError):

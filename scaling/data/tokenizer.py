@@ -16,6 +16,10 @@ import sentencepiece as spm
 
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 
+# SentencePiece's internal whitespace marker. Text that contains it literally is encoded
+# around it, with the marker spelled as its three UTF-8 bytes, which decode to itself.
+_MARKER = "\u2581"
+
 # Always part of the training text: guarantees a piece for the whitespace marker, which
 # byte fallback cannot reproduce (it would decode to a literal U+2581).
 _SEED_TEXT = ("a b c", "x y z", "0 1 2 3 4 5 6 7 8 9")
@@ -27,6 +31,7 @@ class Tokenizer:
   def __init__(self, model_proto: bytes):
     self.model_proto = model_proto
     self._sp = spm.SentencePieceProcessor(model_proto=model_proto)
+    self._marker_ids = [self._sp.piece_to_id(f"<0x{b:02X}>") for b in _MARKER.encode()]
 
   @classmethod
   def load(cls, path: str) -> "Tokenizer":
@@ -44,9 +49,18 @@ class Tokenizer:
     return self._sp.vocab_size()
 
   def encode(self, text: str) -> list[int]:
-    return self._sp.encode(text)
+    if _MARKER not in text:
+      return self._sp.encode(text)
+    ids = []
+    for i, part in enumerate(text.split(_MARKER)):
+      if i:
+        ids.extend(self._marker_ids)
+      ids.extend(self._sp.encode(part) if part else [])
+    return ids
 
   def encode_batch(self, texts: list[str]) -> list[list[int]]:
+    if any(_MARKER in t for t in texts):
+      return [self.encode(t) for t in texts]
     return self._sp.encode(texts)
 
   def decode(self, ids: Iterable[int]) -> str:

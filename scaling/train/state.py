@@ -20,9 +20,12 @@ class TrainState:
 
 
 def make_model(model_cfg, vocab_size: int, seed: int) -> nnx.Module:
+  """The model; its parameters are sharded as created when a mesh is active."""
   if model_cfg.kind != "lm":
     raise ValueError(f"unknown model kind {model_cfg.kind!r}")
-  return LM(model_cfg, vocab_size, rngs=nnx.Rngs(params=seed))
+  # Outside a mesh there is nothing to shard onto: keep the names, place on one device.
+  with nnx.use_eager_sharding(not jax.sharding.get_abstract_mesh().empty):
+    return LM(model_cfg, vocab_size, rngs=nnx.Rngs(params=seed))
 
 
 class StateFactory:

@@ -1,0 +1,56 @@
+"""Config loading, overrides, hashing and saving."""
+
+import json
+
+import pytest
+
+from scaling import config as config_lib
+from scaling.config import ConfigError
+from tests.helpers import LM_CONFIG
+
+
+def test_default_is_the_small_preset_and_args_select_sizes():
+  default = config_lib.load(LM_CONFIG)
+  assert default.name == "arithmetic-s3"
+  big = config_lib.load(f"{LM_CONFIG}:size=s5")
+  assert big.model.d_model > default.model.d_model
+  with pytest.raises(ValueError, match="unknown size"):
+    config_lib.load(f"{LM_CONFIG}:size=s99")
+
+
+def test_overrides_parse_to_the_field_type():
+  cfg = config_lib.load(LM_CONFIG)
+  config_lib.apply_overrides(cfg, ["model.d_model=256", "train.learning_rate=1",
+                                   "model.scan_layers=True", "model.mlp=swiglu",
+                                   "data.ops=('+', '-')"])
+  assert cfg.model.d_model == 256
+  assert cfg.train.learning_rate == 1.0 and isinstance(cfg.train.learning_rate, float)
+  assert cfg.model.scan_layers is True
+  assert cfg.model.mlp == "swiglu"
+  assert cfg.data.ops == ("+", "-")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("model.width=3", "unknown config field: model.width"),
+    ("modle.d_model=3", "unknown config field: modle"),
+    ("model.d_model=3.5", "expected a int"),
+    ("model.scan_layers=1", "expected True or False"),
+    ("model=3", "is a section"),
+    ("model.d_model", "needs a value"),
+])
+def test_bad_overrides_name_the_field(override, message):
+  cfg = config_lib.load(LM_CONFIG)
+  with pytest.raises(ConfigError, match=message):
+    config_lib.apply_overrides(cfg, [override])
+
+
+def test_hash_names_content_and_survives_saving(tmp_path):
+  a, b = config_lib.load(LM_CONFIG), config_lib.load(LM_CONFIG)
+  assert config_lib.config_hash(a) == config_lib.config_hash(b)
+  config_lib.apply_overrides(b, ["seed=1"])
+  assert config_lib.config_hash(a) != config_lib.config_hash(b)
+  path = str(tmp_path / "config.json")
+  config_lib.save(a, path)
+  assert json.load(open(path))["model"]["d_model"] == a.model.d_model
+  assert config_lib.config_hash(config_lib.from_json(path)) == config_lib.config_hash(a)
+  assert config_lib.run_name(a).startswith("arithmetic-s3-")
