@@ -1,4 +1,4 @@
-"""The `scaling` command: `scaling train|bench ...`.
+"""The `scaling` command: `scaling train|sample|bench ...`.
 
 Config overrides follow the subcommand's flags as `--config.section.key=value`. Errors a
 user can cause are printed as one line `error: ...` with exit code 1.
@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from scaling.config import ConfigError
+from scaling.config import UserError
 
 
 def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -47,6 +47,35 @@ def _cmd_train(args, overrides) -> int:
   return code
 
 
+def _cmd_sample(args, overrides) -> int:
+  if overrides:
+    raise UserError("scaling sample takes no --config overrides")
+  prompts = list(args.prompt or [])
+  if args.prompts_file:
+    try:
+      with open(args.prompts_file) as f:
+        prompts += [line.rstrip("\n") for line in f if line.strip()]
+    except OSError as e:
+      raise UserError(f"cannot read --prompts_file: {e.strerror}: {args.prompts_file}") from None
+  from scaling import runs
+  from scaling.generate import sampling, text
+  cfg = sampling.SamplingConfig(temperature=args.temperature, top_k=args.top_k,
+                                top_p=args.top_p, min_p=args.min_p)
+  try:
+    cfg.validate()
+  except ValueError as e:
+    raise UserError(str(e)) from None
+  if not prompts:
+    raise UserError("give --prompt TEXT (repeatable) or --prompts_file FILE")
+  run = runs.load(args.workdir)
+  completions = text.complete(run, prompts, n=args.n, cfg=cfg,
+                              max_new_tokens=args.max_new_tokens, seed=args.seed)
+  for prompt, outs in zip(prompts, completions):
+    for out in outs:
+      print(f"{prompt}{out}")
+  return 0
+
+
 def _cmd_bench(args, overrides) -> int:
   cfg = _load_config(args.config, overrides)
   from scaling import bench
@@ -64,6 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--workdir", help="run directory (default: runs/<name>-<config hash>)")
   p.set_defaults(func=_cmd_train)
 
+  p = sub.add_parser("sample", help="generate text from a trained run")
+  p.add_argument("--workdir", required=True, help="run directory to load")
+  p.add_argument("--prompt", action="append", help="prompt text (repeat for a batch)")
+  p.add_argument("--prompts_file", help="file with one prompt per line")
+  p.add_argument("-n", type=int, default=1, help="samples per prompt")
+  p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
+  p.add_argument("--top_k", type=int, default=0, help="0 = off")
+  p.add_argument("--top_p", type=float, default=1.0, help="1.0 = off")
+  p.add_argument("--min_p", type=float, default=0.0, help="0 = off")
+  p.add_argument("--max_new_tokens", type=int, help="default: up to the model's context")
+  p.add_argument("--seed", type=int, default=0)
+  p.set_defaults(func=_cmd_sample)
+
   p = sub.add_parser("bench", help="measure speed and memory")
   p.add_argument("what", choices=["train"])
   p.add_argument("--config", required=True)
@@ -80,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
   args = build_parser().parse_args(rest)
   try:
     return args.func(args, overrides)
-  except ConfigError as e:
+  except UserError as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
   except KeyboardInterrupt:

@@ -18,8 +18,12 @@ from typing import Any, Iterable
 import ml_collections
 
 
-class ConfigError(ValueError):
-  """A mistake in a config the user can fix; reported as one line, exit code 1."""
+class UserError(ValueError):
+  """A mistake the user can fix (input, paths, flags); reported as one line, exit code 1."""
+
+
+class ConfigError(UserError):
+  """A mistake in a config."""
 
 
 def load(spec: str) -> ml_collections.ConfigDict:

@@ -71,7 +71,13 @@ class Attention(nnx.Module):
                        (n_heads, head_dim, d_model), ("heads", "head_dim", "embed"))
 
   def __call__(self, x_BLD: jax.Array, positions_BL: jax.Array,
-               mask_B1LL: jax.Array | None = None) -> jax.Array:
+               mask_B1LL: jax.Array | None = None, cache: dict | None = None):
+    """Self-attention over `x`, or, with a KV cache, over everything cached so far.
+
+    With `cache` ({"k", "v"}: [B, S, H_kv, K]), the new keys and values are written at
+    each sequence's positions (contiguous from `positions_BL[:, 0]`), queries attend to
+    cache slots at or before their own position, and the updated cache is returned too.
+    """
     w = lambda p: p[...].astype(self.dtype)
     q_BLHK = jnp.einsum("bld,dhk->blhk", x_BLD, w(self.q_DHK))
     k_BLHK = jnp.einsum("bld,dhk->blhk", x_BLD, w(self.k_DHK))
@@ -79,11 +85,24 @@ class Attention(nnx.Module):
     q_BLHK = constrain(rope(q_BLHK, positions_BL, self.rope_base),
                        ("batch", "length", "act_heads", None))
     k_BLHK = rope(k_BLHK, positions_BL, self.rope_base)
+    if cache is not None:
+      cache = {"k": write_cache(cache["k"], k_BLHK, positions_BL[:, 0]),
+               "v": write_cache(cache["v"], v_BLHK, positions_BL[:, 0])}
+      k_BLHK, v_BLHK = cache["k"], cache["v"]
+      slots_S = jnp.arange(k_BLHK.shape[1])
+      mask_B1LL = (slots_S[None, None, :] <= positions_BL[:, :, None])[:, None]
     out_BLHK = jax.nn.dot_product_attention(
         q_BLHK, k_BLHK, v_BLHK, mask=mask_B1LL, is_causal=mask_B1LL is None,
         implementation=self.implementation)
     out_BLD = jnp.einsum("blhk,hkd->bld", out_BLHK, w(self.o_HKD))
-    return constrain(out_BLD, ("batch", "length", "act_embed"))
+    return constrain(out_BLD, ("batch", "length", "act_embed")), cache
+
+
+def write_cache(cache_BSHK: jax.Array, new_BLHK: jax.Array, start_B: jax.Array) -> jax.Array:
+  """Writes each sequence's new entries into its cache from its own start slot."""
+  write = lambda c, n, s: jax.lax.dynamic_update_slice(c, n.astype(c.dtype), (s, 0, 0))
+  cache_BSHK = jax.vmap(write)(cache_BSHK, new_BLHK, start_B)
+  return constrain(cache_BSHK, ("batch", None, "act_heads", None))
 
 
 class Mlp(nnx.Module):
@@ -122,9 +141,10 @@ class Block(nnx.Module):
     self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps, rngs=rngs)
     self.mlp = Mlp(cfg.d_model, cfg.d_ff, cfg.mlp, dtype=dtype, out_scale=out_scale, rngs=rngs)
 
-  def __call__(self, x_BLD, positions_BL, mask_B1LL=None):
-    x_BLD = x_BLD + self.attn(self.attn_norm(x_BLD), positions_BL, mask_B1LL)
-    return x_BLD + self.mlp(self.mlp_norm(x_BLD))
+  def __call__(self, x_BLD, positions_BL, mask_B1LL=None, cache=None):
+    attn_BLD, cache = self.attn(self.attn_norm(x_BLD), positions_BL, mask_B1LL, cache)
+    x_BLD = x_BLD + attn_BLD
+    return x_BLD + self.mlp(self.mlp_norm(x_BLD)), cache
 
 
 def stacked(make: Callable[[nnx.Rngs], nnx.Module], n: int, rngs: nnx.Rngs) -> nnx.Module:
@@ -144,21 +164,24 @@ REMAT_POLICIES = {
 }
 
 
-def run_stacked(layers: nnx.Module, x, *args, n: int, scan: bool, remat: str):
+def run_stacked(layers: nnx.Module, x, *args, n: int, scan: bool, remat: str, cache=None):
   """Applies stacked layers in order: as one `lax.scan` body or unrolled.
 
-  The parameters are stacked either way, so checkpoints do not depend on `scan`.
+  The parameters are stacked either way, so checkpoints do not depend on `scan`. A
+  `cache` is stacked the same way (a leading layers axis) and returned updated.
   """
   graphdef, state = nnx.split(layers)
 
-  def body(x, layer_state):
-    return nnx.merge(graphdef, layer_state)(x, *args), None
+  def body(x, layer):
+    layer_state, layer_cache = layer
+    return nnx.merge(graphdef, layer_state)(x, *args, cache=layer_cache)
 
   if remat != "none":
     body = jax.checkpoint(body, policy=REMAT_POLICIES[remat], prevent_cse=not scan)
   if scan:
-    x, _ = jax.lax.scan(body, x, state)
-  else:
-    for i in range(n):
-      x, _ = body(x, jax.tree.map(lambda a: a[i], state))
-  return x
+    return jax.lax.scan(body, x, (state, cache))
+  caches = []
+  for i in range(n):
+    x, layer_cache = body(x, jax.tree.map(lambda a: a[i], (state, cache)))
+    caches.append(layer_cache)
+  return x, (None if cache is None else jax.tree.map(lambda *c: jnp.stack(c), *caches))

@@ -28,8 +28,12 @@ class LM(nnx.Module):
                            (cfg.d_model, vocab_size), ("embed", "vocab"))
 
   def __call__(self, tokens_BL: jax.Array, positions_BL: jax.Array | None = None,
-               segment_ids_BL: jax.Array | None = None) -> jax.Array:
-    """Float32 next-token logits [B, L, V]. Segment ids restrict attention to a document."""
+               segment_ids_BL: jax.Array | None = None, cache: dict | None = None):
+    """Float32 next-token logits [B, L, V]. Segment ids restrict attention to a document.
+
+    With a KV `cache` (from `init_cache`), returns `(logits, updated cache)`: the tokens
+    are appended at `positions_BL` and attend to everything cached before them.
+    """
     if positions_BL is None:
       positions_BL = jnp.broadcast_to(jnp.arange(tokens_BL.shape[1]), tokens_BL.shape)
     mask_B1LL = None
@@ -39,9 +43,17 @@ class LM(nnx.Module):
       mask_B1LL = (same_BLL & jnp.tril(jnp.ones((L, L), bool)))[:, None]
     x_BLD = jnp.take(self.embed_VD[...], tokens_BL, axis=0).astype(self.dtype)
     x_BLD = constrain(x_BLD, ("batch", "length", "act_embed"))
-    x_BLD = run_stacked(self.blocks, x_BLD, positions_BL, mask_B1LL, n=self.n_layers,
-                        scan=self.scan_layers, remat=self.remat)
+    x_BLD, new_cache = run_stacked(self.blocks, x_BLD, positions_BL, mask_B1LL,
+                                   n=self.n_layers, scan=self.scan_layers, remat=self.remat,
+                                   cache=cache)
     x_BLD = self.final_norm(x_BLD)
     head_DV = self.embed_VD[...].T if self.tie_embeddings else self.head_DV[...]
     logits_BLV = jnp.einsum("bld,dv->blv", x_BLD, head_DV.astype(self.dtype))
-    return logits_BLV.astype(jnp.float32)
+    logits_BLV = logits_BLV.astype(jnp.float32)
+    return logits_BLV if cache is None else (logits_BLV, new_cache)
+
+  def init_cache(self, batch: int, length: int) -> dict:
+    """An empty KV cache for `batch` sequences of up to `length` tokens, per layer."""
+    attn = self.blocks.attn
+    shape = (self.n_layers, batch, length, attn.n_kv_heads, attn.head_dim)
+    return {"k": jnp.zeros(shape, self.dtype), "v": jnp.zeros(shape, self.dtype)}

@@ -47,6 +47,12 @@ class Checkpointer:
                                 data=grain.checkpoint.CheckpointRestore(data_iter)))
     return restored["state"]
 
+  def restore_state(self, step: int, abstract_state):
+    """Restores only the train state (for sampling and evaluation)."""
+    restored = self.manager.restore(
+        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
+    return restored["state"]
+
   def wait(self) -> None:
     self.manager.wait_until_finished()
 
