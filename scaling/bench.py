@@ -1,7 +1,9 @@
-"""`scaling bench train`: step time, tokens/s, MFU and memory of a config's train step.
+"""`scaling bench train|decode`: speed and memory of a config's model.
 
-It times the same jitted step the trainer runs, on random tokens (data loading is not
-part of the measurement), after compiling and a few warm-up steps.
+`train` times the same jitted step the trainer runs, on random tokens (data loading is
+not part of the measurement), after compiling and a few warm-up steps. `decode` times
+generation with the KV cache against a naive loop that recomputes the whole prefix for
+every new token.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ import statistics
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from scaling import hardware
 from scaling import mesh as mesh_lib
+from scaling.generate import decode
 from scaling.models import counting
 from scaling.train import optim
 from scaling.train.loop import make_train_step
-from scaling.train.state import StateFactory
+from scaling.train.state import StateFactory, make_model
 from scaling.train.validate import validate
 
 
@@ -111,4 +115,73 @@ def report(result: dict, json_path: str | None = None) -> None:
   if json_path:
     with open(json_path, "w") as f:
       json.dump(result, f, indent=2)
+      f.write("\n")
+
+
+def _best_time(fn, repeats: int) -> float:
+  jax.block_until_ready(fn())  # compile
+  best = float("inf")
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn())
+    best = min(best, time.perf_counter() - t0)
+  return best
+
+
+def _naive_generate(model, prompts_BP, new_tokens: int):
+  """Greedy decoding without a cache: every step runs the model over the whole buffer."""
+  B, P = prompts_BP.shape
+  buffer_BT = jnp.zeros((B, P + new_tokens), jnp.int32).at[:, :P].set(prompts_BP)
+
+  def step(i, buffer_BT):
+    logits_BV = jax.lax.dynamic_index_in_dim(model(buffer_BT), P - 1 + i, 1, keepdims=False)
+    return jax.lax.dynamic_update_index_in_dim(buffer_BT, logits_BV.argmax(-1), P + i, 1)
+
+  return jax.lax.fori_loop(0, new_tokens, step, buffer_BT)
+
+
+def bench_decode(cfg, *, batch: int, prompt_len: int, new_tokens: int,
+                 repeats: int = 3) -> dict:
+  """Prefill and per-token decode speed, with the KV cache and with naive recompute."""
+  model = make_model(cfg.model, cfg.data.vocab_size, cfg.seed)
+  rng = np.random.default_rng(0)
+  prompts = jnp.asarray(rng.integers(4, cfg.data.vocab_size, (batch, prompt_len)), jnp.int32)
+  lengths = jnp.full((batch,), prompt_len, jnp.int32)
+
+  @jax.jit
+  def prefill(model, prompts):
+    cache = model.init_cache(batch, prompt_len + new_tokens)
+    positions = jnp.broadcast_to(jnp.arange(prompt_len), prompts.shape)
+    return model(prompts, positions, cache=cache)
+
+  prefill_s = _best_time(lambda: prefill(model, prompts), repeats)
+  cached_s = _best_time(lambda: decode.generate(model, prompts, lengths,
+                                                max_new_tokens=new_tokens).tokens, repeats)
+  naive = jax.jit(_naive_generate, static_argnums=2)
+  naive_s = _best_time(lambda: naive(model, prompts, new_tokens), repeats)
+  decode_s = max(cached_s - prefill_s, 1e-9)
+  return {
+      "name": cfg.get("name", ""), "batch": batch, "prompt_len": prompt_len,
+      "new_tokens": new_tokens, "device_kind": hardware.device_kind(),
+      "prefill_tokens_per_second": batch * prompt_len / prefill_s,
+      "cached_decode_tokens_per_second": batch * new_tokens / decode_s,
+      "cached_ms_per_token": 1e3 * decode_s / new_tokens,
+      "naive_decode_tokens_per_second": batch * new_tokens / naive_s,
+      "naive_ms_per_token": 1e3 * naive_s / new_tokens,
+      "speedup": naive_s / decode_s,
+  }
+
+
+def report_decode(results: list[dict], json_path: str | None = None) -> None:
+  print(f"{results[0]['name']}: batch {results[0]['batch']}, prompt {results[0]['prompt_len']} tokens, greedy")
+  print(f"  {'new tokens':>10} {'prefill tok/s':>14} {'cache tok/s':>12} {'cache ms/tok':>13}"
+        f" {'naive tok/s':>12} {'naive ms/tok':>13} {'speedup':>8}")
+  for r in results:
+    print(f"  {r['new_tokens']:>10} {r['prefill_tokens_per_second']:>14,.0f}"
+          f" {r['cached_decode_tokens_per_second']:>12,.0f} {r['cached_ms_per_token']:>13.3f}"
+          f" {r['naive_decode_tokens_per_second']:>12,.0f} {r['naive_ms_per_token']:>13.3f}"
+          f" {r['speedup']:>7.1f}x")
+  if json_path:
+    with open(json_path, "w") as f:
+      json.dump(results, f, indent=2)
       f.write("\n")

@@ -1,4 +1,4 @@
-"""The `scaling` command: `scaling train|sample|bench ...`.
+"""The `scaling` command: `scaling train|sample|eval|bench ...`.
 
 Config overrides follow the subcommand's flags as `--config.section.key=value`. Errors a
 user can cause are printed as one line `error: ...` with exit code 1.
@@ -76,9 +76,29 @@ def _cmd_sample(args, overrides) -> int:
   return 0
 
 
+def _cmd_eval(args, overrides) -> int:
+  if overrides:
+    raise UserError("scaling eval takes no --config overrides")
+  from scaling.evals import report
+  from scaling.evals import run as eval_run
+  suite_names = [s for s in args.suite.split(",") if s] if args.suite else []
+  if not suite_names and not args.task:
+    raise UserError("nothing to evaluate: give --suite and/or --task")
+  result = eval_run.evaluate(args.workdir, suite_names=suite_names, task_files=args.task or [],
+                             n_per_subset=args.n, batch=args.batch)
+  print(report.table(result))
+  print(f"wrote {os.path.join(args.workdir, 'eval.json')}", file=sys.stderr)
+  return 0
+
+
 def _cmd_bench(args, overrides) -> int:
   cfg = _load_config(args.config, overrides)
   from scaling import bench
+  if args.what == "decode":
+    results = [bench.bench_decode(cfg, batch=args.batch, prompt_len=args.prompt_len,
+                                  new_tokens=n) for n in args.new_tokens]
+    bench.report_decode(results, args.json)
+    return 0
   result = bench.bench_train(cfg, steps=args.steps, warmup=args.warmup)
   bench.report(result, args.json)
   return 0
@@ -106,11 +126,24 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--seed", type=int, default=0)
   p.set_defaults(func=_cmd_sample)
 
+  p = sub.add_parser("eval", help="score a trained run on benchmark suites; writes eval.json")
+  p.add_argument("--workdir", required=True, help="run directory to evaluate")
+  p.add_argument("--suite", default="arithmetic",
+                 help="comma-separated: arithmetic, analogy, webb (default: arithmetic)")
+  p.add_argument("--task", action="append", help="BIG-bench task.json or folder (repeatable)")
+  p.add_argument("-n", type=int, default=500, help="items per subset of generated suites")
+  p.add_argument("--batch", type=int, default=128)
+  p.set_defaults(func=_cmd_eval)
+
   p = sub.add_parser("bench", help="measure speed and memory")
-  p.add_argument("what", choices=["train"])
+  p.add_argument("what", choices=["train", "decode"])
   p.add_argument("--config", required=True)
-  p.add_argument("--steps", type=int, default=10, help="timed steps")
-  p.add_argument("--warmup", type=int, default=2, help="untimed steps after compiling")
+  p.add_argument("--steps", type=int, default=10, help="train: timed steps")
+  p.add_argument("--warmup", type=int, default=2, help="train: untimed steps after compiling")
+  p.add_argument("--batch", type=int, default=8, help="decode: sequences")
+  p.add_argument("--prompt_len", type=int, default=16, help="decode: prompt tokens")
+  p.add_argument("--new_tokens", type=int, nargs="+", default=[64, 512],
+                 help="decode: generated tokens (several values: one row each)")
   p.add_argument("--json", help="also write the result to this JSON file")
   p.set_defaults(func=_cmd_bench)
   return parser

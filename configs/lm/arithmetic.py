@@ -39,15 +39,25 @@ DEFAULT_RULES = (
 )
 
 
+# `tasks=` presets: what the model is trained on.
+MIXTURES = {
+    "add": (("arithmetic", 1.0),),
+    "mix": (("arithmetic", 0.5), ("letter_string", 0.3), ("word_analogy", 0.2)),
+}
+
+
 def _parse_arg(arg):
-  presets = {"size": "s3"}
+  presets = {"size": "s3", "tasks": "add"}
   for item in filter(None, (arg or "").split(",")):
     key, sep, value = item.partition("=")
     if not sep or key not in presets:
-      raise ValueError(f"unknown preset {item!r}; expected size=<{'|'.join(SIZES)}>")
+      raise ValueError(f"unknown preset {item!r}; expected size=<{'|'.join(SIZES)}>,"
+                       f"tasks=<{'|'.join(MIXTURES)}>")
     presets[key] = value
   if presets["size"] not in SIZES:
     raise ValueError(f"unknown size {presets['size']!r}; choose from {', '.join(SIZES)}")
+  if presets["tasks"] not in MIXTURES:
+    raise ValueError(f"unknown tasks {presets['tasks']!r}; choose from {', '.join(MIXTURES)}")
   return presets
 
 
@@ -55,7 +65,8 @@ def get_config(arg=None):
   presets = _parse_arg(arg)
   d_model, n_layers, n_heads, d_ff = SIZES[presets["size"]]
   cfg = ml_collections.ConfigDict()
-  cfg.name = f"arithmetic-{presets['size']}"
+  mixed = presets["tasks"] == "mix"
+  cfg.name = f"{'tasks' if mixed else 'arithmetic'}-{presets['size']}"
   cfg.seed = 0
 
   cfg.model = ml_collections.ConfigDict(dict(
@@ -79,17 +90,19 @@ def get_config(arg=None):
       data=-1, fsdp=1, tensor=1, rules=DEFAULT_RULES))
 
   cfg.data = ml_collections.ConfigDict(dict(
-      task="arithmetic",
+      mixture=MIXTURES[presets["tasks"]],  # (task, weight): arithmetic, letter_string, word_analogy
       ops=("+",),
       min_digits=3,
       max_digits=3,
       reverse_answer=True,       # least-significant digit first, as the model adds
+      letter_levels=("basic",),  # letter-string analogy levels (scaling.data.tasks.analogy)
+      word_levels=("basic",),    # word-analogy levels
       eval_fraction=0.02,        # share of all problems held out; decided by hash
       num_train=200_000,
-      num_eval=2_000,
-      seq_len=16,
+      num_eval=2_000,            # per task
+      seq_len=32 if mixed else 16,
       loss_on="answer",          # answer | all
-      vocab_size=288,
+      vocab_size=384 if mixed else 288,
       data_dir="",               # "" = $SCALING_DATA_DIR or ~/.cache/scaling/data
       seed=0,                    # problems and their order; shared by every model size
   ))

@@ -18,7 +18,7 @@ import tensorflow_datasets as tfds
 
 from scaling.config import ConfigError
 from scaling.data import tokenizer as tokenizer_lib
-from scaling.data.tasks import arithmetic
+from scaling.data.tasks import mixture
 
 # TFDS logs every prepared split at INFO level; our progress bar says enough.
 logging.getLogger("absl").setLevel(logging.WARNING)
@@ -26,19 +26,23 @@ tfds.core.utils.gcs_utils._is_gcs_disabled = True  # No network: never look for 
 
 
 @dataclasses.dataclass(kw_only=True)
-class ArithmeticConfig(tfds.core.BuilderConfig):
+class TasksConfig(tfds.core.BuilderConfig):
+  """The `data` config fields that decide the records (not how they are tokenized)."""
+  mixture: tuple = (("arithmetic", 1.0),)
   ops: tuple[str, ...] = ("+",)
   min_digits: int = 1
   max_digits: int = 3
   reverse_answer: bool = False
+  letter_levels: tuple[str, ...] = ("basic",)
+  word_levels: tuple[str, ...] = ("basic",)
   eval_fraction: float = 0.02
   num_train: int = 10_000
   num_eval: int = 1_000
   seed: int = 0
 
 
-class Arithmetic(tfds.core.GeneratorBasedBuilder):
-  """Generated arithmetic problems with `question` and `answer` text fields."""
+class Tasks(tfds.core.GeneratorBasedBuilder):
+  """Generated problems: `question`, `answer`, and the `task` and `subset` they belong to."""
 
   VERSION = tfds.core.Version("1.0.0")
   BUILDER_CONFIGS = []  # Configs are made from run configs, not listed here.
@@ -48,8 +52,10 @@ class Arithmetic(tfds.core.GeneratorBasedBuilder):
         features=tfds.features.FeaturesDict({
             "question": tfds.features.Text(),
             "answer": tfds.features.Text(),
+            "task": tfds.features.Text(),
+            "subset": tfds.features.Text(),
         }),
-        description="Generated arithmetic problems; eval problems are hash-held-out.",
+        description="Generated task problems; eval problems are held out by a hash.",
     )
 
   def _split_generators(self, dl_manager):
@@ -58,33 +64,29 @@ class Arithmetic(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, split):
     c = self.builder_config
-    n = c.num_train if split == "train" else c.num_eval
-    problems = arithmetic.generate(split, n, seed=c.seed, ops=tuple(c.ops),
-                                   min_digits=c.min_digits, max_digits=c.max_digits,
-                                   eval_fraction=c.eval_fraction)
-    for i, p in enumerate(problems):
-      yield i, {"question": p.question, "answer": p.answer(c.reverse_answer)}
+    records = (mixture.train_records(c.num_train, seed=c.seed, params=c) if split == "train"
+               else mixture.eval_records(c.num_eval, seed=c.seed, params=c))
+    for i, r in enumerate(records):
+      yield i, dataclasses.asdict(r)
 
 
 def default_data_dir() -> str:
   return os.environ.get("SCALING_DATA_DIR") or os.path.expanduser("~/.cache/scaling/data")
 
 
-def _builder_config(data_cfg) -> ArithmeticConfig:
-  params = dict(ops=tuple(data_cfg.ops), min_digits=data_cfg.min_digits,
-                max_digits=data_cfg.max_digits, reverse_answer=data_cfg.reverse_answer,
-                eval_fraction=data_cfg.eval_fraction, num_train=data_cfg.num_train,
-                num_eval=data_cfg.num_eval, seed=data_cfg.get("seed", 0))
+def _builder_config(data_cfg) -> TasksConfig:
+  fields = [f.name for f in dataclasses.fields(TasksConfig)
+            if f.name not in {f.name for f in dataclasses.fields(tfds.core.BuilderConfig)}]
+  params = {k: data_cfg[k] for k in fields}
+  params["mixture"] = tuple((str(name), float(w)) for name, w in params["mixture"])
   digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
-  return ArithmeticConfig(name=f"c{digest}", **params)
+  return TasksConfig(name=f"c{digest}", **params)
 
 
 def make_builder(data_cfg, data_dir: str | None = None) -> tfds.core.DatasetBuilder:
   """The TFDS builder for a run's `data` config section."""
-  if data_cfg.task != "arithmetic":
-    raise ConfigError(f"config.data.task: unknown task {data_cfg.task!r}; known: arithmetic")
-  return Arithmetic(config=_builder_config(data_cfg), data_dir=data_dir or default_data_dir(),
-                    file_format="array_record")
+  return Tasks(config=_builder_config(data_cfg), data_dir=data_dir or default_data_dir(),
+               file_format="array_record")
 
 
 @dataclasses.dataclass
@@ -106,7 +108,10 @@ def prepare(data_cfg, data_dir: str | None = None) -> Prepared:
     train_source = builder.as_data_source(split="train")
     records = read_all(train_source, limit=20_000)
     texts = (r["question"].decode() + r["answer"].decode() for r in records)
-    tok = tokenizer_lib.train_and_save(texts, data_cfg.vocab_size, tok_path)
+    try:
+      tok = tokenizer_lib.train_and_save(texts, data_cfg.vocab_size, tok_path)
+    except RuntimeError as e:  # SentencePiece reports a too-small vocabulary this way.
+      raise ConfigError(f"config.data.vocab_size: {str(e).split('] ')[-1]}") from None
   if tok.vocab_size > data_cfg.vocab_size:
     raise ConfigError(f"config.data.vocab_size: the tokenizer needs {tok.vocab_size} ids, "
                       f"more than {data_cfg.vocab_size}")

@@ -10,7 +10,7 @@ from flax import nnx
 
 from scaling import mesh as mesh_lib
 from scaling.config import ConfigError, require
-from scaling.data.tasks import arithmetic
+from scaling.data.tasks import analogy, arithmetic, mixture
 from scaling.train import optim
 from scaling.train.state import make_model
 
@@ -21,8 +21,9 @@ SCHEMA = {
               "tie_embeddings", "rope_base", "norm_eps", "dtype", "attention",
               "scan_layers", "remat"},
     "mesh": {"data", "fsdp", "tensor", "rules"},
-    "data": {"task", "ops", "min_digits", "max_digits", "reverse_answer", "eval_fraction",
-             "num_train", "num_eval", "seq_len", "loss_on", "vocab_size", "data_dir", "seed"},
+    "data": {"mixture", "ops", "min_digits", "max_digits", "reverse_answer", "letter_levels",
+             "word_levels", "eval_fraction", "num_train", "num_eval", "seq_len", "loss_on",
+             "vocab_size", "data_dir", "seed"},
     "train": {"steps", "batch_size", "optimizer", "learning_rate", "schedule", "warmup_steps",
               "decay_fraction", "final_lr_fraction", "weight_decay", "b1", "b2", "grad_clip",
               "log_every"},
@@ -64,6 +65,15 @@ def _check_values(cfg) -> None:
   require(m.remat in ("none", "full", "dots_saveable"), "model.remat",
           f"unknown {m.remat!r}; choose none, full or dots_saveable")
 
+  require(len(d.mixture) > 0, "data.mixture", "needs at least one (task, weight) pair")
+  for entry in d.mixture:
+    require(len(entry) == 2 and entry[0] in mixture.TASKS, "data.mixture",
+            f"entries are (task, weight) with task in {mixture.TASKS}, got {entry!r}")
+    require(entry[1] > 0, "data.mixture", f"weights must be positive, got {entry!r}")
+  require(all(level in analogy.LEVELS for level in d.letter_levels), "data.letter_levels",
+          f"known levels: {', '.join(analogy.LEVELS)}; got {d.letter_levels}")
+  require(all(level in analogy.WORD_LEVELS for level in d.word_levels), "data.word_levels",
+          f"known levels: {', '.join(analogy.WORD_LEVELS)}; got {d.word_levels}")
   require(all(op in arithmetic.OPS for op in d.ops) and len(d.ops) > 0, "data.ops",
           f"must be a non-empty subset of {arithmetic.OPS}, got {d.ops}")
   require(1 <= d.min_digits <= d.max_digits, "data.min_digits",
@@ -73,7 +83,8 @@ def _check_values(cfg) -> None:
   require(d.num_train > 0 and d.num_eval > 0, "data.num_train", "split sizes must be positive")
   question, answer = arithmetic.max_chars(tuple(d.ops), d.max_digits)
   needed = question + answer + 1  # bos + question + answer + eos, minus the shifted-out token
-  require(d.seq_len >= needed, "data.seq_len",
+  # Analogy lengths depend on the tokenizer; the tokenizing step checks those.
+  require(d.seq_len >= needed or "arithmetic" not in dict(d.mixture), "data.seq_len",
           f"seq_len={d.seq_len} is too short for {d.max_digits}-digit problems (needs {needed})")
 
   require(t.steps > 0, "train.steps", f"must be positive, got {t.steps}")

@@ -315,11 +315,13 @@ def sample_word_analogy(rng: np.random.Generator, relation: str, level: str) -> 
 def generate(split: str, n: int, *, seed: int, eval_fraction: float,
              task: str = "letter_string", types: tuple[str, ...] | None = None,
              levels: tuple[str, ...] | None = None,
-             exclude: frozenset[str] = frozenset()) -> Iterator[Item]:
+             exclude: frozenset[str] = frozenset(),
+             max_tries: int | None = None) -> Iterator[Item]:
   """`n` items of one split, each of a uniformly drawn type and level. Eval items are
   distinct; train items may repeat. Prompts in `exclude` are never produced: pass those of
   `load_webb()` when training a model that will be scored on them, as many of their
-  problems lie in the space this generator draws from."""
+  problems lie in the space this generator draws from. With `max_tries`, stop quietly after
+  that many draws (fewer items than `n` when the split's space is small)."""
   if split not in ("train", "eval"):
     raise ValueError(f"unknown split {split!r}")
   if task == "letter_string":
@@ -337,6 +339,8 @@ def generate(split: str, n: int, *, seed: int, eval_fraction: float,
   produced, tries = 0, 0
   while produced < n:
     tries += 1
+    if max_tries is not None and tries > max_tries:
+      return  # The caller accepts fewer items than asked for.
     if tries > 1000 * n + 10_000:
       raise ValueError(f"cannot draw {n} {split} {task} items with "
                        f"eval_fraction={eval_fraction} from types {types}, levels {levels}")

@@ -60,8 +60,13 @@ def sample(rng: np.random.Generator, ops: tuple[str, ...], min_digits: int,
 
 
 def generate(split: str, n: int, *, seed: int, ops: tuple[str, ...], min_digits: int,
-             max_digits: int, eval_fraction: float) -> Iterator[Problem]:
-  """`n` problems of one split. Eval problems are distinct; train problems may repeat."""
+             max_digits: int, eval_fraction: float,
+             max_tries: int | None = None) -> Iterator[Problem]:
+  """`n` problems of one split. Eval problems are distinct; train problems may repeat.
+
+  With `max_tries`, stop quietly after that many draws (fewer than `n` problems when the
+  split's space is small).
+  """
   if split not in ("train", "eval"):
     raise ValueError(f"unknown split {split!r}")
   want_eval = split == "eval"
@@ -71,6 +76,8 @@ def generate(split: str, n: int, *, seed: int, ops: tuple[str, ...], min_digits:
   produced, tries = 0, 0
   while produced < n:
     tries += 1
+    if max_tries is not None and tries > max_tries:
+      return  # The caller accepts fewer items than asked for.
     if tries > 1000 * n + 10_000:
       raise ValueError(f"cannot draw {n} {split} problems with eval_fraction={eval_fraction}"
                        f" from {min_digits}-{max_digits} digit operands")

@@ -1,0 +1,63 @@
+"""Training data as a weighted mixture of task generators, in a size-independent order.
+
+Every record is `question` (the prompt), `answer` (what the model should continue with),
+`task` and `subset` (e.g. `+3d` for 3-digit addition, `successor/basic` for a letter
+string), so evaluations can be broken down the same way whatever the mixture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator
+
+import numpy as np
+
+from scaling.data.tasks import analogy, arithmetic
+
+TASKS = ("arithmetic", "letter_string", "word_analogy")
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+  question: str
+  answer: str
+  task: str
+  subset: str
+
+
+def arithmetic_subset(p: arithmetic.Problem) -> str:
+  return f"{p.op}{max(len(str(p.a)), len(str(p.b)))}d"
+
+
+def task_records(task: str, split: str, n: int, *, seed: int, params) -> Iterator[Record]:
+  """`n` records of one task and split; `params` is the run's `data` config section."""
+  if task == "arithmetic":
+    for p in arithmetic.generate(split, n, seed=seed, ops=tuple(params.ops),
+                                 min_digits=params.min_digits, max_digits=params.max_digits,
+                                 eval_fraction=params.eval_fraction):
+      yield Record(p.question, p.answer(params.reverse_answer), task, arithmetic_subset(p))
+  elif task in ("letter_string", "word_analogy"):
+    levels = tuple(params.letter_levels if task == "letter_string" else params.word_levels)
+    for item in analogy.generate(split, n, seed=seed, eval_fraction=params.eval_fraction,
+                                 task=task, levels=levels):
+      yield Record(item.prompt, item.answer, task, f"{item.type}/{item.level}")
+  else:
+    raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+
+
+def train_records(n: int, *, seed: int, params) -> Iterator[Record]:
+  """`n` training records; each draws its task by the mixture weights."""
+  names = [name for name, _ in params.mixture]
+  weights = np.asarray([w for _, w in params.mixture], float)
+  choice = np.random.default_rng([seed, 1234]).choice(len(names), size=n, p=weights / weights.sum())
+  # One stream per task, long enough for any draw of the mixture.
+  streams = [task_records(name, "train", int((choice == i).sum()), seed=seed, params=params)
+             for i, name in enumerate(names)]
+  for i in choice:
+    yield next(streams[i])
+
+
+def eval_records(n_per_task: int, *, seed: int, params) -> Iterator[Record]:
+  """`n_per_task` held-out records of every task in the mixture, task after task."""
+  for name, _ in params.mixture:
+    yield from task_records(name, "eval", n_per_task, seed=seed, params=params)

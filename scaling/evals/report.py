@@ -1,0 +1,94 @@
+"""Aggregate per-item scores into `eval.json` and a readable table."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from scaling.evals import metrics
+
+# Shown in the table, in this order; eval.json holds every metric.
+TABLE_METRICS = ("exact_match", "char_accuracy", "answer_logprob", "predicted_exact_match",
+                 "mc_accuracy")
+
+
+def item_metrics(item, out) -> dict[str, float]:
+  """Every metric of one item, from its greedy answer and teacher-forced log-probs."""
+  target, pred = item.answer.strip(), out.prediction.strip()
+  row = {
+      "exact_match": metrics.exact_match(pred, target),
+      "char_accuracy": float(np.mean(metrics.per_position_accuracy([pred], [target]))),
+      "edit_distance": metrics.normalized_edit_distance(pred, target),
+      "answer_logprob": metrics.answer_logprob(out.answer_token_logprobs),
+      "mean_token_prob": metrics.mean_token_prob(out.answer_token_logprobs),
+      "predicted_exact_match": metrics.predicted_exact_match(out.answer_token_logprobs),
+  }
+  if item.task.startswith("arithmetic"):
+    row["digit_accuracy"] = metrics.digit_accuracy(pred, target)
+  if out.choice_logprobs is not None and item.correct is not None:
+    probs = metrics.choice_probs(out.choice_logprobs)
+    row["mc_accuracy"] = metrics.multiple_choice_accuracy(out.choice_logprobs, item.correct)
+    row["brier"] = metrics.brier_score(probs, item.correct)
+  return row
+
+
+def _chance(task: str, metric: str, choices: list[int]) -> float | None:
+  if metric == "digit_accuracy":
+    return metrics.DIGIT_CHANCE
+  if metric == "mc_accuracy" and choices:
+    return metrics.chance_multiple_choice(choices)
+  if metric == "brier" and choices:
+    return metrics.chance_brier(choices)
+  return None
+
+
+def aggregate(items, outputs, *, n_resamples: int = 1000) -> dict:
+  """{task: {subset: {"n", "metrics": {name: {mean, ci_low, ci_high, n}}, "chance"}}}.
+
+  Each task also gets an `all` subset over its items.
+  """
+  rows: dict[str, dict[str, list]] = {}
+  for item, out in zip(items, outputs):
+    per_item = item_metrics(item, out)
+    for subset in dict.fromkeys((item.subset, "all")):
+      rows.setdefault(item.task, {}).setdefault(subset, []).append((item, per_item))
+  result = {}
+  for task, subsets in rows.items():
+    result[task] = {}
+    for subset, pairs in sorted(subsets.items(), key=lambda kv: (kv[0] == "all", kv[0])):
+      names = sorted({k for _, m in pairs for k in m})
+      choices = [len(it.choices) for it, _ in pairs if it.choices]
+      result[task][subset] = {
+          "n": len(pairs),
+          "metrics": {k: metrics.summarize([m[k] for _, m in pairs if k in m],
+                                           n_resamples=n_resamples) for k in names},
+          "chance": {k: c for k in names if (c := _chance(task, k, choices)) is not None},
+      }
+  return result
+
+
+def write(path: str, result: dict, meta: dict) -> None:
+  tmp = f"{path}.tmp"
+  with open(tmp, "w") as f:
+    json.dump({**meta, "tasks": result}, f, indent=2)
+    f.write("\n")
+  os.replace(tmp, path)
+
+
+def table(result: dict) -> str:
+  """One line per task and subset: n, then each metric's mean and 95% interval."""
+  shown = [m for m in TABLE_METRICS
+           if any(m in s["metrics"] for t in result.values() for s in t.values())]
+  header = f"{'task':<22} {'subset':<24} {'n':>5}  " + "  ".join(f"{m:>23}" for m in shown)
+  lines = [header, "-" * len(header)]
+  for task, subsets in result.items():
+    for subset, s in subsets.items():
+      cells = []
+      for m in shown:
+        v = s["metrics"].get(m)
+        cells.append(f"{v['mean']:.3f} [{v['ci_low']:.3f},{v['ci_high']:.3f}]" if v else "")
+      lines.append(f"{task[:22]:<22} {subset[:24]:<24} {s['n']:>5}  " + "  ".join(
+          f"{c:>23}" for c in cells))
+  return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""Run a model over benchmark items: greedy answers and teacher-forced log-probabilities.
+
+Both views come from the same model on the same items, so a sharp metric (exact match of
+the greedy answer) and smooth ones (log-probability of the correct answer, per-character
+accuracy) can be compared item by item.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm import tqdm
+
+from scaling.data.tokenizer import BOS_ID, EOS_ID, Tokenizer
+from scaling.generate import decode
+
+_BUCKET = 16  # pad lengths to multiples of this, so a few shapes cover every item
+
+
+@dataclasses.dataclass
+class Outputs:
+  """Per item: the greedy continuation and the log-probs of the answer's tokens (+ <eos>)."""
+  prediction: str
+  answer_token_logprobs: np.ndarray
+  choice_logprobs: np.ndarray | None = None
+
+
+def _pad(seqs: list[list[int]], batch: int) -> tuple[np.ndarray, np.ndarray]:
+  length = max(map(len, seqs))
+  length = -(-length // _BUCKET) * _BUCKET
+  out = np.zeros((batch, length), np.int32)
+  for i, s in enumerate(seqs):
+    out[i, :len(s)] = s
+  lengths = np.array([len(s) for s in seqs] + [1] * (batch - len(seqs)))
+  return out, lengths
+
+
+@jax.jit
+def _token_logprobs(model, tokens_BL):
+  logits_BLV = model(tokens_BL)
+  return jnp.take_along_axis(jax.nn.log_softmax(logits_BLV[:, :-1]), tokens_BL[:, 1:, None],
+                             -1)[..., 0]
+
+
+def continuation_logprobs(model, tokenizer: Tokenizer, prompts: list[str],
+                          continuations: list[str], *, batch: int) -> list[np.ndarray]:
+  """Log-probs of each continuation's tokens and a final <eos>, given its prompt."""
+  out = []
+  for start in range(0, len(prompts), batch):
+    prompt_ids = tokenizer.encode_batch(prompts[start:start + batch])
+    cont_ids = tokenizer.encode_batch(continuations[start:start + batch])
+    seqs = [[BOS_ID, *p, *c, EOS_ID] for p, c in zip(prompt_ids, cont_ids)]
+    tokens, _ = _pad(seqs, batch)
+    logp = np.asarray(_token_logprobs(model, jnp.asarray(tokens)))
+    for i, (p, c) in enumerate(zip(prompt_ids, cont_ids)):
+      first = len(p)  # log-prob of sequence token j + 1 sits at index j
+      out.append(logp[i, first:first + len(c) + 1])
+  return out
+
+
+def greedy_answers(model, tokenizer: Tokenizer, prompts: list[str], max_new_tokens: list[int],
+                   *, batch: int) -> list[str]:
+  """Greedy continuations up to <eos> or each item's token budget."""
+  out = []
+  for start in range(0, len(prompts), batch):
+    ids = [[BOS_ID, *p] for p in tokenizer.encode_batch(prompts[start:start + batch])]
+    tokens, lengths = _pad(ids, batch)
+    budget = max(max_new_tokens[start:start + batch])
+    budget = -(-budget // 4) * 4
+    gen = decode.generate(model, tokens, lengths, max_new_tokens=budget, stop_tokens=(EOS_ID,))
+    gen_tokens, gen_lengths = np.asarray(gen.tokens), np.asarray(gen.lengths)
+    for i in range(len(ids)):
+      n = min(gen_lengths[i], max_new_tokens[start + i])
+      out.append(tokenizer.decode(gen_tokens[i, :n]))
+  return out
+
+
+def score(model, tokenizer: Tokenizer, items, *, batch: int = 128,
+          progress: bool = True) -> list[Outputs]:
+  """Greedy answers, teacher-forced answer log-probs and, for choices, per-choice log-probs."""
+  items = list(items)
+  prompts = [it.prompt for it in items]
+  answers = [it.answer for it in items]
+  budgets = [len(ids) + 2 for ids in tokenizer.encode_batch(answers)]
+  bar = tqdm(total=3, desc="scoring", disable=not progress, leave=False)
+  predictions = greedy_answers(model, tokenizer, prompts, budgets, batch=batch)
+  bar.update()
+  logprobs = continuation_logprobs(model, tokenizer, prompts, answers, batch=batch)
+  bar.update()
+  outputs = [Outputs(p, lp) for p, lp in zip(predictions, logprobs)]
+  # Multiple choice: score every choice by its total log-probability after the prompt.
+  mc = [(i, c) for i, it in enumerate(items) if it.choices for c in it.choices]
+  if mc:
+    mc_logprobs = continuation_logprobs(model, tokenizer, [prompts[i] for i, _ in mc],
+                                        [c for _, c in mc], batch=batch)
+    per_item: dict[int, list[float]] = {}
+    for (i, _), lp in zip(mc, mc_logprobs):
+      per_item.setdefault(i, []).append(float(lp[:-1].sum()))  # choices end mid-text: no <eos>
+    for i, scores in per_item.items():
+      outputs[i].choice_logprobs = np.asarray(scores)
+  bar.update()
+  bar.close()
+  return outputs

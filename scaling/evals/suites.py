@@ -1,0 +1,128 @@
+"""Benchmark items: generated held-out suites and external task files, in one form.
+
+Every item is a prompt, the answer a model should continue it with, the task and subset
+it is reported under, and, for multiple choice, the choices and the correct one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from scaling.config import UserError
+from scaling.data.tasks import analogy, arithmetic
+from scaling.data.tasks.mixture import arithmetic_subset
+from scaling.evals import external
+
+SUITES = ("arithmetic", "analogy", "webb")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalItem:
+  prompt: str
+  answer: str
+  task: str
+  subset: str
+  choices: tuple[str, ...] | None = None
+  correct: int | None = None
+
+
+def _carries(a: int, b: int) -> int:
+  """Number of carries when adding two non-negative integers digit by digit."""
+  carries = carry = 0
+  while a or b:
+    carry = int(a % 10 + b % 10 + carry >= 10)
+    carries += carry
+    a, b = a // 10, b // 10
+  return carries
+
+
+def _tries(n: int, eval_fraction: float) -> int:
+  """Draws to spend on a subset: enough for n items unless its held-out space is small."""
+  return int(20 * n / eval_fraction)
+
+
+def arithmetic_items(data_cfg, n_per_subset: int, seed: int = 0) -> list[EvalItem]:
+  """Held-out problems of every trained operation and digit count, up to n per subset.
+
+  Addition is also reported by its number of carries (`carries=k`), where models tend
+  to differ most. A subset whose held-out space is small gives fewer than n items.
+  """
+  items = []
+  for op in data_cfg.ops:
+    for digits in range(data_cfg.min_digits, data_cfg.max_digits + 1):
+      for p in arithmetic.generate("eval", n_per_subset, seed=seed, ops=(op,),
+                                   min_digits=digits, max_digits=digits,
+                                   eval_fraction=data_cfg.eval_fraction,
+                                   max_tries=_tries(n_per_subset, data_cfg.eval_fraction)):
+        answer = p.answer(data_cfg.reverse_answer)
+        items.append(EvalItem(p.question, answer, "arithmetic", arithmetic_subset(p)))
+        if op == "+":
+          items.append(EvalItem(p.question, answer, "arithmetic_carries",
+                                f"carries={_carries(p.a, p.b)}"))
+  return items
+
+
+def analogy_items(data_cfg, n_per_subset: int, seed: int = 0) -> list[EvalItem]:
+  """Held-out letter-string items per transformation and level; word analogies per relation."""
+  items = []
+  for task, types, levels in (
+      ("letter_string", analogy.TRANSFORMATIONS, tuple(data_cfg.letter_levels)),
+      ("word_analogy", analogy.RELATIONS, tuple(data_cfg.word_levels))):
+    for kind in types:
+      for level in levels:
+        for item in analogy.generate("eval", n_per_subset, seed=seed, task=task,
+                                     types=(kind,), levels=(level,),
+                                     eval_fraction=data_cfg.eval_fraction,
+                                     max_tries=_tries(n_per_subset, data_cfg.eval_fraction)):
+          items.append(EvalItem(item.prompt, item.answer, task, f"{kind}/{level}"))
+  return items
+
+
+def webb_items(path: str | None = None) -> list[EvalItem]:
+  """Webb, Holyoak & Lu's published letter-string problems, in our prompt format."""
+  try:
+    problems = analogy.load_webb(path)
+  except ValueError as e:
+    raise UserError(f"the webb suite needs the published problems: {e}") from None
+  return [EvalItem(p.prompt, p.answer, "letter_string_webb", f"{p.type}/{p.level}")
+          for p in problems]
+
+
+def bigbench_items(path: str) -> list[EvalItem]:
+  """Items of a BIG-bench JSON task file, or of every task under a folder."""
+  if not os.path.exists(path):
+    raise UserError(f"task file not found: {path}")
+  try:
+    if os.path.isdir(path) and not os.path.exists(os.path.join(path, "task.json")):
+      tasks = external.load_bigbench_tasks(path)
+    else:
+      tasks = [external.load_bigbench_task(path)]
+      if not tasks[0].examples:
+        tasks = external.load_bigbench_tasks(os.path.dirname(path) if os.path.isfile(path) else path)
+  except ValueError as e:
+    raise UserError(str(e)) from None
+  items = []
+  for task in tasks:
+    for ex in task.examples:
+      correct = ex.correct_index
+      items.append(EvalItem(task.prompt(ex), ex.targets[0], f"bigbench/{task.name}", "all",
+                            tuple(ex.choices) if ex.choices else None, correct))
+  return items
+
+
+def build(suites: list[str], data_cfg, *, n_per_subset: int, task_files: list[str]):
+  """All items of the named suites and task files."""
+  items = []
+  for suite in suites:
+    if suite not in SUITES:
+      raise UserError(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
+    if suite == "arithmetic":
+      items += arithmetic_items(data_cfg, n_per_subset)
+    elif suite == "analogy":
+      items += analogy_items(data_cfg, n_per_subset)
+    else:
+      items += webb_items()
+  for path in task_files:
+    items += bigbench_items(path)
+  return items
