@@ -1,4 +1,4 @@
-"""The `scaling` command: `scaling train|sample|eval|bench ...`.
+"""The `scaling` command: `scaling train|sample|eval|sweep|plot|reproduce|bench ...`.
 
 Config overrides follow the subcommand's flags as `--config.section.key=value`. Errors a
 user can cause are printed as one line `error: ...` with exit code 1.
@@ -91,6 +91,50 @@ def _cmd_eval(args, overrides) -> int:
   return 0
 
 
+def _cmd_sweep(args, overrides) -> int:
+  from scaling.sweep import run as sweep_run
+  if args.action == "run":
+    if not args.config:
+      raise UserError("scaling sweep run needs --config=SWEEP.py")
+    from scaling.sweep.local import Interrupted
+    try:
+      directory, rows = sweep_run.run(args.config, overrides, args.dir)
+    except Interrupted:
+      print("\nsweep interrupted: the running trial saved a checkpoint; run the same command "
+            "to continue", file=sys.stderr)
+      return 130
+    return _plot(directory)
+  directory = args.dir or args.path
+  if not directory:
+    raise UserError(f"scaling sweep {args.action} needs a sweep directory (--dir)")
+  if args.action == "status":
+    print("\n".join(sweep_run.status_lines(directory)))
+    return 0
+  from scaling.sweep import results
+  _, trials = sweep_run.load_saved(directory)
+  results.collect(directory, trials)
+  print(f"wrote {os.path.join(directory, 'results.csv')} and results.jsonl")
+  return 0
+
+
+def _plot(directory: str) -> int:
+  from scaling.analysis import report
+  return report.analyze(directory)
+
+
+def _cmd_plot(args, overrides) -> int:
+  if overrides:
+    raise UserError("scaling plot takes no --config overrides")
+  return _plot(args.sweep_dir)
+
+
+def _cmd_reproduce(args, overrides) -> int:
+  if overrides:
+    raise UserError("scaling reproduce takes no --config overrides")
+  from scaling.sweep import reproduce
+  return reproduce.reproduce(args.run_dir, args.workdir)
+
+
 def _cmd_bench(args, overrides) -> int:
   cfg = _load_config(args.config, overrides)
   from scaling import bench
@@ -134,6 +178,22 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("-n", type=int, default=500, help="items per subset of generated suites")
   p.add_argument("--batch", type=int, default=128)
   p.set_defaults(func=_cmd_eval)
+
+  p = sub.add_parser("sweep", help="train and evaluate a family of models: run|status|collect")
+  p.add_argument("action", choices=["run", "status", "collect"])
+  p.add_argument("path", nargs="?", help="sweep directory (status, collect)")
+  p.add_argument("--config", help="sweep config file (run)")
+  p.add_argument("--dir", help="sweep directory (default: sweeps/<name>)")
+  p.set_defaults(func=_cmd_sweep)
+
+  p = sub.add_parser("plot", help="fit scaling laws and draw figures from a sweep's results")
+  p.add_argument("sweep_dir")
+  p.set_defaults(func=_cmd_plot)
+
+  p = sub.add_parser("reproduce", help="re-run a trial from its config.json and compare")
+  p.add_argument("run_dir")
+  p.add_argument("--workdir", help="where to re-run (default: <run_dir>-reproduced)")
+  p.set_defaults(func=_cmd_reproduce)
 
   p = sub.add_parser("bench", help="measure speed and memory")
   p.add_argument("what", choices=["train", "decode"])

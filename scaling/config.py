@@ -27,10 +27,15 @@ class ConfigError(UserError):
 
 
 def load(spec: str) -> ml_collections.ConfigDict:
-  """Loads `file.py[:arg]` by calling its `get_config(arg)`."""
+  """Loads `file.py[:arg]` by calling its `get_config(arg)`, or a saved `config.json`."""
   path, _, arg = spec.partition(":")
   if not os.path.isfile(path):
     raise ConfigError(f"config file not found: {path}")
+  if path.endswith(".json"):
+    try:
+      return from_json(path)
+    except ValueError as e:
+      raise ConfigError(f"could not read {path}: {e}") from None
   module_spec = importlib.util.spec_from_file_location("_scaling_config", path)
   module = importlib.util.module_from_spec(module_spec)
   try:

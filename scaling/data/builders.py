@@ -44,7 +44,7 @@ class TasksConfig(tfds.core.BuilderConfig):
 class Tasks(tfds.core.GeneratorBasedBuilder):
   """Generated problems: `question`, `answer`, and the `task` and `subset` they belong to."""
 
-  VERSION = tfds.core.Version("1.0.0")
+  VERSION = tfds.core.Version("1.1.0")  # 1.1.0: eval records interleave tasks
   BUILDER_CONFIGS = []  # Configs are made from run configs, not listed here.
 
   def _info(self) -> tfds.core.DatasetInfo:

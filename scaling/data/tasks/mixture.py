@@ -58,6 +58,9 @@ def train_records(n: int, *, seed: int, params) -> Iterator[Record]:
 
 
 def eval_records(n_per_task: int, *, seed: int, params) -> Iterator[Record]:
-  """`n_per_task` held-out records of every task in the mixture, task after task."""
-  for name, _ in params.mixture:
-    yield from task_records(name, "eval", n_per_task, seed=seed, params=params)
+  """`n_per_task` held-out records of every task, interleaved so any prefix covers all."""
+  streams = [task_records(name, "eval", n_per_task, seed=seed, params=params)
+             for name, _ in params.mixture]
+  for _ in range(n_per_task):
+    for stream in streams:
+      yield next(stream)

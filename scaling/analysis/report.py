@@ -1,0 +1,121 @@
+"""`scaling plot SWEEP_DIR`: fits, emergence reports and figures from the results table.
+
+Reads only `results.jsonl` and `sweep.json` (for the headline task); writes `analysis.json`
+and `figures/` in the sweep directory, and prints the table, the fits and where it all is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import numpy as np
+
+from scaling.analysis import emergence, fits, plots
+from scaling.config import UserError
+from scaling.sweep import results
+
+CONTINUOUS = "char_accuracy"  # the smooth view set beside exact match in the report
+
+
+def _headline(directory: str) -> tuple[str, str]:
+  try:
+    with open(os.path.join(directory, "sweep.json")) as f:
+      return tuple(json.load(f).get("headline") or ("arithmetic", "+3d"))
+  except OSError:
+    return ("arithmetic", "+3d")
+
+
+def _tasks(rows) -> list[tuple[str, str]]:
+  """Every (task, subset) with an exact-match score, headline subsets first."""
+  names = {tuple(k.split("/")[:2]) for r in rows for k in r["metrics"]
+           if k.endswith("/exact_match")}
+  return sorted(names, key=lambda ts: (ts[1] != "all", ts))
+
+
+def loss_fit(rows, x_key: str):
+  done = [r for r in rows if r["status"] == "completed" and r.get("final_eval_loss")]
+  x = np.asarray([r[x_key] for r in done], float)
+  if len(np.unique(x)) < 4:  # three parameters need more than three sizes
+    return None
+  fit = fits.fit_power_law(x, np.asarray([r["final_eval_loss"] for r in done], float),
+                           bootstrap=100)
+  p = fit.params
+  fit.label = f"L = {p['E']:.3f} + {p['A']:.3g} x^-{p['alpha']:.3f}"
+  return fit
+
+
+def emergence_for(rows, task: str, subset: str) -> dict:
+  done = [r for r in rows if r["status"] == "completed"]
+  values, chance = {}, {}
+  for metric in ("exact_match", CONTINUOUS, "predicted_exact_match", "digit_accuracy"):
+    name = f"{task}/{subset}/{metric}"
+    points = [(np.log10(r["params"]), *r["metrics"][name]) for r in done if name in r["metrics"]]
+    if points:
+      x, mean, low, high = map(np.asarray, zip(*points))
+      values[metric] = (mean, low, high)
+      if name in done[0].get("chance", {}):
+        chance[metric] = done[0]["chance"][name]
+  if not values:
+    return {}
+  return emergence.emergence_report(x, values, chance, exact_metric="exact_match",
+                                    continuous_metric=CONTINUOUS, task=f"{task} {subset}",
+                                    bootstrap=100)
+
+
+def _summary_table(rows, task: str, subset: str) -> str:
+  lines = [f"{'size':<6} {'seed':>4} {'params':>9} {'status':<10} {'eval loss':>9} "
+           f"{'exact match (95% CI)':>24} {'char acc':>9} {'pred. EM':>9}"]
+  for r in sorted(rows, key=lambda r: (r["params"], r["seed"])):
+    m = r["metrics"]
+    em = m.get(f"{task}/{subset}/exact_match")
+    ca = m.get(f"{task}/{subset}/{CONTINUOUS}")
+    pe = m.get(f"{task}/{subset}/predicted_exact_match")
+    loss = r.get("final_eval_loss")
+    lines.append(
+        f"{r['size']:<6} {r['seed']:>4} {r['params']:>9,} {r['status']:<10} "
+        f"{'-' if loss is None else f'{loss:.4f}':>9} "
+        f"{f'{em[0]:.3f} [{em[1]:.3f}, {em[2]:.3f}]' if em else '-':>24} "
+        f"{f'{ca[0]:.3f}' if ca else '-':>9} {f'{pe[0]:.3f}' if pe else '-':>9}")
+  return "\n".join(lines)
+
+
+def analyze(directory: str) -> int:
+  """Writes analysis.json and the figures; prints a summary. Returns the exit code."""
+  rows = results.read(directory)
+  if not rows:
+    raise UserError(f"{directory} has no results.jsonl (run `scaling sweep collect` first)")
+  task, subset = _headline(directory)
+  figures = os.path.join(directory, "figures")
+  written = []
+  analysis = {"headline": [task, subset], "fits": {}, "emergence": {}}
+  for x_key, plot in (("params", plots.loss_vs_params), ("training_flops", plots.loss_vs_flops)):
+    fit = loss_fit(rows, x_key)
+    if fit is not None:
+      analysis["fits"][f"loss_vs_{x_key}"] = fit.to_dict()
+    written += plots.save(plot(rows, fit), figures, f"loss_vs_{x_key}")
+  for t, s in _tasks(rows):
+    if s != "all" and (t, s) != (task, subset):
+      continue
+    safe = f"{t}_{s}".replace("/", "_").replace("+", "add").replace("=", "")
+    written += plots.save(plots.capability_vs_params(rows, t, s), figures, f"capability_{safe}")
+    analysis["emergence"][f"{t}/{s}"] = emergence_for(rows, t, s)
+  with open(os.path.join(directory, "analysis.json"), "w") as f:
+    json.dump(analysis, f, indent=2)
+    f.write("\n")
+
+  print(_summary_table(rows, task, subset))
+  for name, fit in analysis["fits"].items():
+    p, ci = fit["params"], fit["ci"]
+    print(f"\n{name}: " + ", ".join(
+        f"{k} = {v:.4g}" + (f" [{ci[k][0]:.3g}, {ci[k][1]:.3g}]" if k in ci else "")
+        for k, v in p.items()))
+  report = analysis["emergence"].get(f"{task}/{subset}")
+  if report:
+    print("\n" + emergence.format_report(report))
+  print(f"\nresults table: {os.path.join(directory, 'results.csv')}")
+  print(f"figures:       {figures}/ ({len(written) // 2} figures, PNG and SVG)")
+  print(f"analysis:      {os.path.join(directory, 'analysis.json')}")
+  sys.stdout.flush()
+  return 0

@@ -1,0 +1,153 @@
+"""Sweeps: expansion, bad specs, a killed sweep resumes to the same table, failures recorded."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from scaling import cli
+from scaling.sweep import spec
+from tests.helpers import LM_CONFIG, ROOT, scaling_cmd
+
+DATA = ("data.num_train=3000", "data.num_eval=64", "train.batch_size=16",
+        "train.warmup_steps=5", "train.log_every=10", "eval.every_steps=0",
+        "eval.max_examples=64")
+
+
+def _write_sweep(path, *, sizes=("s0", "s1", "s2"), seeds=(0,), steps=120, extra=""):
+  path.write_text(f'''
+import ml_collections
+
+def get_config(arg=None):
+  s = ml_collections.ConfigDict()
+  s.name = "tiny"
+  s.base = "{LM_CONFIG}"
+  s.sizes = {tuple(sizes)!r}
+  s.seeds = {tuple(seeds)!r}
+  s.overrides = {DATA + (f"train.steps={steps}", "checkpoint.every_steps=40")!r}
+  s.size_overrides = {{"s1": ("train.learning_rate=1e30", "train.warmup_steps=0")}}
+  s.tokens_per_param = 0
+  s.eval = ml_collections.ConfigDict({{"suites": "arithmetic", "n": 20}})
+  s.headline = ("arithmetic", "+3d")
+{extra}
+  return s
+''')
+  return str(path)
+
+
+def _status(directory):
+  path = os.path.join(directory, "status.json")
+  if not os.path.exists(path):
+    return {}
+  with open(path) as f:
+    return json.load(f)
+
+
+def _table(directory):
+  with open(os.path.join(directory, "results.jsonl")) as f:
+    rows = [json.loads(line) for line in f]
+  for r in rows:
+    r.pop("wall_time_s")
+  return rows
+
+
+def test_trials_expand_sizes_and_seeds(tmp_path):
+  sweep = spec.load(_write_sweep(tmp_path / "s.py", seeds=(0, 1)))
+  trials = spec.trials(sweep)
+  assert [(t.size, t.seed) for t in trials] == [
+      ("s0", 0), ("s0", 1), ("s1", 0), ("s1", 1), ("s2", 0), ("s2", 1)]
+  assert len({t.name for t in trials}) == 6
+  assert trials[0].params < trials[2].params < trials[4].params
+  # Seeds change only the initialisation: every trial reads the same data.
+  assert len({json.dumps(t.cfg.data.to_dict(), sort_keys=True) for t in trials}) == 1
+  assert trials[2].cfg.train.learning_rate == 1e30
+
+
+def test_target_params_rule_and_token_budget(tmp_path):
+  path = _write_sweep(tmp_path / "s.py", extra="  s.sizes = ()\n  s.target_params = (2e4, 2e5)\n"
+                      "  s.tokens_per_param = 20\n  s.size_overrides = {}")
+  trials = spec.trials(spec.load(path))
+  for t, target in zip(trials, (2e4, 2e5)):
+    from scaling.models import counting
+    n = counting.lm_params(t.cfg.model, t.cfg.data.vocab_size).non_embedding
+    assert 0.5 * target < n < 2 * target
+    tokens = t.cfg.train.steps * t.cfg.train.batch_size * t.cfg.data.seq_len
+    assert tokens >= 20 * t.params
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("  s.colour = 'red'", "unknown sweep field: colour"),
+    ("  s.sizes = ()", "give exactly one non-empty ladder"),
+    ("  s.seeds = ()", "sweep.seeds"),
+    ("  s.sizes = ('s0', 's1', 's99')", "unknown size 's99'"),
+    ("  s.size_overrides = {'s9': ('seed=1',)}", "not on the ladder"),
+    ("  s.overrides = ('mesh.tensor=8',)", "trial s0 seed 0: config.mesh"),
+    ("  s.sizes = ()\n  s.target_params = (3e4,)\n  s.size_overrides = {}\n"
+     "  s.overrides = ('mesh.tensor=8',)", "not divisible by mesh axes"),
+])
+def test_bad_specs_fail_before_training(tmp_path, capsys, extra, message):
+  path = _write_sweep(tmp_path / "s.py", extra=extra)
+  out = tmp_path / "out"
+  assert cli.main(["sweep", "run", f"--config={path}", f"--dir={out}"]) == 1
+  err = capsys.readouterr().err.strip()
+  assert len(err.splitlines()) == 1 and message in err, err
+  assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+  base = tmp_path_factory.mktemp("sweep")
+  path = _write_sweep(base / "s.py")
+  result = subprocess.run(scaling_cmd("sweep", "run", f"--config={path}", f"--dir={base / 'out'}"),
+                          cwd=ROOT, capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return str(base / "out"), path
+
+
+def test_failed_trial_is_recorded_and_others_complete(uninterrupted):
+  directory, _ = uninterrupted
+  states = {v["size"]: v["state"] for v in _status(directory).values()}
+  assert states == {"s0": "completed", "s1": "diverged", "s2": "completed"}
+  rows = {r["size"]: r for r in _table(directory)}
+  assert rows["s1"]["status"] == "diverged" and not rows["s1"]["metrics"]
+  assert "arithmetic/+3d/exact_match" in rows["s2"]["metrics"]
+  assert os.path.exists(os.path.join(directory, "results.csv"))
+
+
+def test_killed_sweep_resumes_without_retraining(uninterrupted, tmp_path):
+  _, path = uninterrupted
+  directory = str(tmp_path / "out")
+  proc = subprocess.Popen(scaling_cmd("sweep", "run", f"--config={path}", f"--dir={directory}"),
+                          cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  # Kill the executor once the last trial (s2) has its first checkpoint.
+  deadline = time.time() + 600
+  s2_run = None
+  while time.time() < deadline and proc.poll() is None:
+    running = [k for k, v in _status(directory).items()
+               if v["size"] == "s2" and v["state"] == "running"]
+    if running:
+      s2_run = os.path.join(directory, "runs", running[0])
+      if os.path.exists(os.path.join(s2_run, "checkpoints", "40", "_CHECKPOINT_METADATA")):
+        break
+    time.sleep(0.05)
+  assert proc.poll() is None and s2_run, "the sweep ended before it could be killed"
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  # The orphaned trial is told to stop (SIGTERM) and saves a checkpoint.
+  deadline = time.time() + 120
+  while time.time() < deadline and not os.path.exists(os.path.join(s2_run, "summary.json")):
+    time.sleep(0.1)
+  with open(os.path.join(s2_run, "summary.json")) as f:
+    assert json.load(f)["status"] == "preempted"
+  finished = {k: v for k, v in _status(directory).items() if v["size"] == "s0"}
+  s0_run = os.path.join(directory, "runs", next(iter(finished)))
+  s0_mtime = os.path.getmtime(os.path.join(s0_run, "summary.json"))
+
+  result = subprocess.run(scaling_cmd("sweep", "run", f"--config={path}", f"--dir={directory}"),
+                          cwd=ROOT, capture_output=True, text=True)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert os.path.getmtime(os.path.join(s0_run, "summary.json")) == s0_mtime  # not retrained
+  assert _table(directory) == _table(uninterrupted[0])
