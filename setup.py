@@ -21,6 +21,8 @@ setup(
         "matplotlib>=3.8",
         "tqdm>=4.66",
         "tensorboardX>=2.6",
+        "scipy>=1.11",
+        "threadpoolctl>=3",  # one BLAS thread per fit: many tiny solves, no contention
         "numpy>=1.26",
         "importlib_resources>=6",  # tensorflow-datasets imports it without declaring it
     ],

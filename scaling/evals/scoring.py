@@ -17,7 +17,7 @@ from tqdm import tqdm
 from scaling.data.tokenizer import BOS_ID, EOS_ID, Tokenizer
 from scaling.generate import decode
 
-_BUCKET = 16  # pad lengths to multiples of this, so a few shapes cover every item
+_BUCKET = 16  # pad lengths to multiples of this
 
 
 @dataclasses.dataclass
@@ -28,9 +28,12 @@ class Outputs:
   choice_logprobs: np.ndarray | None = None
 
 
-def _pad(seqs: list[list[int]], batch: int) -> tuple[np.ndarray, np.ndarray]:
-  length = max(map(len, seqs))
-  length = -(-length // _BUCKET) * _BUCKET
+def _bucket(n: int) -> int:
+  return -(-n // _BUCKET) * _BUCKET
+
+
+def _pad(seqs: list[list[int]], batch: int, length: int) -> tuple[np.ndarray, np.ndarray]:
+  """Right-pads to [batch, length]: one shape for every batch, so one compilation."""
   out = np.zeros((batch, length), np.int32)
   for i, s in enumerate(seqs):
     out[i, :len(s)] = s
@@ -49,11 +52,13 @@ def continuation_logprobs(model, tokenizer: Tokenizer, prompts: list[str],
                           continuations: list[str], *, batch: int) -> list[np.ndarray]:
   """Log-probs of each continuation's tokens and a final <eos>, given its prompt."""
   out = []
+  all_prompts, all_conts = tokenizer.encode_batch(prompts), tokenizer.encode_batch(continuations)
+  length = _bucket(max(len(p) + len(c) + 2 for p, c in zip(all_prompts, all_conts)))
   for start in range(0, len(prompts), batch):
-    prompt_ids = tokenizer.encode_batch(prompts[start:start + batch])
-    cont_ids = tokenizer.encode_batch(continuations[start:start + batch])
+    prompt_ids = all_prompts[start:start + batch]
+    cont_ids = all_conts[start:start + batch]
     seqs = [[BOS_ID, *p, *c, EOS_ID] for p, c in zip(prompt_ids, cont_ids)]
-    tokens, _ = _pad(seqs, batch)
+    tokens, _ = _pad(seqs, batch, length)
     logp = np.asarray(_token_logprobs(model, jnp.asarray(tokens)))
     for i, (p, c) in enumerate(zip(prompt_ids, cont_ids)):
       first = len(p)  # log-prob of sequence token j + 1 sits at index j
@@ -63,13 +68,17 @@ def continuation_logprobs(model, tokenizer: Tokenizer, prompts: list[str],
 
 def greedy_answers(model, tokenizer: Tokenizer, prompts: list[str], max_new_tokens: list[int],
                    *, batch: int) -> list[str]:
-  """Greedy continuations up to <eos> or each item's token budget."""
+  """Greedy continuations up to <eos> or each item's token budget.
+
+  Every batch has one shape and one budget (the largest), so generation compiles once;
+  the loop still ends as soon as every sequence in a batch has stopped.
+  """
   out = []
+  all_ids = [[BOS_ID, *p] for p in tokenizer.encode_batch(prompts)]
+  length, budget = _bucket(max(map(len, all_ids))), max(max_new_tokens)
   for start in range(0, len(prompts), batch):
-    ids = [[BOS_ID, *p] for p in tokenizer.encode_batch(prompts[start:start + batch])]
-    tokens, lengths = _pad(ids, batch)
-    budget = max(max_new_tokens[start:start + batch])
-    budget = -(-budget // 4) * 4
+    ids = all_ids[start:start + batch]
+    tokens, lengths = _pad(ids, batch, length)
     gen = decode.generate(model, tokens, lengths, max_new_tokens=budget, stop_tokens=(EOS_ID,))
     gen_tokens, gen_lengths = np.asarray(gen.tokens), np.asarray(gen.lengths)
     for i in range(len(ids)):

@@ -1,0 +1,84 @@
+"""Figures from a results table: contents checked on the matplotlib objects, files written."""
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from scaling.analysis import fits, plots, report
+
+SIZES = [5_000, 20_000, 80_000, 320_000, 1_280_000]
+
+
+def _rows():
+  rows = []
+  for i, n in enumerate(SIZES):
+    for seed in (0, 1):
+      em = [0.0, 0.02, 0.1, 0.85, 0.99][i]
+      ca = [0.3, 0.45, 0.6, 0.9, 0.995][i]
+      loss = 1.0 + 30 * n ** -0.4 + 0.001 * seed
+      rows.append({
+          "trial": f"t{i}{seed}", "size": f"s{i}", "seed": seed, "status": "completed",
+          "params": n, "training_flops": 6 * n * 1e6, "final_eval_loss": loss,
+          "metrics": {
+              "arithmetic/+3d/exact_match": [em, max(em - 0.02, 0), min(em + 0.02, 1)],
+              "arithmetic/+3d/char_accuracy": [ca, ca - 0.01, ca + 0.01],
+              "arithmetic/+3d/predicted_exact_match": [em * 0.9, em * 0.8, em],
+          },
+          "chance": {"arithmetic/+3d/digit_accuracy": 0.1},
+      })
+  rows.append({**rows[0], "trial": "bad", "status": "diverged", "params": 40_000,
+               "final_eval_loss": None, "metrics": {}})
+  return rows
+
+
+def test_capability_plot_contents():
+  fig = plots.capability_vs_params(_rows(), "arithmetic", "+3d")
+  ax = fig.axes[0]
+  assert ax.get_xscale() == "log"
+  assert ax.get_ylim()[0] < 0 < 1 < ax.get_ylim()[1]
+  labels = [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
+  assert labels == [label for _, label in plots.CAPABILITY_METRICS]
+  for line in ax.get_lines():
+    if not line.get_label().startswith("_"):
+      np.testing.assert_array_equal(line.get_xdata(), SIZES)  # one point per size, seeds averaged
+  # Error bars: one marker per completed trial and metric (5 sizes x 2 seeds x 3 metrics).
+  markers = [c for c in ax.containers]
+  assert len(markers) == 3 and all(len(c.lines[0].get_xdata()) == 10 for c in markers)
+  assert "parameters" in ax.get_xlabel() and ax.get_title()
+  plt.close(fig)
+
+
+def test_loss_plots_with_fit_and_extrapolation():
+  rows = _rows()
+  fit = report.loss_fit(rows, "params")
+  assert fit is not None and abs(fit.params["alpha"] - 0.4) < 0.05
+  fig = plots.loss_vs_params(rows, fit)
+  ax = fig.axes[0]
+  assert ax.get_xscale() == ax.get_yscale() == "log"
+  points, fitted, extrapolated = ax.get_lines()
+  assert len(points.get_xdata()) == 10  # the diverged trial is left out
+  assert fitted.get_xdata().max() <= max(SIZES) < extrapolated.get_xdata().max()
+  assert "extrapolation" in extrapolated.get_label()
+  plt.close(fig)
+  fig = plots.loss_vs_flops(rows)
+  assert fig.axes[0].get_xlabel().startswith("training compute")
+  plt.close(fig)
+
+
+def test_analyze_writes_figures_and_report(tmp_path, capsys):
+  import json
+  with open(tmp_path / "results.jsonl", "w") as f:
+    for r in _rows():
+      f.write(json.dumps(r) + "\n")
+  (tmp_path / "sweep.json").write_text(json.dumps({"headline": ["arithmetic", "+3d"]}))
+  assert report.analyze(str(tmp_path)) == 0
+  out = capsys.readouterr().out
+  assert "exact match" in out and "figures:" in out
+  pngs = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
+  assert pngs == ["capability_arithmetic_add3d.png", "loss_vs_params.png",
+                  "loss_vs_training_flops.png"]
+  with open(tmp_path / "figures" / "loss_vs_params.png", "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+  analysis = json.loads((tmp_path / "analysis.json").read_text())
+  assert "loss_vs_params" in analysis["fits"]
+  assert analysis["emergence"]["arithmetic/+3d"]
