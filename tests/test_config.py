@@ -11,8 +11,8 @@ from tests.helpers import LM_CONFIG
 
 def test_default_is_the_small_preset_and_args_select_sizes():
   default = config_lib.load(LM_CONFIG)
-  assert default.name == "arithmetic-s4"
-  big = config_lib.load(f"{LM_CONFIG}:size=s5")
+  assert default.name == "arithmetic-s5"
+  big = config_lib.load(f"{LM_CONFIG}:size=s7")
   assert big.model.d_model > default.model.d_model
   with pytest.raises(ValueError, match="unknown size"):
     config_lib.load(f"{LM_CONFIG}:size=s99")
@@ -53,4 +53,4 @@ def test_hash_names_content_and_survives_saving(tmp_path):
   config_lib.save(a, path)
   assert json.load(open(path))["model"]["d_model"] == a.model.d_model
   assert config_lib.config_hash(config_lib.from_json(path)) == config_lib.config_hash(a)
-  assert config_lib.run_name(a).startswith("arithmetic-s4-")
+  assert config_lib.run_name(a).startswith("arithmetic-s5-")

@@ -36,7 +36,7 @@ def test_param_counts_match_the_model(overrides):
   assert counts.embedding == VOCAB * 32 * (1 if cfg.model.tie_embeddings else 2)
 
 
-@pytest.mark.parametrize("size", ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7"])
+@pytest.mark.parametrize("size", ["s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8"])
 def test_size_ladder_spans_5k_to_2m(size):
   cfg = config_lib.load(f"{LM_CONFIG}:size={size}")
   total = counting.lm_params(cfg.model, cfg.data.vocab_size).total

@@ -14,11 +14,14 @@ def get_config(arg=None):
   sweep = ml_collections.ConfigDict()
   sweep.name = "arithmetic_cpu"
   sweep.base = "configs/lm/arithmetic.py:tasks=mix"
-  sweep.sizes = ("s0", "s1", "s2", "s3", "s4")
+  sweep.sizes = ("s0", "s1", "s2", "s3", "s4")  # ~6k to ~74k parameters
   sweep.seeds = (0, 1)
-  sweep.overrides = ("train.steps=1500", "eval.every_steps=0", "checkpoint.every_steps=500")
+  # 1500 steps x 128 sequences: every size sees the same 192k examples (about two epochs
+  # of the 100k-example training set).
+  sweep.overrides = ("train.steps=1500", "data.num_train=100000", "eval.every_steps=0",
+                     "checkpoint.every_steps=500")
   sweep.size_overrides = {}
   sweep.tokens_per_param = 0
-  sweep.eval = ml_collections.ConfigDict({"suites": "arithmetic,analogy", "n": 200})
+  sweep.eval = ml_collections.ConfigDict({"suites": "arithmetic,analogy", "n": 100})
   sweep.headline = ("arithmetic", "+3d")
   return sweep

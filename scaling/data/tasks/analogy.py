@@ -27,12 +27,13 @@ its prompt falls below `eval_fraction` (as for arithmetic), so the splits are di
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from typing import Iterator
 
 import numpy as np
+
+from scaling.data.tasks import splits
 
 TASKS = ("letter_string", "word_analogy")
 
@@ -76,8 +77,7 @@ class Item:
 
 def in_eval_split(item: Item, eval_fraction: float) -> bool:
   """Deterministic membership of the held-out split, from the prompt's text alone."""
-  digest = hashlib.blake2b(item.prompt.encode(), digest_size=8).digest()
-  return int.from_bytes(digest, "little") / 2 ** 64 < eval_fraction
+  return splits.in_eval_split(item.prompt, eval_fraction)
 
 
 # --- letter strings -------------------------------------------------------------------
@@ -332,28 +332,15 @@ def generate(split: str, n: int, *, seed: int, eval_fraction: float,
     types, levels, sample = types or RELATIONS, levels or WORD_LEVELS, sample_word_analogy
   else:
     raise ValueError(f"unknown task {task!r}; known: {TASKS}")
-  want_eval = split == "eval"
   # Separate streams per split and task so none shares random state with another.
-  rng = np.random.default_rng([seed, int(want_eval), TASKS.index(task)])
-  seen: set[str] = set()
-  produced, tries = 0, 0
-  while produced < n:
-    tries += 1
-    if max_tries is not None and tries > max_tries:
-      return  # The caller accepts fewer items than asked for.
-    if tries > 1000 * n + 10_000:
-      raise ValueError(f"cannot draw {n} {split} {task} items with "
-                       f"eval_fraction={eval_fraction} from types {types}, levels {levels}")
-    item = sample(rng, types[int(rng.integers(len(types)))],
-                  levels[int(rng.integers(len(levels)))])
-    if in_eval_split(item, eval_fraction) != want_eval or item.prompt in exclude:
-      continue
-    if want_eval:
-      if item.prompt in seen:
-        continue
-      seen.add(item.prompt)
-    produced += 1
-    yield item
+  rng = np.random.default_rng([seed, int(split == "eval"), TASKS.index(task)])
+  sample_one = lambda: sample(rng, types[int(rng.integers(len(types)))],
+                              levels[int(rng.integers(len(levels)))])
+  yield from splits.draw(sample_one, split=split, n=n, eval_fraction=eval_fraction,
+                         prompt=lambda item: item.prompt, key=lambda item: item.prompt,
+                         reject=lambda item: item.prompt in exclude,
+                         what=f"{task} (types {types}, levels {levels})",
+                         max_tries=max_tries)
 
 
 # --- Webb, Holyoak & Lu (2023) --------------------------------------------------------

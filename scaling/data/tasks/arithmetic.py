@@ -8,10 +8,11 @@ reject eval problems without ever seeing the eval set.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from typing import Iterator
 
 import numpy as np
+
+from scaling.data.tasks import splits
 
 OPS = ("+", "-", "*")
 
@@ -41,8 +42,7 @@ class Problem:
 
 def in_eval_split(problem: Problem, eval_fraction: float) -> bool:
   """Deterministic membership of the held-out split, from the problem's text alone."""
-  digest = hashlib.blake2b(problem.question.encode(), digest_size=8).digest()
-  return int.from_bytes(digest, "little") / 2 ** 64 < eval_fraction
+  return splits.in_eval_split(problem.question, eval_fraction)
 
 
 def _operand(rng: np.random.Generator, min_digits: int, max_digits: int) -> int:
@@ -62,34 +62,13 @@ def sample(rng: np.random.Generator, ops: tuple[str, ...], min_digits: int,
 def generate(split: str, n: int, *, seed: int, ops: tuple[str, ...], min_digits: int,
              max_digits: int, eval_fraction: float,
              max_tries: int | None = None) -> Iterator[Problem]:
-  """`n` problems of one split. Eval problems are distinct; train problems may repeat.
-
-  With `max_tries`, stop quietly after that many draws (fewer than `n` problems when the
-  split's space is small).
-  """
-  if split not in ("train", "eval"):
-    raise ValueError(f"unknown split {split!r}")
-  want_eval = split == "eval"
+  """`n` problems of one split (see `splits.draw`); eval problems are distinct."""
   # Different streams per split so the two never share random state.
-  rng = np.random.default_rng([seed, int(want_eval)])
-  seen: set[Problem] = set()
-  produced, tries = 0, 0
-  while produced < n:
-    tries += 1
-    if max_tries is not None and tries > max_tries:
-      return  # The caller accepts fewer items than asked for.
-    if tries > 1000 * n + 10_000:
-      raise ValueError(f"cannot draw {n} {split} problems with eval_fraction={eval_fraction}"
-                       f" from {min_digits}-{max_digits} digit operands")
-    p = sample(rng, ops, min_digits, max_digits)
-    if in_eval_split(p, eval_fraction) != want_eval:
-      continue
-    if want_eval:
-      if p in seen:
-        continue
-      seen.add(p)
-    produced += 1
-    yield p
+  rng = np.random.default_rng([seed, int(split == "eval")])
+  return splits.draw(lambda: sample(rng, ops, min_digits, max_digits), split=split, n=n,
+                     eval_fraction=eval_fraction, prompt=lambda p: p.question,
+                     what=f"{min_digits}-{max_digits} digit {''.join(ops)}",
+                     max_tries=max_tries)
 
 
 def max_chars(ops: tuple[str, ...], max_digits: int) -> tuple[int, int]:
