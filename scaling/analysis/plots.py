@@ -14,12 +14,20 @@ matplotlib.use("Agg")  # Files only; no display needed.
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-# The sharp view next to smooth views of the same outputs.
+# The sharp view next to smooth views of the same outputs. Per-digit accuracy (which has
+# a chance level, 0.1) stands in for per-character accuracy where a task has it.
 CAPABILITY_METRICS = (
     ("exact_match", "exact match (greedy)"),
     ("char_accuracy", "per-character accuracy"),
     ("predicted_exact_match", "predicted exact match (product of token probs)"),
 )
+DIGIT_METRIC = ("digit_accuracy", "per-digit accuracy")
+
+
+def _metrics_for(rows, task: str, subset: str):
+  has_digits = any(f"{task}/{subset}/digit_accuracy" in r["metrics"] for r in rows)
+  return [DIGIT_METRIC if has_digits and m == "char_accuracy" else (m, label)
+          for m, label in CAPABILITY_METRICS]
 
 
 def _done(rows):
@@ -40,7 +48,7 @@ def capability_vs_params(rows, task: str, subset: str, *, param_key: str = "para
   """One line per metric: the mean over seeds, each seed's bootstrap 95% interval as bars."""
   rows = _done(rows)
   fig, ax = plt.subplots(figsize=(6.4, 4.4))
-  for i, (metric, label) in enumerate(CAPABILITY_METRICS):
+  for i, (metric, label) in enumerate(_metrics_for(rows, task, subset)):
     name = f"{task}/{subset}/{metric}"
     points = [(r[param_key], *r["metrics"][name]) for r in rows if name in r["metrics"]]
     if not points:
