@@ -145,72 +145,79 @@ def train(cfg, workdir: str, devices=None) -> int:
   record = summary.Summary(workdir, cfg, counting.lm_params(cfg.model, vocab),
                            flops_per_token, tokens_per_step, enabled=lead)
 
-  with mesh_lib.activate(mesh, rules):
-    factory = StateFactory(cfg.model, vocab, cfg.seed, tx, mesh)
-    data_iter = iter(pipeline.train_dataset(
-        splits["train"], global_batch=cfg.train.batch_size, seed=cfg.data.seed,
-        process_index=jax.process_index(), process_count=jax.process_count()))
-    latest = checkpointer.latest_step()
-    if latest is not None:
-      state = checkpointer.restore(latest, factory.abstract, data_iter)
-      writer.truncate_after(latest)
-    else:
-      state = factory.init()
-    train_step = make_train_step(factory, tx, lr_schedule, batch_sharding)
-    eval_fn = make_eval_step(factory)
+  step, last = 0, {}
+  try:
+    with mesh_lib.activate(mesh, rules):
+      factory = StateFactory(cfg.model, vocab, cfg.seed, tx, mesh)
+      data_iter = iter(pipeline.train_dataset(
+          splits["train"], global_batch=cfg.train.batch_size, seed=cfg.data.seed,
+          process_index=jax.process_index(), process_count=jax.process_count()))
+      latest = checkpointer.latest_step()
+      if latest is not None:
+        state = checkpointer.restore(latest, factory.abstract, data_iter)
+        writer.truncate_after(latest)
+      else:
+        state = factory.init()
+      train_step = make_train_step(factory, tx, lr_schedule, batch_sharding)
+      eval_fn = make_eval_step(factory)
 
-    def run_eval(params):
-      batches = pipeline.eval_batches(
-          splits["eval"], global_batch=cfg.eval.batch_size,
-          max_examples=cfg.eval.max_examples, process_index=jax.process_index(),
-          process_count=jax.process_count())
-      return evaluate(eval_fn, params, batches, batch_sharding)
+      def run_eval(params):
+        batches = pipeline.eval_batches(
+            splits["eval"], global_batch=cfg.eval.batch_size,
+            max_examples=cfg.eval.max_examples, process_index=jax.process_index(),
+            process_count=jax.process_count())
+        return evaluate(eval_fn, params, batches, batch_sharding)
 
-    step = int(jax.device_get(state.step))
-    status, last = "completed", {}
-    bar = tqdm(total=cfg.train.steps, initial=step, disable=not lead, unit="step",
-               dynamic_ncols=True, mininterval=1.0)
-    interval_start, interval_steps = None, 0
-    try:
-      while step < cfg.train.steps:
-        if preemption.agreed():
-          status = "preempted"
-          break
-        batch = pipeline.to_global(next(data_iter), batch_sharding, jax.process_count())
-        state, metrics = train_step(state, batch)
-        step += 1
-        interval_steps += 1
-        bar.update(1)
-        if interval_start is None:  # The first step compiles; time from its end.
-          jax.block_until_ready(metrics)
-          interval_start, interval_steps = time.perf_counter(), 0
-        if step % cfg.train.log_every == 0 or step == cfg.train.steps:
-          last = {k: float(v) for k, v in jax.device_get(metrics).items()}
-          if not np.isfinite(last["loss"]):
-            writer.write(step, last)
-            status = "diverged"
+      step = int(jax.device_get(state.step))
+      status = "completed"
+      bar = tqdm(total=cfg.train.steps, initial=step, disable=not lead, unit="step",
+                 dynamic_ncols=True, mininterval=1.0)
+      interval_start, interval_steps = None, 0
+      try:
+        while step < cfg.train.steps:
+          if preemption.agreed():
+            status = "preempted"
             break
-          elapsed = time.perf_counter() - interval_start
-          if interval_steps:
-            tokens_per_s = interval_steps * tokens_per_step / elapsed
-            last.update(tokens_per_second=tokens_per_s, step_time_s=elapsed / interval_steps,
-                        mfu=flops_per_token * tokens_per_s / peak)
-          interval_start, interval_steps = time.perf_counter(), 0
-          if (cfg.eval.every_steps and step % cfg.eval.every_steps == 0) or step == cfg.train.steps:
-            last.update(run_eval(state.params))
-          writer.write(step, last)
-          bar.set_postfix(loss=f"{last['loss']:.4f}",
-                          tok_s=f"{last.get('tokens_per_second', 0):.0f}", refresh=False)
-        if checkpointer.due(step) or step == cfg.train.steps:
-          checkpointer.save(step, state, data_iter)
-      if status == "preempted":
-        checkpointer.save(step, state, data_iter, force=True)
-      checkpointer.wait()
-    finally:
-      bar.close()
-      preemption.restore()
-      checkpointer.close()
-      writer.close()
+          batch = pipeline.to_global(next(data_iter), batch_sharding, jax.process_count())
+          state, metrics = train_step(state, batch)
+          step += 1
+          interval_steps += 1
+          bar.update(1)
+          if interval_start is None:  # The first step compiles; time from its end.
+            jax.block_until_ready(metrics)
+            interval_start, interval_steps = time.perf_counter(), 0
+          if step % cfg.train.log_every == 0 or step == cfg.train.steps:
+            last = {k: float(v) for k, v in jax.device_get(metrics).items()}
+            if not np.isfinite(last["loss"]):
+              writer.write(step, last)
+              status = "diverged"
+              break
+            elapsed = time.perf_counter() - interval_start
+            if interval_steps:
+              tokens_per_s = interval_steps * tokens_per_step / elapsed
+              last.update(tokens_per_second=tokens_per_s, step_time_s=elapsed / interval_steps,
+                          mfu=flops_per_token * tokens_per_s / peak)
+            interval_start, interval_steps = time.perf_counter(), 0
+            every = cfg.eval.every_steps
+            if (every and step % every == 0) or step == cfg.train.steps:
+              last.update(run_eval(state.params))
+            writer.write(step, last)
+            bar.set_postfix(loss=f"{last['loss']:.4f}",
+                            tok_s=f"{last.get('tokens_per_second', 0):.0f}", refresh=False)
+          if checkpointer.due(step) or step == cfg.train.steps:
+            checkpointer.save(step, state, data_iter)
+        if status == "preempted":
+          checkpointer.save(step, state, data_iter, force=True)
+        checkpointer.wait()
+      finally:
+        bar.close()
+        preemption.restore()
+        checkpointer.close()
+        writer.close()
+  except Exception as e:  # Recorded for the sweep's table, then raised as usual.
+    record.write(status="failed", step=step, last=last, wall_time_s=time.time() - start_time,
+                 error=f"{type(e).__name__}: {e}")
+    raise
 
   record.write(status=status, step=step, last=last, wall_time_s=time.time() - start_time)
   return {"completed": EXIT_OK, "preempted": EXIT_PREEMPTED, "diverged": EXIT_DIVERGED}[status]
