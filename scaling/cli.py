@@ -39,6 +39,10 @@ def _load_config(spec: str, overrides: list[str]):
 
 def _cmd_train(args, overrides) -> int:
   from scaling import config as config_lib
+  if args.coordinator or args.num_processes is not None or args.distributed:
+    from scaling import distributed
+    distributed.initialize(args.coordinator, args.num_processes, args.process_id,
+                           timeout_s=args.distributed_timeout)
   cfg = _load_config(args.config, overrides)
   workdir = args.workdir or os.path.join("runs", config_lib.run_name(cfg))
   from scaling.train import loop
@@ -155,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
   p = sub.add_parser("train", help="train (or resume) one model from a config")
   p.add_argument("--config", required=True, help="config file, optionally FILE.py:ARG")
   p.add_argument("--workdir", help="run directory (default: runs/<name>-<config hash>)")
+  p.add_argument("--distributed", action="store_true",
+                 help="join a multi-process run detected from the cluster (SLURM, Cloud TPU)")
+  p.add_argument("--coordinator", help="multi-process run: HOST:PORT of process 0")
+  p.add_argument("--num_processes", type=int, help="multi-process run: number of processes")
+  p.add_argument("--process_id", type=int, help="multi-process run: this process's id")
+  p.add_argument("--distributed_timeout", type=int, default=300,
+                 help="seconds to wait for every process to join")
   p.set_defaults(func=_cmd_train)
 
   p = sub.add_parser("sample", help="generate text from a trained run")

@@ -49,16 +49,18 @@ def make_train_step(factory: StateFactory, tx, lr_schedule, batch_sharding):
     return TrainState(state.step + 1, params, opt_state), metrics
 
   batch_shardings = {k: batch_sharding for k in ("inputs", "targets", "loss_mask")}
+  # Metrics replicated, so every process can read them.
+  replicated = jax.sharding.NamedSharding(batch_sharding.mesh, jax.sharding.PartitionSpec())
   return jax.jit(step_fn, in_shardings=(factory.shardings, batch_shardings),
-                 out_shardings=(factory.shardings, None), donate_argnums=0)
+                 out_shardings=(factory.shardings, replicated), donate_argnums=0)
 
 
-def make_eval_step(factory: StateFactory):
-  @jax.jit
+def make_eval_step(factory: StateFactory, mesh: jax.sharding.Mesh):
   def eval_fn(params, batch):
     logits_BLV = factory.model(params)(batch["inputs"])
     return objectives.lm_eval_sums(logits_BLV, batch["targets"], batch["loss_mask"])
-  return eval_fn
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  return jax.jit(eval_fn, out_shardings=replicated)
 
 
 def evaluate(eval_fn, params, batches, sharding) -> dict[str, float]:
@@ -159,7 +161,7 @@ def train(cfg, workdir: str, devices=None) -> int:
       else:
         state = factory.init()
       train_step = make_train_step(factory, tx, lr_schedule, batch_sharding)
-      eval_fn = make_eval_step(factory)
+      eval_fn = make_eval_step(factory, mesh)
 
       def run_eval(params):
         batches = pipeline.eval_batches(
