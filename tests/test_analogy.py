@@ -28,7 +28,7 @@ def word_items(split="eval", n=1000, seed=0, **kw):
 @pytest.fixture(scope="module")
 def webb():
   if not os.path.exists(WEBB):
-    pytest.skip(f"Webb et al.'s problems not found at {WEBB}")
+    pytest.skip(reason=f"Webb et al.'s problems not found at {WEBB}")
   return analogy.load_webb(WEBB)
 
 

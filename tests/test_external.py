@@ -32,14 +32,14 @@ SECTION_SIZES = {
 @pytest.fixture(scope="module")
 def arithmetic():
   if not os.path.isdir(BIGBENCH):
-    pytest.skip(f"BIG-bench arithmetic tasks not found at {BIGBENCH}")
+    pytest.skip(reason=f"BIG-bench arithmetic tasks not found at {BIGBENCH}")
   return external.load_bigbench_tasks(BIGBENCH)
 
 
 @pytest.fixture(scope="module")
 def analogies():
   if not os.path.exists(ANALOGIES):
-    pytest.skip(f"word-analogy test set not found at {ANALOGIES}")
+    pytest.skip(reason=f"word-analogy test set not found at {ANALOGIES}")
   return external.load_word_analogies(ANALOGIES)
 
 
@@ -62,7 +62,7 @@ def test_all_arithmetic_subtasks_load(arithmetic):
 def test_parent_task_has_no_examples_of_its_own():
   path = os.path.join(BIGBENCH, "task.json")
   if not os.path.exists(path):
-    pytest.skip(f"{path} not found")
+    pytest.skip(reason=f"{path} not found")
   with pytest.raises(ValueError, match="no 'examples' list.*load_bigbench_tasks"):
     external.load_bigbench_task(path)
 

@@ -78,7 +78,7 @@ def test_chinchilla_noisy_bootstrap_covers_truth():
 def _epoch_points():
   path = os.path.join(EPOCH_DIR, "svg_extracted_data.csv")
   if not os.path.exists(path):
-    pytest.skip(f"Epoch AI's Chinchilla points not found at {path}")
+    pytest.skip(reason=f"Epoch AI's Chinchilla points not found at {path}")
   with open(path) as f:
     rows = list(csv.DictReader(f))
   n = np.array([float(r["Model Size"]) for r in rows])
