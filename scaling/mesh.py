@@ -101,11 +101,6 @@ def constrain(x: jax.Array, names: Sequence[str | None]) -> jax.Array:
       x, logical_to_spec(names, spmd.get_logical_axis_rules()))
 
 
-def state_shardings(abstract_state, mesh: jax.sharding.Mesh):
-  """NamedShardings for an (abstract) NNX state, from its logical names and the active rules."""
-  return nnx.get_named_sharding(abstract_state, mesh)
-
-
 def batch_sharding(mesh: jax.sharding.Mesh, rules: Rules, ndim: int = 2) -> NamedSharding:
   """Sharding of a [batch, length, ...] input array."""
   return NamedSharding(mesh, logical_to_spec(("batch",) + (None,) * (ndim - 1), rules))

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 
 from scaling import mesh as mesh_lib
-from scaling.generate import decode, sampling
-from scaling.train import optim
-from scaling.train.state import StateFactory, make_model
+from scaling.generate import decode
+from scaling.train.state import make_model
 from tests.helpers import tiny_config
 
 VOCAB = 288

@@ -152,7 +152,7 @@ def test_missing_file_is_a_clear_error(tmp_path):
 
 
 def test_targets_from_lists_and_scores(tmp_path):
-  path = _write(tmp_path, json.dumps({
+  _write(tmp_path, json.dumps({
       "name": "t", "metrics": ["exact_str_match"], "example_input_prefix": "In: ",
       "examples": [{"input": "a", "target": ["b", "B"]},
                    {"input": "c", "target_scores": {"d": 0.0, "e": 1.0, "f": 1.0}}]}))

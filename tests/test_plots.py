@@ -2,9 +2,8 @@
 
 import matplotlib.pyplot as plt
 import numpy as np
-import pytest
 
-from scaling.analysis import fits, plots, report
+from scaling.analysis import plots, report
 
 SIZES = [5_000, 20_000, 80_000, 320_000, 1_280_000]
 

@@ -34,16 +34,6 @@ def _done(rows):
   return [r for r in rows if r["status"] == "completed"]
 
 
-def _by_size(rows, key):
-  """{params: [values of rows with that size]}, for rows that have the value."""
-  out: dict[int, list] = {}
-  for r in rows:
-    v = key(r)
-    if v is not None:
-      out.setdefault(r["params"], []).append(v)
-  return dict(sorted(out.items()))
-
-
 def capability_vs_params(rows, task: str, subset: str, *, param_key: str = "params"):
   """One line per metric: the mean over seeds, each seed's bootstrap 95% interval as bars."""
   rows = _done(rows)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 from scaling import config as config_lib

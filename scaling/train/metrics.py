@@ -45,8 +45,3 @@ class MetricWriter:
     if self._tb is not None:
       self._tb.close()
 
-
-def read(workdir: str) -> list[dict]:
-  """All records of a run's `metrics.jsonl`."""
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    return [json.loads(line) for line in f if line.strip()]

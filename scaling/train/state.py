@@ -60,7 +60,3 @@ class StateFactory:
   def model(self, params: nnx.State) -> nnx.Module:
     return nnx.merge(self.graphdef, params)
 
-
-def count_params(params: nnx.State) -> int:
-  return sum(x.size for x in jax.tree.leaves(params))
-
