@@ -1,4 +1,4 @@
-"""Parameter and FLOP counts of the language model, from its config alone."""
+"""Parameter and FLOP counts of the language model and the DiT, from their configs alone."""
 
 from __future__ import annotations
 
@@ -43,3 +43,52 @@ def lm_flops_per_token(model_cfg, vocab_size: int, seq_len: int) -> float:
   K = D // H
   matmul_params = counts.non_embedding + vocab_size * D
   return 6.0 * matmul_params + 12.0 * model_cfg.n_layers * H * K * seq_len
+
+
+def _dit_parts(model_cfg, image_size: int, channels: int, num_classes: int) -> dict:
+  """Parameters of `scaling.models.dit.DiT` by where they are used."""
+  D, F, H, G = model_cfg.d_model, model_cfg.d_ff, model_cfg.n_heads, model_cfg.n_kv_heads
+  K, P = D // H, model_cfg.patch_size ** 2 * channels
+  # Imported here so that counting (used by the sweep planner) does not pull in JAX.
+  from scaling.models.dit import TIME_FREQUENCIES
+  attention = D * H * K * 2 + D * G * K * 2
+  mlp = D * F * (3 if model_cfg.mlp == "swiglu" else 2)
+  return {
+      # weights applied to every patch token (matmuls)
+      "per_token": P * D + model_cfg.n_layers * (attention + mlp) + D * P,
+      # weights applied once per image, to the conditioning vector (matmuls)
+      "per_image": TIME_FREQUENCIES * D + D * D + (6 * model_cfg.n_layers + 2) * D * D,
+      "biases": D + 2 * D + (6 * model_cfg.n_layers + 2) * D + P,
+      "class_table": (num_classes + 1) * D,
+  }
+
+
+def dit_params(model_cfg, image_size: int, channels: int, num_classes: int) -> ParamCounts:
+  """Counts parameters exactly as `scaling.models.dit.DiT` creates them.
+
+  `embedding` is the class table (a lookup, like the LM's token embedding); the patch
+  projection is a matmul on every token and counts as non-embedding.
+  """
+  parts = _dit_parts(model_cfg, image_size, channels, num_classes)
+  embedding = parts["class_table"]
+  non_embedding = parts["per_token"] + parts["per_image"] + parts["biases"]
+  return ParamCounts(embedding + non_embedding, embedding, non_embedding)
+
+
+def dit_flops_per_sample(model_cfg, image_size: int, channels: int) -> float:
+  """Training FLOPs per image (forward + backward), counted as `lm_flops_per_token` does.
+
+      flops/image = 6 * (N_token * L + N_image) + 12 * n_layers * H * K * L^2
+
+  with L = (image_size / patch_size)^2 patch tokens, N_token the matmul weights applied to
+  every token (patch embedding, attention, MLP, output projection) and N_image those
+  applied once per image to the conditioning vector (timestep MLP, adaLN projections).
+  Biases, norms, the class lookup and elementwise work are left out; attention is the
+  full (non-causal) L x L square.
+  """
+  parts = _dit_parts(model_cfg, image_size, channels, num_classes=0)
+  L = (image_size // model_cfg.patch_size) ** 2
+  H = model_cfg.n_heads
+  K = model_cfg.d_model // H
+  return (6.0 * (parts["per_token"] * L + parts["per_image"])
+          + 12.0 * model_cfg.n_layers * H * K * L * L)

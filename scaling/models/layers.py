@@ -55,13 +55,17 @@ def rope(x_BLHK: jax.Array, positions_BL: jax.Array, base: float) -> jax.Array:
 
 
 class Attention(nnx.Module):
-  """Multi-head (optionally grouped-query) self-attention with rotary positions."""
+  """Multi-head (optionally grouped-query) self-attention with rotary positions.
+
+  `causal=False` lets every position attend to every other (the DiT's image patches).
+  """
 
   def __init__(self, d_model: int, n_heads: int, n_kv_heads: int, *, rope_base: float,
                dtype: jnp.dtype, implementation: str | None, out_scale: float,
-               rngs: nnx.Rngs):
+               rngs: nnx.Rngs, causal: bool = True):
     head_dim = d_model // n_heads
     self.n_heads, self.n_kv_heads, self.head_dim = n_heads, n_kv_heads, head_dim
+    self.causal = causal
     self.rope_base, self.dtype, self.implementation = rope_base, dtype, implementation
     init = fan_in_init(d_model)
     self.q_DHK = param(rngs, init, (d_model, n_heads, head_dim), ("embed", "heads", "head_dim"))
@@ -92,7 +96,7 @@ class Attention(nnx.Module):
       slots_S = jnp.arange(k_BLHK.shape[1])
       mask_B1LL = (slots_S[None, None, :] <= positions_BL[:, :, None])[:, None]
     out_BLHK = jax.nn.dot_product_attention(
-        q_BLHK, k_BLHK, v_BLHK, mask=mask_B1LL, is_causal=mask_B1LL is None,
+        q_BLHK, k_BLHK, v_BLHK, mask=mask_B1LL, is_causal=self.causal and mask_B1LL is None,
         implementation=self.implementation)
     out_BLD = jnp.einsum("blhk,hkd->bld", out_BLHK, w(self.o_HKD))
     return constrain(out_BLD, ("batch", "length", "act_embed")), cache
