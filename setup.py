@@ -22,6 +22,7 @@ setup(
         "tqdm>=4.66",
         "tensorboardX>=2.6",
         "scipy>=1.11",
+        "scikit-learn>=1.3",  # ships the 8x8 digits image set
         "threadpoolctl>=3",  # one BLAS thread per fit: many tiny solves, no contention
         "numpy>=1.26",
         "importlib_resources>=6",  # tensorflow-datasets imports it without declaring it
