@@ -8,6 +8,7 @@ own shard of the data. On CPU, collectives between processes go through gloo.
 from __future__ import annotations
 
 import socket
+import sys
 import time
 
 import jax
@@ -55,3 +56,7 @@ def initialize(coordinator: str | None, num_processes: int | None, process_id: i
     message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     raise UserError(f"could not join the distributed run at {coordinator or 'auto'}: "
                     f"{message}") from None
+  # One line per process: the way to see that every host joined with the devices expected.
+  print(f"joined: process {jax.process_index()} of {jax.process_count()}, "
+        f"{jax.local_device_count()} local of {jax.device_count()} devices "
+        f"({jax.devices()[0].device_kind})", file=sys.stderr, flush=True)

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Callable, Sequence
 
 from tqdm import tqdm
 
@@ -46,7 +47,36 @@ def _last_error(log_path: str) -> str:
 
 
 class Interrupted(Exception):
-  """Ctrl-C: the running trial was checkpointed; re-run the sweep to continue."""
+  """The sweep was interrupted; its message says what happens to the running trials."""
+
+
+FINAL = ("completed", "diverged")  # a diverged trial would diverge again: not re-run
+
+
+def paths(directory: str, name: str) -> dict[str, str]:
+  """Where a trial's saved config, run directory and log live in the sweep directory."""
+  return {"config": os.path.join(directory, "trials", f"{name}.json"),
+          "run": os.path.join(directory, "runs", name),
+          "log": os.path.join(directory, "logs", f"{name}.log")}
+
+
+def run_trial(directory: str, name: str, eval_cfg, run: Callable[[list[str], str], int],
+              launcher: Sequence[str] = (), train_flags: Sequence[str] = ()) -> dict:
+  """Trains then evaluates a saved trial; `run(cmd, log_path)` runs a command, returns its code.
+
+  Shared by every executor; `launcher` prefixes the train command (`srun ...`). Returns the
+  trial's status fields: state, exit_code and, unless it completed or diverged, error.
+  """
+  p = paths(directory, name)
+  code = run([*launcher, *_cli("train", f"--config={p['config']}", f"--workdir={p['run']}",
+                               *train_flags)], p["log"])
+  state = _TRAIN_STATUS.get(code, "failed")
+  if state == "trained":
+    code = run(_cli("eval", f"--workdir={p['run']}", f"--suite={eval_cfg.suites}",
+                    f"-n={eval_cfg.n}"), p["log"])
+    state = "completed" if code == 0 else "failed"
+  error = None if state in FINAL else _last_error(p["log"])
+  return {"state": state, "exit_code": code, "error": error}
 
 
 class LocalExecutor:
@@ -70,42 +100,33 @@ class LocalExecutor:
       except KeyboardInterrupt:
         proc.send_signal(signal.SIGTERM)
         proc.wait()
-        raise Interrupted from None
+        raise Interrupted("the running trial saved a checkpoint; run the same command to "
+                          "continue") from None
     return proc.returncode
 
   def run_dir(self, trial: Trial) -> str:
-    return os.path.join(self.directory, "runs", trial.name)
+    return paths(self.directory, trial.name)["run"]
 
   def run(self, trials: list[Trial]) -> dict:
     os.makedirs(os.path.join(self.directory, "logs"), exist_ok=True)
     os.makedirs(os.path.join(self.directory, "trials"), exist_ok=True)
-    # Completed and diverged trials are final (a diverged one would diverge again);
-    # failed, preempted and interrupted ones run (or resume) again.
-    todo = [t for t in trials if self.status.get(t.name) not in ("completed", "diverged")]
+    # Failed, preempted and interrupted trials run (or resume) again.
+    todo = [t for t in trials if self.status.get(t.name) not in FINAL]
     bar = tqdm(total=len(trials), initial=len(trials) - len(todo), unit="trial",
                desc="sweep", dynamic_ncols=True)
     try:
       for trial in todo:
-        config_path = os.path.join(self.directory, "trials", f"{trial.name}.json")
-        config_lib.save(trial.cfg, config_path)
-        log_path = os.path.join(self.directory, "logs", f"{trial.name}.log")
+        config_lib.save(trial.cfg, paths(self.directory, trial.name)["config"])
         started = time.time()
         self.status.set(trial.name, "running", size=trial.size, seed=trial.seed)
-        code = self._run(_cli("train", f"--config={config_path}",
-                              f"--workdir={self.run_dir(trial)}"), log_path, trial, bar)
-        state = _TRAIN_STATUS.get(code, "failed")
-        if state == "trained":
-          code = self._run(_cli("eval", f"--workdir={self.run_dir(trial)}",
-                                f"--suite={self.eval_cfg.suites}", f"-n={self.eval_cfg.n}"),
-                           log_path, trial, bar)
-          state = "completed" if code == 0 else "failed"
-        error = None if state in ("completed", "diverged") else _last_error(log_path)
-        self.status.set(trial.name, state, size=trial.size, seed=trial.seed,
-                        exit_code=code, error=error, wall_time_s=time.time() - started)
+        result = run_trial(self.directory, trial.name, self.eval_cfg,
+                           lambda cmd, log: self._run(cmd, log, trial, bar))
+        self.status.set(trial.name, size=trial.size, seed=trial.seed,
+                        wall_time_s=time.time() - started, **result)
         bar.update(1)
-        if state != "completed":
-          tqdm.write(f"trial {trial.size} seed {trial.seed}: {state}"
-                     + (f" ({error})" if error else ""))
+        if result["state"] != "completed":
+          tqdm.write(f"trial {trial.size} seed {trial.seed}: {result['state']}"
+                     + (f" ({result['error']})" if result["error"] else ""))
     except Interrupted:
       self.status.set(trial.name, "preempted", size=trial.size, seed=trial.seed)
       bar.close()

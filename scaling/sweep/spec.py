@@ -12,6 +12,8 @@ A sweep config file's `get_config(arg)` returns a ConfigDict with:
   tokens_per_param  > 0 sets each trial's steps to train on r x (its parameter count) tokens
   eval            {"suites": "arithmetic,analogy", "n": items per subset}
   headline        (task, subset) plotted and tested for a transition, e.g. ("arithmetic", "+3d")
+  executor        "local" (default: one trial after another here) or "slurm" (an array job)
+  slurm           the SLURM jobs' resources and waiting, see SLURM_DEFAULTS
 
 Each trial is named by its config's content hash, so re-running a sweep finds finished
 trials by name and skips them, and resumes interrupted ones from their checkpoints.
@@ -30,7 +32,20 @@ from scaling.config import ConfigError
 from scaling.models import counting
 
 SWEEP_FIELDS = {"name", "base", "sizes", "target_params", "seeds", "overrides",
-                "size_overrides", "tokens_per_param", "eval", "headline"}
+                "size_overrides", "tokens_per_param", "eval", "headline", "executor", "slurm"}
+EXECUTORS = ("local", "slurm")
+# Every trial is one job (an array task) of `nodes` x one task; `gpus_per_node` and
+# `cpus_per_task` 0 mean "do not ask". Empty strings leave the cluster's defaults.
+SLURM_DEFAULTS = dict(
+    partition="", account="", qos="", constraint="",
+    time="4:00:00",           # wall-clock limit per job, as sbatch --time takes it
+    nodes=1, gpus_per_node=0, cpus_per_task=0, mem="",
+    signal_grace_s=120,       # SIGTERM this long before the limit: save a checkpoint, requeue
+    max_parallel=0,           # array throttle (`--array=...%N`); 0: no limit
+    sbatch_args=(),           # any other sbatch options, e.g. ("--exclusive",)
+    poll_s=15.0,              # how often the executor asks squeue
+    timeout_s=0.0,            # give up waiting after this long (jobs keep running); 0: never
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +90,7 @@ def load(spec: str) -> ml_collections.ConfigDict:
   for field in ("name", "base", "seeds"):
     if field not in sweep:
       raise ConfigError(f"sweep.{field} is required")
+  _executor_defaults(sweep)
   # A relative base path is taken from the working directory, else from the repository
   # the sweep file lives in (configs/sweeps/x.py -> the folder above configs/).
   base_path, sep, base_arg = sweep.base.partition(":")
@@ -87,6 +103,17 @@ def load(spec: str) -> ml_collections.ConfigDict:
           sweep.base = candidate + sep + base_arg
         break
   return sweep
+
+
+def _executor_defaults(sweep: ml_collections.ConfigDict) -> None:
+  """Fills in `executor` and every `slurm` field, so overrides can name any of them."""
+  given = dict(sweep.get("slurm") or {})
+  unknown = set(given) - set(SLURM_DEFAULTS)
+  if unknown:
+    raise ConfigError(f"unknown sweep field: slurm.{sorted(unknown)[0]}")
+  with sweep.unlocked():
+    sweep.executor = sweep.get("executor", "local")
+    sweep.slurm = ml_collections.ConfigDict({**SLURM_DEFAULTS, **given})
 
 
 def _steps_for_budget(cfg, tokens_per_param: float) -> int:
