@@ -9,6 +9,7 @@ on that data is stored beside it.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import logging
@@ -91,14 +92,31 @@ def make_builder(data_cfg, data_dir: str | None = None) -> tfds.core.DatasetBuil
 
 @dataclasses.dataclass
 class Prepared:
-  """A written dataset: its splits as random-access sources, its tokenizer, its folder."""
+  """A written dataset: its splits as random-access sources, its tokenizer, its folder.
+
+  Text mixtures come already tokenized and packed: `splits` holds their `Examples`.
+  """
   sources: dict
   tokenizer: tokenizer_lib.Tokenizer
   directory: str
+  splits: dict | None = None
 
 
 def prepare(data_cfg, data_dir: str | None = None) -> Prepared:
   """Writes the dataset and trains its tokenizer, unless both exist already."""
+  # Runs that start together (a sweep's SLURM array tasks) would write the same dataset at
+  # once; the first prepares it while the others wait, then find it written.
+  data_dir = data_dir or default_data_dir()
+  os.makedirs(data_dir, exist_ok=True)
+  with open(os.path.join(data_dir, ".prepare.lock"), "a") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    return _prepare(data_cfg, data_dir)
+
+
+def _prepare(data_cfg, data_dir: str) -> Prepared:
+  from scaling.data import text  # Imported here: text builds on this module.
+  if text.has_text(data_cfg.mixture):
+    return text.prepare(data_cfg, data_dir or default_data_dir())
   builder = make_builder(data_cfg, data_dir)
   builder.download_and_prepare()
   tok_path = os.path.join(builder.data_dir, "tokenizer.model")

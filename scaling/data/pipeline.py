@@ -5,7 +5,9 @@ the first `seq_len` and predicts the last `seq_len`. The loss mask covers the an
 `<eos>` (or every real token with `loss_on="all"`).
 
 Task datasets are small, so a split is tokenized once into arrays (cached beside the
-dataset) and the grain pipeline shuffles and batches row indices into them.
+dataset) and the grain pipeline shuffles and batches row indices into them. Mixtures with
+natural text arrive already packed (`scaling.data.text`): their rows also carry segment
+ids and positions, and are shuffled and batched the same way.
 
 The global order of examples depends only on the data config and seed: process `p` of
 `P` reads examples `p, p + P, p + 2P, ...`, so the examples of global batch `t` are the
@@ -26,21 +28,30 @@ from scaling.data.builders import Prepared, read_all
 from scaling.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
 FIELDS = ("inputs", "targets", "loss_mask")
+PACKED_FIELDS = (*FIELDS, "segment_ids", "positions")
 
 
 @dataclasses.dataclass(frozen=True)
 class Examples:
-  """A tokenized split: `inputs`, `targets` (int32) and `loss_mask` (float32), [N, L]."""
+  """A tokenized split: `inputs`, `targets` (int32) and `loss_mask` (float32), [N, L].
+
+  Packed rows (`scaling.data.packing`) also have `segment_ids` (0 = padding) and
+  `positions` within each document, which the model uses to keep documents apart.
+  """
 
   inputs: np.ndarray
   targets: np.ndarray
   loss_mask: np.ndarray
+  segment_ids: np.ndarray | None = None
+  positions: np.ndarray | None = None
 
   def __len__(self) -> int:
     return len(self.inputs)
 
   def rows(self, index) -> dict[str, np.ndarray]:
-    return {k: getattr(self, k)[index] for k in FIELDS}
+    fields = FIELDS if self.segment_ids is None else PACKED_FIELDS
+    # np.asarray: rows of a memory-mapped split become ordinary arrays.
+    return {k: np.asarray(getattr(self, k)[index]) for k in fields}
 
 
 def tokenize(records: list[dict], tokenizer: Tokenizer, seq_len: int, loss_on: str) -> Examples:
@@ -63,6 +74,8 @@ def tokenize(records: list[dict], tokenizer: Tokenizer, seq_len: int, loss_on: s
 
 def load_split(prepared: Prepared, split: str, seq_len: int, loss_on: str) -> Examples:
   """The tokenized split, from the cache beside the dataset or made (and cached) now."""
+  if prepared.splits is not None:  # Text mixtures are tokenized and packed when prepared.
+    return prepared.splits[split]
   path = os.path.join(prepared.directory, f"tokens-{split}-L{seq_len}-{loss_on}.npz")
   if os.path.exists(path):
     with np.load(path) as f:

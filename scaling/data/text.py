@@ -1,0 +1,297 @@
+"""Natural-text corpora from TFDS, mixed by weight with the task generators, then packed.
+
+A `data.mixture` entry `("text:<tfds name>", weight)` names a TFDS text dataset (`lm1b`,
+`c4/en`, `tiny_shakespeare`, or any other whose records have a `text` feature), read with
+`tfds.data_source` from array_record files, so no TensorFlow is needed, in TFDS's data
+directory (`$TFDS_DATA_DIR`, default `~/tensorflow_datasets`). Mixture weights are shares
+of tokens. A mixture with text is prepared once per `data` section, by process 0: a
+SentencePiece tokenizer trained on a sample of every source, then `num_train` training and
+`num_eval` held-out rows of `seq_len` tokens, packed with document boundaries
+(`scaling.data.packing`) and stored as memory-mapped arrays under `<data_dir>/text/`.
+Every process and every model size then reads the same rows in the same order.
+
+Prepare a corpus once with `python -m scaling.data.text NAME [NAME ...]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import itertools
+import json
+import os
+import re
+import shutil
+import sys
+import zlib
+from typing import Iterator
+
+import grain
+import numpy as np
+import tensorflow_datasets as tfds
+import tensorflow_datasets.text  # noqa: F401  Registers c4, which name lookup misses without it.
+from tqdm import tqdm
+
+from scaling.config import ConfigError
+from scaling.data import packing
+from scaling.data import tokenizer as tokenizer_lib
+from scaling.data.builders import Prepared
+from scaling.data.pipeline import Examples
+from scaling.data.tasks import mixture
+
+PREFIX = "text:"
+FORMAT = "packed-1"  # Bump when the packed layout changes, so old caches are not reused.
+TOKENIZER_SAMPLE_CHARS = 4_000_000  # Tokenizer training text, shared out by mixture weight.
+_ENCODE_BATCH = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class Corpus:
+  """How to read one TFDS text dataset."""
+  field: str = "text"
+  train: str = "train"
+  eval: str = "validation"
+  chunk_chars: int = 0  # > 0: records are long texts; cut them into documents at blank lines
+
+
+CORPORA = {
+    "lm1b": Corpus(eval="test"),                  # 30M sentences, one per record
+    "c4/en": Corpus(),                            # 365M web pages
+    "tiny_shakespeare": Corpus(chunk_chars=2000),  # each split is one string of ~1M chars
+}
+
+
+def is_text(name: str) -> bool:
+  return name.startswith(PREFIX) and len(name) > len(PREFIX)
+
+
+def has_text(mixture_entries) -> bool:
+  return any(is_text(name) for name, _ in mixture_entries)
+
+
+def _corpus(name: str) -> Corpus:
+  return CORPORA.get(name, Corpus())
+
+
+def tfds_data_dir() -> str:
+  """Where TFDS datasets are read from; the environment is read when called, not imported."""
+  return os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
+
+
+def open_source(name: str, split: str):
+  """The array_record data source of one split; a missing dataset is a one-line error."""
+  data_dir = tfds_data_dir()
+  try:
+    return tfds.data_source(name, split=split, data_dir=data_dir, download=False,
+                            builder_kwargs={"file_format": "array_record"})
+  except tfds.core.registered.DatasetNotFoundError:
+    raise ConfigError(f"config.data.mixture: TFDS has no dataset {name!r}") from None
+  except Exception as e:  # TFDS reports a missing or unprepared dataset in several ways.
+    reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+    raise ConfigError(
+        f"config.data.mixture: cannot read split {split!r} of TFDS dataset {name!r} as "
+        f"array_record under {data_dir} ({reason}); prepare it once with "
+        f"`python -m scaling.data.text {name}` or set $TFDS_DATA_DIR") from None
+
+
+def _as_str(value) -> str:
+  return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def chunk_text(text: str, chars: int) -> list[str]:
+  """Cuts a long text into documents of about `chars` characters at blank lines."""
+  docs, current = [], ""
+  for paragraph in re.split(r"(?<=\n\n)", text):
+    if current and len(current) + len(paragraph) > chars:
+      docs.append(current)
+      current = ""
+    current += paragraph
+  return docs + [current] if current else docs
+
+
+def corpus_texts(name: str, split: str, seed: int, *, repeat: bool = True) -> Iterator[str]:
+  """The corpus's non-empty documents in a seeded random order, reshuffled every epoch."""
+  corpus = _corpus(name)
+  source = open_source(name, corpus.train if split == "train" else corpus.eval)
+  if corpus.chunk_chars:
+    texts = [doc for i in range(len(source))
+             for doc in chunk_text(_as_str(source[i][corpus.field]), corpus.chunk_chars)]
+    ds, threads = grain.MapDataset.source(texts), 0
+  else:  # Random reads from array_record files: threads hide their latency.
+    ds, threads = grain.MapDataset.source(source).map(lambda r: _as_str(r[corpus.field])), 8
+  n = len(ds)
+  if not n:
+    raise ConfigError(f"config.data.mixture: split {split!r} of {name!r} has no records")
+  ds = ds.shuffle(seed=zlib.crc32(f"{seed}:{name}".encode()))
+  ds = ds.repeat() if repeat else ds
+  empty = 0
+  for text in ds.to_iter_dataset(grain.ReadOptions(num_threads=threads,
+                                                   prefetch_buffer_size=4 * threads)):
+    empty = 0 if text else empty + 1
+    if empty > n:  # A whole epoch without text: the stream would never yield.
+      raise ConfigError(f"config.data.mixture: split {split!r} of {name!r} has no text")
+    if text:
+      yield text
+
+
+def _batched(items: Iterator, n: int) -> Iterator[list]:
+  while batch := list(itertools.islice(items, n)):
+    yield batch
+
+
+def text_documents(name: str, split: str, seed: int,
+                   tok: tokenizer_lib.Tokenizer) -> Iterator[packing.Document]:
+  for texts in _batched(corpus_texts(name, split, seed), _ENCODE_BATCH):
+    yield from map(packing.text_document, tok.encode_batch(texts))
+
+
+def task_documents(task: str, split: str, n: int, data_cfg,
+                   tok: tokenizer_lib.Tokenizer) -> Iterator[packing.Document]:
+  """Up to `n` problems of a task generator, drawn as needed (held-out ones distinct)."""
+  records = mixture.task_records(task, split, n, seed=data_cfg.seed, params=data_cfg)
+  for batch in _batched(records, _ENCODE_BATCH):
+    questions = tok.encode_batch([r.question for r in batch])
+    answers = tok.encode_batch([r.answer for r in batch])
+    for question, answer in zip(questions, answers):
+      yield packing.task_document(question, answer, data_cfg.loss_on)
+
+
+def documents(data_cfg, split: str, tok: tokenizer_lib.Tokenizer) -> Iterator[packing.Document]:
+  """The split's documents, every source in its share of tokens."""
+  # Held-out problems are distinct, so draw no more than can fit in the held-out rows.
+  n_tasks = sys.maxsize if split == "train" else data_cfg.num_eval * data_cfg.seq_len // 3
+  streams = [text_documents(name[len(PREFIX):], split, data_cfg.seed, tok) if is_text(name)
+             else task_documents(name, split, n_tasks, data_cfg, tok)
+             for name, _ in data_cfg.mixture]
+  return packing.mix(streams, [w for _, w in data_cfg.mixture])
+
+
+def tokenizer_sample(data_cfg) -> Iterator[str]:
+  """Training text for the tokenizer: each source's share of TOKENIZER_SAMPLE_CHARS."""
+  total = sum(w for _, w in data_cfg.mixture)
+  for name, weight in data_cfg.mixture:
+    budget = TOKENIZER_SAMPLE_CHARS * weight / total
+    if is_text(name):
+      texts = corpus_texts(name[len(PREFIX):], "train", data_cfg.seed, repeat=False)
+    else:
+      texts = (r.question + r.answer for r in mixture.task_records(
+          name, "train", sys.maxsize, seed=data_cfg.seed, params=data_cfg))
+    for text in texts:
+      # SentencePiece skips sentences over 4192 bytes: feed lines, cut short enough.
+      for line in text.split("\n"):
+        for start in range(0, len(line), 1000):
+          yield line[start:start + 1000]
+      budget -= len(text)
+      if budget <= 0:
+        break
+
+
+def _digest(obj) -> str:
+  return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _fingerprints(data_cfg) -> dict:
+  """Version and record counts of each corpus: a different copy gives a different cache."""
+  out = {}
+  for name, _ in data_cfg.mixture:
+    if is_text(name):
+      name = name[len(PREFIX):]
+      corpus = _corpus(name)
+      sizes = [len(open_source(name, split)) for split in (corpus.train, corpus.eval)]
+      builder = tfds.builder(name, data_dir=tfds_data_dir(), file_format="array_record")
+      version = str(builder.info.version)
+      out[name] = [version, *sizes]
+  return out
+
+
+def _atomic_dir(path: str, write) -> None:
+  """Runs `write(tmp)` and moves the folder into place, so readers never see half of it."""
+  tmp = f"{path}.tmp{os.getpid()}"
+  shutil.rmtree(tmp, ignore_errors=True)
+  os.makedirs(tmp)
+  try:
+    write(tmp)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  try:
+    os.rename(tmp, path)
+  except OSError:  # Someone else finished first; theirs is identical.
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_split(directory: str, split: str, docs: Iterator[packing.Document], seq_len: int,
+                 num_rows: int) -> None:
+  arrays = {k: np.lib.format.open_memmap(
+      os.path.join(directory, f"{split}.{k}.npy"), mode="w+", shape=(num_rows, seq_len),
+      dtype=np.float32 if k == "loss_mask" else np.int32) for k in packing.FIELDS}
+  rows = itertools.islice(packing.pack(docs, seq_len), num_rows)
+  for i, row in enumerate(tqdm(rows, total=num_rows, desc=f"packing {split}", unit="row",
+                               mininterval=2.0, leave=False)):
+    for k, array in arrays.items():
+      array[i] = row[k]
+  for array in arrays.values():
+    array.flush()
+
+
+def _load_split(directory: str, split: str) -> Examples:
+  return Examples(**{k: np.load(os.path.join(directory, f"{split}.{k}.npy"), mmap_mode="r")
+                     for k in packing.FIELDS})
+
+
+def prepare(data_cfg, data_dir: str) -> Prepared:
+  """Trains the tokenizer and packs both splits, unless a cache of them exists."""
+  task_params = {k: data_cfg[k] for k in ("ops", "min_digits", "max_digits", "reverse_answer",
+                                          "letter_levels", "word_levels", "eval_fraction")}
+  identity = {"mixture": [[str(n), float(w)] for n, w in data_cfg.mixture],
+              "tasks": task_params, "corpora": _fingerprints(data_cfg),
+              "vocab_size": data_cfg.vocab_size, "seed": data_cfg.seed}
+  root = os.path.join(data_dir, "text")
+  os.makedirs(root, exist_ok=True)
+  tok_dir = os.path.join(root, f"tokenizer-{_digest(identity)}")
+  if not os.path.isdir(tok_dir):
+    def train_tokenizer(tmp):
+      try:
+        tokenizer_lib.train_and_save(tokenizer_sample(data_cfg), data_cfg.vocab_size,
+                                     os.path.join(tmp, "tokenizer.model"))
+      except RuntimeError as e:  # SentencePiece reports a too-small vocabulary this way.
+        raise ConfigError(f"config.data.vocab_size: {str(e).split('] ')[-1]}") from None
+    _atomic_dir(tok_dir, train_tokenizer)
+  tok = tokenizer_lib.Tokenizer.load(os.path.join(tok_dir, "tokenizer.model"))
+  if tok.vocab_size > data_cfg.vocab_size:
+    raise ConfigError(f"config.data.vocab_size: the tokenizer needs {tok.vocab_size} ids, "
+                      f"more than {data_cfg.vocab_size}")
+
+  rows = {"train": data_cfg.num_train, "eval": data_cfg.num_eval}
+  layout = {**identity, "format": FORMAT, "rows": rows, "seq_len": data_cfg.seq_len,
+            "loss_on": data_cfg.loss_on}
+  directory = os.path.join(root, f"packed-{_digest(layout)}")
+  if not os.path.isdir(directory):
+    def write(tmp):
+      for split, n in rows.items():
+        _write_split(tmp, split, documents(data_cfg, split, tok), data_cfg.seq_len, n)
+      with open(os.path.join(tmp, "layout.json"), "w") as f:
+        json.dump(layout, f, indent=2)
+    _atomic_dir(directory, write)
+  splits = {split: _load_split(directory, split) for split in rows}
+  return Prepared(sources={}, tokenizer=tok, directory=directory, splits=splits)
+
+
+def main(argv=None) -> int:
+  """Downloads and prepares TFDS text datasets as array_record (what `prepare` reads)."""
+  parser = argparse.ArgumentParser(prog="python -m scaling.data.text",
+                                   description=main.__doc__)
+  parser.add_argument("names", nargs="+", help="TFDS names, e.g. lm1b c4/en tiny_shakespeare")
+  parser.add_argument("--data_dir", help="default: $TFDS_DATA_DIR or ~/tensorflow_datasets")
+  args = parser.parse_args(argv)
+  for name in args.names:
+    builder = tfds.builder(name, data_dir=args.data_dir or tfds_data_dir(),
+                           file_format="array_record")
+    builder.download_and_prepare()
+    print(f"{name}: {builder.data_dir}")
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
