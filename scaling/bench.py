@@ -21,6 +21,7 @@ from scaling import mesh as mesh_lib
 from scaling.generate import decode
 from scaling.models import counting
 from scaling.train import optim
+from scaling.families.lm import LMFamily
 from scaling.train.loop import make_train_step
 from scaling.train.state import StateFactory, make_model
 from scaling.train.validate import validate
@@ -49,7 +50,8 @@ def bench_train(cfg, *, steps: int = 10, warmup: int = 2, devices=None) -> dict:
   vocab, seq_len, batch = cfg.data.vocab_size, cfg.data.seq_len, cfg.train.batch_size
   tx = optim.optimizer(cfg.train)
   with mesh_lib.activate(mesh, rules):
-    factory = StateFactory(cfg.model, vocab, cfg.seed, tx, mesh)
+    family = LMFamily(cfg)
+    factory = StateFactory(family.make_model, tx, mesh)
     sharding = mesh_lib.batch_sharding(mesh, rules)
     rng = np.random.default_rng(0)
     tokens = rng.integers(4, vocab, (batch, seq_len + 1)).astype(np.int32)
@@ -58,27 +60,24 @@ def bench_train(cfg, *, steps: int = 10, warmup: int = 2, devices=None) -> dict:
         "targets": jax.device_put(tokens[:, 1:], sharding),
         "loss_mask": jax.device_put(np.ones((batch, seq_len), np.float32), sharding),
     }
-    step_fn = make_train_step(factory, tx, optim.schedule(cfg.train), sharding)
-    state = factory.init()
+    step_fn = make_train_step(factory, family, tx, optim.schedule(cfg.train), sharding)
     t0 = time.perf_counter()
-    compiled = step_fn.lower(state, batch_arrays).compile()
+    # Compiled from shapes alone, so `steps=0` plans the memory of a model too big to run.
+    compiled = step_fn.lower(factory.abstract, batch_arrays).compile()
     compile_s = time.perf_counter() - t0
-    for _ in range(warmup):
-      state, metrics = compiled(state, batch_arrays)
-    jax.block_until_ready(state)
     times = []
-    for _ in range(steps):
-      t0 = time.perf_counter()
-      state, metrics = compiled(state, batch_arrays)
+    if steps:
+      state = factory.init()
+      for _ in range(warmup):
+        state, metrics = compiled(state, batch_arrays)
       jax.block_until_ready(state)
-      times.append(time.perf_counter() - t0)
+      for _ in range(steps):
+        t0 = time.perf_counter()
+        state, metrics = compiled(state, batch_arrays)
+        jax.block_until_ready(state)
+        times.append(time.perf_counter() - t0)
 
-  step_s = statistics.median(times)
-  tokens_per_step = batch * seq_len
-  flops_per_token = counting.lm_flops_per_token(cfg.model, vocab, seq_len)
-  peak, peak_source = hardware.peak_flops()
-  achieved = flops_per_token * tokens_per_step / step_s
-  return {
+  result = {
       "name": cfg.get("name", ""),
       "params": counting.lm_params(cfg.model, vocab).as_dict(),
       "batch_size": batch, "seq_len": seq_len,
@@ -87,6 +86,18 @@ def bench_train(cfg, *, steps: int = 10, warmup: int = 2, devices=None) -> dict:
       "mesh": dict(zip(mesh.axis_names, map(int, mesh.devices.shape))),
       "device_kind": hardware.device_kind(), "device_count": len(mesh.devices.flat),
       "compile_s": compile_s,
+      "memory": _memory(compiled),
+  }
+  if not steps:  # Nothing ran, so the allocator's peak would say nothing about the step.
+    result["memory"].pop("device_peak_bytes", None)
+    return result
+  step_s = statistics.median(times)
+  tokens_per_step = batch * seq_len
+  flops_per_token = counting.lm_flops_per_token(cfg.model, vocab, seq_len)
+  peak, peak_source = hardware.peak_flops()
+  achieved = flops_per_token * tokens_per_step / step_s
+  return {
+      **result,
       "step_time_s": step_s,
       "step_time_s_all": times,
       "tokens_per_second": tokens_per_step / step_s,
@@ -95,7 +106,6 @@ def bench_train(cfg, *, steps: int = 10, warmup: int = 2, devices=None) -> dict:
       "peak_flops_per_second": peak, "peak_source": peak_source,
       "mfu": achieved / peak,
       "final_loss": float(metrics["loss"]),
-      "memory": _memory(compiled),
   }
 
 
@@ -105,11 +115,12 @@ def report(result: dict, json_path: str | None = None) -> None:
   peak_mem = mem.get("device_peak_bytes", mem.get("planned_peak_bytes", 0))
   print(f"{result['name']}: {result['params']['total']:,} params, batch {result['batch_size']}"
         f" x {result['seq_len']} tokens, {result['dtype']}, mesh {result['mesh']}")
-  print(f"  step time      {result['step_time_s'] * 1e3:9.2f} ms (median)")
-  print(f"  tokens/s       {result['tokens_per_second']:12,.0f}")
-  print(f"  model FLOP/s   {result['model_flops_per_second'] / 1e9:9.2f} G")
-  print(f"  MFU            {100 * result['mfu']:9.2f} %  (of {result['peak_flops_per_second'] / 1e9:,.0f}"
-        f" GFLOP/s, {result['peak_source']})")
+  if "step_time_s" in result:  # absent with --steps 0: compiled, not run
+    print(f"  step time      {result['step_time_s'] * 1e3:9.2f} ms (median)")
+    print(f"  tokens/s       {result['tokens_per_second']:12,.0f}")
+    print(f"  model FLOP/s   {result['model_flops_per_second'] / 1e9:9.2f} G")
+    print(f"  MFU            {100 * result['mfu']:9.2f} %  (of "
+          f"{result['peak_flops_per_second'] / 1e9:,.0f} GFLOP/s, {result['peak_source']})")
   print(f"  peak memory    {peak_mem / 2 ** 20:9.2f} MiB per device")
   print(f"  compile        {result['compile_s']:9.2f} s")
   if json_path:

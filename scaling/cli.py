@@ -1,4 +1,4 @@
-"""The `scaling` command: `scaling train|sample|eval|sweep|plot|reproduce|bench ...`.
+"""The `scaling` command: `scaling train|launch|sample|eval|sweep|plot|reproduce|bench ...`.
 
 Config overrides follow the subcommand's flags as `--config.section.key=value`. Errors a
 user can cause are printed as one line `error: ...` with exit code 1.
@@ -54,6 +54,12 @@ def _cmd_train(args, overrides) -> int:
 def _cmd_sample(args, overrides) -> int:
   if overrides:
     raise UserError("scaling sample takes no --config overrides")
+  from scaling import runs
+  run = runs.load(args.workdir)
+  if run.kind == "dit":
+    return _sample_images(run, args)
+  if args.classes:
+    raise UserError(f"--class is for image models; {args.workdir} holds a language model")
   prompts = list(args.prompt or [])
   if args.prompts_file:
     try:
@@ -61,7 +67,6 @@ def _cmd_sample(args, overrides) -> int:
         prompts += [line.rstrip("\n") for line in f if line.strip()]
     except OSError as e:
       raise UserError(f"cannot read --prompts_file: {e.strerror}: {args.prompts_file}") from None
-  from scaling import runs
   from scaling.generate import sampling, text
   cfg = sampling.SamplingConfig(temperature=args.temperature, top_k=args.top_k,
                                 top_p=args.top_p, min_p=args.min_p)
@@ -71,12 +76,37 @@ def _cmd_sample(args, overrides) -> int:
     raise UserError(str(e)) from None
   if not prompts:
     raise UserError("give --prompt TEXT (repeatable) or --prompts_file FILE")
-  run = runs.load(args.workdir)
-  completions = text.complete(run, prompts, n=args.n, cfg=cfg,
+  completions = text.complete(run, prompts, n=args.n or 1, cfg=cfg,
                               max_new_tokens=args.max_new_tokens, seed=args.seed)
   for prompt, outs in zip(prompts, completions):
     for out in outs:
       print(f"{prompt}{out}")
+  return 0
+
+
+def _sample_images(run, args) -> int:
+  """`n` images of each `--class` (default: of every class), saved as one PNG grid."""
+  import numpy as np
+  from scaling.generate import images
+  if args.prompt or args.prompts_file:
+    raise UserError(f"{args.workdir} holds an image model: use --class, not prompts")
+  n = args.n or 16
+  if n < 1:
+    raise UserError(f"-n must be at least 1, got {n}")
+  classes = args.classes if args.classes else list(range(run.cfg.data.num_classes))
+  labels = images.check_labels(np.repeat(classes, n), run.cfg.data.num_classes)
+  settings = images.SamplerSettings.from_config(
+      run.cfg.diffusion, steps=args.steps, method=args.sampler, eta=args.eta,
+      guidance=args.guidance)
+  out = images.generate(run, labels, settings, seed=args.seed)
+  path = args.out or os.path.join(
+      args.workdir, "samples",
+      f"class{'-'.join(map(str, classes)) if args.classes else 'all'}-{settings.method}"
+      f"{settings.steps}-guidance{settings.guidance:g}-seed{args.seed}.png")
+  # One row per class when there are several, else a square grid.
+  images.save_grid(out, path, columns=n if len(classes) > 1 else None)
+  print(f"wrote {len(out)} images ({settings.method}, {settings.steps} steps, guidance "
+        f"{settings.guidance:g}) to {path}")
   return 0
 
 
@@ -85,11 +115,14 @@ def _cmd_eval(args, overrides) -> int:
     raise UserError("scaling eval takes no --config overrides")
   from scaling.evals import report
   from scaling.evals import run as eval_run
-  suite_names = [s for s in args.suite.split(",") if s] if args.suite else []
-  if not suite_names and not args.task:
-    raise UserError("nothing to evaluate: give --suite and/or --task")
+  suite_names = None  # the default suite of the run's kind
+  if args.suite is not None:
+    suite_names = [s for s in args.suite.split(",") if s]
+    if not suite_names and not args.task:
+      raise UserError("nothing to evaluate: give --suite and/or --task")
   result = eval_run.evaluate(args.workdir, suite_names=suite_names, task_files=args.task or [],
-                             n_per_subset=args.n, batch=args.batch)
+                             n_per_subset=args.n, batch=args.batch, samplers=args.sampler,
+                             steps=args.steps, guidance=args.guidance)
   print(report.table(result))
   print(f"wrote {os.path.join(args.workdir, 'eval.json')}", file=sys.stderr)
   return 0
@@ -102,10 +135,9 @@ def _cmd_sweep(args, overrides) -> int:
       raise UserError("scaling sweep run needs --config=SWEEP.py")
     from scaling.sweep.local import Interrupted
     try:
-      directory, rows = sweep_run.run(args.config, overrides, args.dir)
-    except Interrupted:
-      print("\nsweep interrupted: the running trial saved a checkpoint; run the same command "
-            "to continue", file=sys.stderr)
+      directory, rows = sweep_run.run(args.config, overrides, args.dir, args.executor)
+    except Interrupted as e:
+      print(f"\nsweep interrupted: {e}", file=sys.stderr)
       return 130
     return _plot(directory)
   directory = args.dir or args.path
@@ -119,6 +151,40 @@ def _cmd_sweep(args, overrides) -> int:
   results.collect(directory, trials)
   print(f"wrote {os.path.join(directory, 'results.csv')} and results.jsonl")
   return 0
+
+
+def _cmd_launch(args, overrides) -> int:
+  from scaling import launch
+  if args.tpu or args.gke:  # printed for another machine: paths as the user gave them
+    workdir = args.workdir or launch.default_workdir(args.config, overrides)
+    train_args = launch.train_args(args.config, workdir, overrides, absolute=False)
+    if args.tpu:
+      if not args.zone:
+        raise UserError("--tpu needs --zone (the TPU VM's zone, e.g. us-central2-b)")
+      print(launch.tpu_command(train_args, args.tpu, args.zone, args.project,
+                               args.remote_dir or "~/scaling"))
+      return 0
+    if not args.image:
+      raise UserError("--gke needs --image (a container image with scaling installed)")
+    if args.tpu_type and not args.tpu_topology:
+      raise UserError("--tpu_type needs --tpu_topology (e.g. 2x4)")
+    manifest = launch.gke_manifest(
+        train_args, args.gke, image=args.image, hosts=args.nodes, remote_dir=args.remote_dir,
+        grace_s=args.signal_grace_s, gpus_per_node=args.gpus_per_node, tpu_type=args.tpu_type,
+        tpu_topology=args.tpu_topology, tpu_chips_per_host=args.tpu_chips_per_host)
+    print(f"kubectl apply -f - <<'EOF'\n{manifest}EOF")
+    return 0
+  workdir = args.workdir or launch.default_workdir(args.config, overrides)
+  train_args = launch.train_args(args.config, workdir, overrides, absolute=bool(args.slurm))
+  if args.local:
+    return launch.run_local(train_args, args.local, devices_per_process=args.devices_per_process,
+                            gpus_per_process=args.gpus_per_process, port=args.port,
+                            timeout_s=args.distributed_timeout)
+  from scaling.sweep.spec import SLURM_DEFAULTS
+  settings = {**SLURM_DEFAULTS, **{k: getattr(args, k) for k in (
+      "partition", "account", "qos", "constraint", "time", "nodes", "gpus_per_node",
+      "cpus_per_task", "mem", "signal_grace_s")}, "sbatch_args": tuple(args.sbatch_arg or ())}
+  return launch.submit_slurm(train_args, settings, workdir, dry_run=args.dry_run)
 
 
 def _plot(directory: str) -> int:
@@ -168,26 +234,40 @@ def build_parser() -> argparse.ArgumentParser:
                  help="seconds to wait for every process to join")
   p.set_defaults(func=_cmd_train)
 
-  p = sub.add_parser("sample", help="generate text from a trained run")
+  p = sub.add_parser("sample", help="generate text or images from a trained run")
   p.add_argument("--workdir", required=True, help="run directory to load")
-  p.add_argument("--prompt", action="append", help="prompt text (repeat for a batch)")
-  p.add_argument("--prompts_file", help="file with one prompt per line")
-  p.add_argument("-n", type=int, default=1, help="samples per prompt")
+  p.add_argument("--prompt", action="append", help="LM: prompt text (repeat for a batch)")
+  p.add_argument("--prompts_file", help="LM: file with one prompt per line")
+  p.add_argument("-n", type=int, help="samples per prompt (LM, default 1) or per class "
+                 "(images, default 16)")
   p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
   p.add_argument("--top_k", type=int, default=0, help="0 = off")
   p.add_argument("--top_p", type=float, default=1.0, help="1.0 = off")
   p.add_argument("--min_p", type=float, default=0.0, help="0 = off")
   p.add_argument("--max_new_tokens", type=int, help="default: up to the model's context")
+  p.add_argument("--class", dest="classes", type=int, action="append",
+                 help="images: class id to draw (repeatable; default: every class)")
+  p.add_argument("--steps", type=int, help="images: denoising steps (default: the config's)")
+  p.add_argument("--sampler", choices=["ddim", "ddpm"], help="images: default: the config's")
+  p.add_argument("--eta", type=float, help="images: DDIM noise, 0 = deterministic")
+  p.add_argument("--guidance", type=float,
+                 help="images: classifier-free guidance scale (0 unconditional, 1 conditional)")
+  p.add_argument("--out", help="images: PNG path (default: RUN/samples/...)")
   p.add_argument("--seed", type=int, default=0)
   p.set_defaults(func=_cmd_sample)
 
   p = sub.add_parser("eval", help="score a trained run on benchmark suites; writes eval.json")
   p.add_argument("--workdir", required=True, help="run directory to evaluate")
-  p.add_argument("--suite", default="arithmetic",
-                 help="comma-separated: arithmetic, analogy, webb (default: arithmetic)")
+  p.add_argument("--suite",
+                 help="comma-separated: arithmetic, analogy, webb (LMs, default: arithmetic); "
+                      "images (image models, the default for them)")
   p.add_argument("--task", action="append", help="BIG-bench task.json or folder (repeatable)")
-  p.add_argument("-n", type=int, default=500, help="items per subset of generated suites")
+  p.add_argument("-n", type=int, help="items per subset of generated suites (default 500), or "
+                 "generated images per class (default 100)")
   p.add_argument("--batch", type=int, default=128)
+  p.add_argument("--sampler", help="images: comma-separated ddim,ddpm (default: the config's)")
+  p.add_argument("--steps", help="images: comma-separated step counts, e.g. 5,10,20,50")
+  p.add_argument("--guidance", help="images: comma-separated guidance scales, e.g. 0,1,2,4")
   p.set_defaults(func=_cmd_eval)
 
   p = sub.add_parser("sweep", help="train and evaluate a family of models: run|status|collect")
@@ -195,7 +275,50 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("path", nargs="?", help="sweep directory (status, collect)")
   p.add_argument("--config", help="sweep config file (run)")
   p.add_argument("--dir", help="sweep directory (default: sweeps/<name>)")
+  p.add_argument("--executor", choices=["local", "slurm"],
+                 help="run: where trials run (default: the sweep config's, else local); "
+                 "SLURM resources come from its `slurm` section (--config.slurm.time=...)")
   p.set_defaults(func=_cmd_sweep)
+
+  from scaling.sweep.spec import SLURM_DEFAULTS as slurm
+  p = sub.add_parser("launch", help="train one model on several processes or hosts: here, "
+                     "as a SLURM job, or print the commands for a TPU slice or GKE")
+  mode = p.add_mutually_exclusive_group(required=True)
+  mode.add_argument("--local", type=int, metavar="N", help="N processes on this machine")
+  mode.add_argument("--slurm", action="store_true",
+                    help="submit a batch job: one trainer per node, requeued when preempted")
+  mode.add_argument("--tpu", metavar="NAME", help="print the gcloud command for TPU VM NAME")
+  mode.add_argument("--gke", metavar="NAME", help="print a JobSet for GKE named NAME")
+  p.add_argument("--config", required=True, help="config file, optionally FILE.py:ARG")
+  p.add_argument("--workdir", help="run directory, on storage every host sees "
+                 "(default: runs/<name>-<config hash>)")
+  p.add_argument("--devices_per_process", type=int,
+                 help="local: simulated CPU devices per process (XLA_FLAGS)")
+  p.add_argument("--gpus_per_process", type=int,
+                 help="local: GPUs per process (CUDA_VISIBLE_DEVICES)")
+  p.add_argument("--port", type=int, help="local: coordinator port (default: a free one)")
+  p.add_argument("--distributed_timeout", type=int, default=300,
+                 help="local: seconds to wait for every process to join")
+  p.add_argument("--nodes", type=int, default=slurm["nodes"], help="slurm, gke: hosts")
+  p.add_argument("--gpus_per_node", type=int, default=slurm["gpus_per_node"])
+  p.add_argument("--cpus_per_task", type=int, default=slurm["cpus_per_task"])
+  p.add_argument("--time", default=slurm["time"], help="slurm: time limit (sbatch --time)")
+  for key in ("partition", "account", "qos", "constraint", "mem"):
+    p.add_argument(f"--{key}", default=slurm[key], help=f"slurm: sbatch --{key}")
+  p.add_argument("--signal_grace_s", type=int, default=slurm["signal_grace_s"],
+                 help="slurm, gke: SIGTERM this long before the end (checkpoint, requeue)")
+  p.add_argument("--sbatch_arg", action="append", help="slurm: another sbatch option")
+  p.add_argument("--dry_run", action="store_true", help="slurm: print the script, submit nothing")
+  p.add_argument("--zone", help="tpu: the TPU VM's zone")
+  p.add_argument("--project", help="tpu: Google Cloud project")
+  p.add_argument("--remote_dir", help="tpu, gke: working directory on each host, where "
+                 "relative paths start (tpu default: ~/scaling; gke: the image's)")
+  p.add_argument("--image", help="gke: container image with scaling installed")
+  p.add_argument("--tpu_type", help="gke: TPU accelerator, e.g. tpu-v5-lite-podslice "
+                 "(default: GPUs)")
+  p.add_argument("--tpu_topology", help="gke: TPU slice topology, e.g. 2x4")
+  p.add_argument("--tpu_chips_per_host", type=int, default=4)
+  p.set_defaults(func=_cmd_launch)
 
   p = sub.add_parser("plot", help="fit scaling laws and draw figures from a sweep's results")
   p.add_argument("sweep_dir")

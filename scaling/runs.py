@@ -14,6 +14,7 @@ from scaling.config import UserError
 from scaling.data.tokenizer import Tokenizer
 from scaling.train import optim
 from scaling.train.checkpoint import Checkpointer
+from scaling.families import family_for
 from scaling.train.state import StateFactory
 
 
@@ -21,9 +22,15 @@ from scaling.train.state import StateFactory
 class Run:
   workdir: str
   cfg: object
-  tokenizer: Tokenizer
-  model: nnx.Module
+  tokenizer: Tokenizer | None  # None for image models
+  model: nnx.Module            # with the EMA weights where the run keeps them
   step: int
+  mesh: jax.sharding.Mesh      # the model's parameters are replicated over it
+  rules: tuple
+
+  @property
+  def kind(self) -> str:
+    return self.cfg.model.kind
 
   @property
   def context(self) -> int:
@@ -32,17 +39,25 @@ class Run:
 
 
 def load(workdir: str, devices=None) -> Run:
-  """Restores the latest checkpoint's parameters onto `devices` (default: the first)."""
+  """Restores the latest checkpoint's parameters onto `devices`.
+
+  By default an LM is loaded on the first device and an image model on all of them.
+  The parameters are replicated on a data-parallel mesh over `devices`, so callers can
+  split a batch of samples over them.
+  """
   if not os.path.isdir(workdir):
     raise UserError(f"run directory not found: {workdir}")
   config_path = os.path.join(workdir, "config.json")
   if not os.path.exists(config_path):
     raise UserError(f"{workdir} is not a run directory (no config.json)")
   cfg = config_lib.from_json(config_path)
-  tokenizer = Tokenizer.load(os.path.join(workdir, "tokenizer.model"))
+  tokenizer = None
+  if cfg.model.kind == "lm":
+    tokenizer = Tokenizer.load(os.path.join(workdir, "tokenizer.model"))
   with cfg.unlocked():
-    cfg.mesh.update(data=1, fsdp=1, tensor=1)
-  devices = list(devices or jax.devices()[:1])
+    cfg.mesh.update(data=-1, fsdp=1, tensor=1)
+  # Image samplers split their batch over every device; the LM decoder uses one.
+  devices = list(devices or (jax.devices() if cfg.model.kind == "dit" else jax.devices()[:1]))
   mesh = mesh_lib.make_mesh(cfg.mesh, devices)
   rules = mesh_lib.complete_rules(cfg.mesh.rules)
   checkpoints = os.path.join(workdir, "checkpoints")
@@ -54,9 +69,11 @@ def load(workdir: str, devices=None) -> Run:
     if step is None:
       raise UserError(f"{workdir} has no checkpoint to load")
     with mesh_lib.activate(mesh, rules):
-      factory = StateFactory(cfg.model, cfg.data.vocab_size, cfg.seed,
-                             optim.optimizer(cfg.train), mesh)
+      family = family_for(cfg)
+      ema = family.ema_decay is not None
+      factory = StateFactory(family.make_model, optim.optimizer(cfg.train), mesh, ema=ema)
       state = checkpointer.restore_state(step, factory.abstract)
   finally:
     checkpointer.close()
-  return Run(workdir, cfg, tokenizer, factory.model(state.params), step)
+  model = factory.model(state.ema if ema else state.params)
+  return Run(workdir, cfg, tokenizer, model, step, mesh, rules)

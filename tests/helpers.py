@@ -53,14 +53,14 @@ def summary(workdir: str) -> dict:
     return json.load(f)
 
 
-def final_params(workdir: str) -> dict[str, np.ndarray]:
-  """The parameters of a run's latest checkpoint, as flat numpy arrays by path."""
+def final_params(workdir: str, field: str = "params") -> dict[str, np.ndarray]:
+  """The parameters (or `field`, e.g. "ema") of a run's latest checkpoint, flat by path."""
   import orbax.checkpoint as ocp
   directory = os.path.join(workdir, "checkpoints")
   with ocp.CheckpointManager(directory, item_names=("state",)) as manager:
     step = manager.latest_step()
     restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore()))
-  params = restored["state"]["params"]
+  params = restored["state"][field]
   flat = {}
 
   def walk(prefix, node):

@@ -8,6 +8,7 @@ from jax.sharding import PartitionSpec as P
 
 from scaling import mesh as mesh_lib
 from scaling.train import loop, optim
+from scaling.families.lm import LMFamily
 from scaling.train.state import StateFactory
 from tests.helpers import losses, tiny_config
 
@@ -43,7 +44,7 @@ def test_parameter_shardings_follow_rules():
   mesh = mesh_lib.make_mesh(cfg.mesh)
   rules = mesh_lib.complete_rules(cfg.mesh.rules)
   with mesh_lib.activate(mesh, rules):
-    factory = StateFactory(cfg.model, cfg.data.vocab_size, 0, optim.optimizer(cfg.train), mesh)
+    factory = StateFactory(LMFamily(cfg).make_model, optim.optimizer(cfg.train), mesh)
     state = factory.init()
   params = state.params
   expected = {
@@ -73,6 +74,6 @@ def test_changing_rules_changes_sharding_not_model():
   rules = mesh_lib.complete_rules((("embed", None), ("vocab", "fsdp"), ("batch", "fsdp")))
   mesh = mesh_lib.make_mesh(cfg.mesh)
   with mesh_lib.activate(mesh, rules):
-    factory = StateFactory(cfg.model, cfg.data.vocab_size, 0, optim.optimizer(cfg.train), mesh)
+    factory = StateFactory(LMFamily(cfg).make_model, optim.optimizer(cfg.train), mesh)
   sharding = dict(nnx.to_flat_state(factory.shardings.params))[("embed_VD",)].get_value()
   assert sharding.spec == P("fsdp", None)

@@ -63,7 +63,8 @@ def capability_vs_params(rows, task: str, subset: str, *, param_key: str = "para
   return fig
 
 
-def _loss_plot(rows, x_key: str, xlabel: str, title: str, fit=None):
+def _loss_plot(rows, x_key: str, xlabel: str, title: str, fit=None,
+               ylabel: str = "held-out loss (nats/token)"):
   rows = [r for r in _done(rows) if r.get("final_eval_loss") is not None and r.get(x_key)]
   fig, ax = plt.subplots(figsize=(6.4, 4.4))
   x = np.asarray([r[x_key] for r in rows], float)
@@ -78,7 +79,7 @@ def _loss_plot(rows, x_key: str, xlabel: str, title: str, fit=None):
   ax.set_xscale("log")
   ax.set_yscale("log")
   ax.set_xlabel(xlabel)
-  ax.set_ylabel("held-out loss (nats/token)")
+  ax.set_ylabel(ylabel)
   ax.set_title(title)
   ax.grid(alpha=0.3, which="both")
   ax.legend(fontsize=8)
@@ -86,14 +87,14 @@ def _loss_plot(rows, x_key: str, xlabel: str, title: str, fit=None):
   return fig
 
 
-def loss_vs_params(rows, fit=None, *, param_key: str = "params"):
+def loss_vs_params(rows, fit=None, *, param_key: str = "params", **kwargs):
   label = "parameters" if param_key == "params" else "non-embedding parameters"
-  return _loss_plot(rows, param_key, label, "loss vs model size", fit)
+  return _loss_plot(rows, param_key, label, "loss vs model size", fit, **kwargs)
 
 
-def loss_vs_flops(rows, fit=None):
+def loss_vs_flops(rows, fit=None, **kwargs):
   return _loss_plot(rows, "training_flops", "training compute (FLOPs)",
-                    "loss vs training compute", fit)
+                    "loss vs training compute", fit, **kwargs)
 
 
 def save(fig, directory: str, name: str) -> list[str]:

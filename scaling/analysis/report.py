@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from scaling.analysis import emergence, fits, plots
+from scaling.analysis import emergence, fits, image_plots, plots
 from scaling.config import UserError
 from scaling.sweep import results
 
@@ -81,6 +81,47 @@ def _summary_table(rows, task: str, subset: str) -> str:
   return "\n".join(lines)
 
 
+def _image_figures(rows, headline: str, figures: str, analysis: dict) -> list[str]:
+  """Quality vs size for the headline sampler setting, and vs steps and guidance."""
+  found = image_plots.settings(rows)
+  if headline not in found:
+    headline = next(iter(found))
+    analysis["headline"] = ["image_quality", headline]
+  method, steps, guidance = found[headline]
+  written = []
+  for metric in ("fd", "class_accuracy", "kid"):
+    written += plots.save(image_plots.quality_vs_params(rows, headline, metric), figures,
+                          f"{metric}_vs_params")
+  written += plots.save(image_plots.quality_vs_steps(rows, guidance), figures, "fd_vs_steps")
+  written += plots.save(image_plots.quality_vs_steps(rows, guidance, "class_accuracy"),
+                        figures, "class_accuracy_vs_steps")
+  written += plots.save(image_plots.quality_vs_guidance(rows, method, steps), figures,
+                        "quality_vs_guidance")
+  # Sample quality as a power law in size, like the loss: FD = E + A N^-alpha.
+  done = [r for r in rows if r["status"] == "completed"
+          and f"image_quality/{headline}/fd" in r["metrics"]]
+  x = np.asarray([r["params"] for r in done], float)
+  if len(np.unique(x)) >= 4:
+    fd = np.asarray([r["metrics"][f"image_quality/{headline}/fd"][0] for r in done], float)
+    analysis["fits"]["fd_vs_params"] = fits.fit_power_law(x, fd, bootstrap=100).to_dict()
+  return written
+
+
+def _image_table(rows, subset: str) -> str:
+  lines = [f"{'size':<6} {'seed':>4} {'params':>9} {'status':<10} {'eval mse':>9} "
+           f"{'FD':>8} {'KID':>8} {'class acc (95% CI)':>22}   ({subset})"]
+  for r in sorted(rows, key=lambda r: (r["params"], r["seed"])):
+    m = r["metrics"]
+    fd, kid, acc = (m.get(f"image_quality/{subset}/{k}") for k in ("fd", "kid", "class_accuracy"))
+    loss = r.get("final_eval_loss")
+    lines.append(
+        f"{r['size']:<6} {r['seed']:>4} {r['params']:>9,} {r['status']:<10} "
+        f"{'-' if loss is None else f'{loss:.4f}':>9} "
+        f"{f'{fd[0]:.2f}' if fd else '-':>8} {f'{kid[0]:.2f}' if kid else '-':>8} "
+        f"{f'{acc[0]:.3f} [{acc[1]:.3f}, {acc[2]:.3f}]' if acc else '-':>22}")
+  return "\n".join(lines)
+
+
 def analyze(directory: str) -> int:
   """Writes analysis.json and the figures; prints a summary. Returns the exit code."""
   rows = results.read(directory)
@@ -90,11 +131,15 @@ def analyze(directory: str) -> int:
   figures = os.path.join(directory, "figures")
   written = []
   analysis = {"headline": [task, subset], "fits": {}, "emergence": {}}
+  images = bool(image_plots.settings(rows))
+  ylabel = "held-out denoising error (MSE)" if images else "held-out loss (nats/token)"
   for x_key, plot in (("params", plots.loss_vs_params), ("training_flops", plots.loss_vs_flops)):
     fit = loss_fit(rows, x_key)
     if fit is not None:
       analysis["fits"][f"loss_vs_{x_key}"] = fit.to_dict()
-    written += plots.save(plot(rows, fit), figures, f"loss_vs_{x_key}")
+    written += plots.save(plot(rows, fit, ylabel=ylabel), figures, f"loss_vs_{x_key}")
+  if images:
+    written += _image_figures(rows, subset, figures, analysis)
   for t, s in _tasks(rows):
     if s != "all" and (t, s) != (task, subset):
       continue
@@ -105,7 +150,7 @@ def analyze(directory: str) -> int:
     json.dump(analysis, f, indent=2)
     f.write("\n")
 
-  print(_summary_table(rows, task, subset))
+  print(_image_table(rows, subset) if images else _summary_table(rows, task, subset))
   for name, fit in analysis["fits"].items():
     p, ci = fit["params"], fit["ci"]
     print(f"\n{name}: " + ", ".join(

@@ -11,7 +11,7 @@ from scaling.evals import metrics
 
 # Shown in the table, in this order; eval.json holds every metric.
 TABLE_METRICS = ("exact_match", "char_accuracy", "answer_logprob", "predicted_exact_match",
-                 "mc_accuracy")
+                 "mc_accuracy", "class_accuracy", "fd", "kid", "mse")
 
 
 def item_metrics(item, out) -> dict[str, float]:

@@ -92,3 +92,11 @@ def dit_flops_per_sample(model_cfg, image_size: int, channels: int) -> float:
   K = model_cfg.d_model // H
   return (6.0 * (parts["per_token"] * L + parts["per_image"])
           + 12.0 * model_cfg.n_layers * H * K * L * L)
+
+
+def params_for(cfg) -> ParamCounts:
+  """The parameter counts of a full config's model, whichever family it is."""
+  if cfg.model.kind == "dit":
+    d = cfg.data
+    return dit_params(cfg.model, d.image_size, d.channels, d.num_classes)
+  return lm_params(cfg.model, cfg.data.vocab_size)

@@ -60,6 +60,13 @@ def paths(directory: str, name: str) -> dict[str, str]:
           "log": os.path.join(directory, "logs", f"{name}.log")}
 
 
+def eval_flags(eval_cfg) -> list[str]:
+  """`scaling eval` flags from the sweep's `eval` section: `suites`, `n`, and any other
+  key as `--key=value` (e.g. `steps="5,10,20,50"` for image models)."""
+  flags = [f"--suite={eval_cfg.suites}", f"-n={eval_cfg.n}"]
+  return flags + [f"--{k}={v}" for k, v in sorted(eval_cfg.items()) if k not in ("suites", "n")]
+
+
 def run_trial(directory: str, name: str, eval_cfg, run: Callable[[list[str], str], int],
               launcher: Sequence[str] = (), train_flags: Sequence[str] = ()) -> dict:
   """Trains then evaluates a saved trial; `run(cmd, log_path)` runs a command, returns its code.
@@ -72,8 +79,7 @@ def run_trial(directory: str, name: str, eval_cfg, run: Callable[[list[str], str
                                *train_flags)], p["log"])
   state = _TRAIN_STATUS.get(code, "failed")
   if state == "trained":
-    code = run(_cli("eval", f"--workdir={p['run']}", f"--suite={eval_cfg.suites}",
-                    f"-n={eval_cfg.n}"), p["log"])
+    code = run(_cli("eval", f"--workdir={p['run']}", *eval_flags(eval_cfg)), p["log"])
     state = "completed" if code == 0 else "failed"
   error = None if state in FINAL else _last_error(p["log"])
   return {"state": state, "exit_code": code, "error": error}

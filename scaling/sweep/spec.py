@@ -57,7 +57,7 @@ class Trial:
 
   @property
   def params(self) -> int:
-    return counting.lm_params(self.cfg.model, self.cfg.data.vocab_size).total
+    return counting.params_for(self.cfg).total
 
 
 def shape_for(target_params: float) -> dict:
@@ -117,6 +117,9 @@ def _executor_defaults(sweep: ml_collections.ConfigDict) -> None:
 
 
 def _steps_for_budget(cfg, tokens_per_param: float) -> int:
+  if cfg.model.kind != "lm":
+    raise ConfigError("sweep.tokens_per_param: token budgets are for language models; "
+                      "set train.steps for image models")
   params = counting.lm_params(cfg.model, cfg.data.vocab_size).total
   tokens_per_step = cfg.train.batch_size * cfg.data.seq_len
   return max(1, math.ceil(tokens_per_param * params / tokens_per_step))

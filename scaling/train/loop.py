@@ -13,6 +13,7 @@ import signal
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.experimental import multihost_utils
@@ -22,10 +23,10 @@ from scaling import config as config_lib
 from scaling import hardware
 from scaling import mesh as mesh_lib
 from scaling.config import ConfigError
-from scaling.data import builders, pipeline
-from scaling.models import counting
-from scaling.train import objectives, optim, summary
+from scaling.data import pipeline
+from scaling.train import optim, summary
 from scaling.train.checkpoint import Checkpointer
+from scaling.families import family_for
 from scaling.train.metrics import MetricWriter
 from scaling.train.state import StateFactory, TrainState
 from scaling.train.validate import validate
@@ -33,49 +34,58 @@ from scaling.train.validate import validate
 EXIT_OK, EXIT_ERROR, EXIT_DIVERGED, EXIT_PREEMPTED = 0, 1, 3, 75
 
 
-def make_train_step(factory: StateFactory, tx, lr_schedule, batch_sharding):
-  """One jitted optimisation step; the incoming state's buffers are donated."""
+def ema_update(ema, params, step: jax.Array, decay: float):
+  """One EMA step; the decay ramps up from 0 so early averages are not stuck at init."""
+  rate = jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+  return jax.tree.map(lambda e, p: rate * e + (1.0 - rate) * p, ema, params)
+
+
+def make_train_step(factory: StateFactory, family, tx, lr_schedule, batch_sharding, *,
+                    seed: int = 0, ema_decay: float | None = None):
+  """One jitted optimisation step; the incoming state's buffers are donated.
+
+  Randomness (noise levels, label dropout) comes from the seed and the step alone, so a
+  resumed run draws exactly what the uninterrupted one would have.
+  """
 
   def step_fn(state: TrainState, batch):
+    key = jax.random.fold_in(jax.random.key(seed), state.step)
+
     def loss_fn(params):
-      logits_BLV = factory.model(params)(batch["inputs"])
-      return objectives.lm_loss(logits_BLV, batch["targets"], batch["loss_mask"])
+      return family.loss(factory.model(params), batch, key)
 
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
+    ema = state.ema if ema_decay is None else ema_update(state.ema, params, state.step,
+                                                        ema_decay)
     metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads),
                "learning_rate": lr_schedule(state.step)}
-    return TrainState(state.step + 1, params, opt_state), metrics
+    return TrainState(state.step + 1, params, opt_state, ema), metrics
 
-  batch_shardings = {k: batch_sharding for k in ("inputs", "targets", "loss_mask")}
   # Metrics replicated, so every process can read them.
   replicated = jax.sharding.NamedSharding(batch_sharding.mesh, jax.sharding.PartitionSpec())
-  return jax.jit(step_fn, in_shardings=(factory.shardings, batch_shardings),
+  return jax.jit(step_fn, in_shardings=(factory.shardings, batch_sharding),
                  out_shardings=(factory.shardings, replicated), donate_argnums=0)
 
 
-def make_eval_step(factory: StateFactory, mesh: jax.sharding.Mesh):
-  def eval_fn(params, batch):
-    logits_BLV = factory.model(params)(batch["inputs"])
-    return objectives.lm_eval_sums(logits_BLV, batch["targets"], batch["loss_mask"])
+def make_eval_step(factory: StateFactory, family, mesh: jax.sharding.Mesh):
+  def eval_fn(params, batch, key):
+    return family.eval_sums(factory.model(params), batch, key)
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   return jax.jit(eval_fn, out_shardings=replicated)
 
 
-def evaluate(eval_fn, params, batches, sharding) -> dict[str, float]:
-  """Teacher-forced loss, token accuracy and exact match over the held-out split."""
+def evaluate(eval_fn, family, params, batches, sharding, seed: int) -> dict[str, float]:
+  """The family's held-out metrics, summed over batches; batch `i` draws from key `i`."""
   totals: dict[str, float] = {}
-  for batch in batches:
-    sums = eval_fn(params, pipeline.to_global(batch, sharding, jax.process_count()))
+  base = jax.random.key(seed)
+  for i, batch in enumerate(batches):
+    sums = eval_fn(params, pipeline.to_global(batch, sharding, jax.process_count()),
+                   jax.random.fold_in(base, i))
     for k, v in jax.device_get(sums).items():
       totals[k] = totals.get(k, 0.0) + float(v)
-  return {
-      "eval_loss": totals["nll"] / max(totals["tokens"], 1),
-      "eval_token_accuracy": totals["correct_tokens"] / max(totals["tokens"], 1),
-      "eval_exact_match": totals["exact"] / max(totals["examples"], 1),
-      "eval_examples": totals["examples"],
-  }
+  return family.eval_metrics(totals)
 
 
 class _Preemption:
@@ -119,56 +129,54 @@ def train(cfg, workdir: str, devices=None) -> int:
   rules = mesh_lib.complete_rules(cfg.mesh.rules)
   _prepare_workdir(cfg, workdir)
   lead = jax.process_index() == 0
+  family = family_for(cfg)
 
-  # Process 0 writes the dataset, its tokenizer and token cache; the others then read them.
-  splits = {}
+  # Process 0 writes the dataset (and tokenizer, caches); the others then read them.
+  data = None
   for turn in ("lead", "others"):
     if lead == (turn == "lead"):
-      prepared = builders.prepare(cfg.data, cfg.data.data_dir or None)
-      for split in ("train", "eval"):
-        splits[split] = pipeline.load_split(prepared, split, cfg.data.seq_len, cfg.data.loss_on)
+      data = family.load_data()
     multihost_utils.sync_global_devices(f"data prepared: {turn}")
 
   os.makedirs(workdir, exist_ok=True)
   if lead:
     config_lib.save(cfg, os.path.join(workdir, "config.json"))
-    prepared.tokenizer.save(os.path.join(workdir, "tokenizer.model"))
+    family.save_artifacts(data, workdir)
 
-  batch_sharding = mesh_lib.batch_sharding(mesh, rules)
+  batch_sharding = family.batch_sharding(mesh, rules)
   tx = optim.optimizer(cfg.train)
   lr_schedule = optim.schedule(cfg.train)
-  vocab = cfg.data.vocab_size
-  flops_per_token = counting.lm_flops_per_token(cfg.model, vocab, cfg.data.seq_len)
-  tokens_per_step = cfg.train.batch_size * cfg.data.seq_len
+  flops_per_unit = family.flops_per_unit()
+  units_per_step = family.units_per_step()
+  unit = family.unit
   peak, _ = hardware.peak_flops()
   writer = MetricWriter(workdir, enabled=lead)
   checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), cfg.checkpoint)
   preemption = _Preemption()
-  record = summary.Summary(workdir, cfg, counting.lm_params(cfg.model, vocab),
-                           flops_per_token, tokens_per_step, enabled=lead)
+  record = summary.Summary(workdir, cfg, family.params(), flops_per_unit, units_per_step,
+                           unit=unit, enabled=lead)
+  ema_decay = family.ema_decay
 
   step, last = 0, {}
   try:
     with mesh_lib.activate(mesh, rules):
-      factory = StateFactory(cfg.model, vocab, cfg.seed, tx, mesh)
-      data_iter = iter(pipeline.train_dataset(
-          splits["train"], global_batch=cfg.train.batch_size, seed=cfg.data.seed,
-          process_index=jax.process_index(), process_count=jax.process_count()))
+      factory = StateFactory(family.make_model, tx, mesh, ema=ema_decay is not None)
+      data_iter = iter(family.train_dataset(data, jax.process_index(), jax.process_count()))
       latest = checkpointer.latest_step()
       if latest is not None:
         state = checkpointer.restore(latest, factory.abstract, data_iter)
         writer.truncate_after(latest)
       else:
         state = factory.init()
-      train_step = make_train_step(factory, tx, lr_schedule, batch_sharding)
-      eval_fn = make_eval_step(factory, mesh)
+      train_step = make_train_step(factory, family, tx, lr_schedule, batch_sharding,
+                                   seed=cfg.seed, ema_decay=ema_decay)
+      eval_fn = make_eval_step(factory, family, mesh)
 
-      def run_eval(params):
-        batches = pipeline.eval_batches(
-            splits["eval"], global_batch=cfg.eval.batch_size,
-            max_examples=cfg.eval.max_examples, process_index=jax.process_index(),
-            process_count=jax.process_count())
-        return evaluate(eval_fn, params, batches, batch_sharding)
+      def run_eval(state):
+        batches = family.eval_batches(data, jax.process_index(), jax.process_count())
+        # Evaluate the weights that sampling uses: the EMA where one is kept.
+        params = state.params if state.ema is None else state.ema
+        return evaluate(eval_fn, family, params, batches, batch_sharding, cfg.seed + 1)
 
       step = int(jax.device_get(state.step))
       status = "completed"
@@ -196,16 +204,16 @@ def train(cfg, workdir: str, devices=None) -> int:
               break
             elapsed = time.perf_counter() - interval_start
             if interval_steps:
-              tokens_per_s = interval_steps * tokens_per_step / elapsed
-              last.update(tokens_per_second=tokens_per_s, step_time_s=elapsed / interval_steps,
-                          mfu=flops_per_token * tokens_per_s / peak)
+              per_s = interval_steps * units_per_step / elapsed
+              last.update({f"{unit}s_per_second": per_s, "step_time_s": elapsed / interval_steps,
+                           "mfu": flops_per_unit * per_s / peak})
             interval_start, interval_steps = time.perf_counter(), 0
             every = cfg.eval.every_steps
             if (every and step % every == 0) or step == cfg.train.steps:
-              last.update(run_eval(state.params))
+              last.update(run_eval(state))
             writer.write(step, last)
             bar.set_postfix(loss=f"{last['loss']:.4f}",
-                            tok_s=f"{last.get('tokens_per_second', 0):.0f}", refresh=False)
+                            per_s=f"{last.get(f'{unit}s_per_second', 0):.0f}", refresh=False)
           if checkpointer.due(step) or step == cfg.train.steps:
             checkpointer.save(step, state, data_iter)
         if status == "preempted":

@@ -28,11 +28,12 @@ def git_revision() -> str | None:
 class Summary:
   """Accumulates across resumes: wall time adds up over the sessions of one run."""
 
-  def __init__(self, workdir: str, cfg, params: ParamCounts, flops_per_token: float,
-               tokens_per_step: int, enabled: bool = True):
+  def __init__(self, workdir: str, cfg, params: ParamCounts, flops_per_unit: float,
+               units_per_step: int, *, unit: str = "token", enabled: bool = True):
+    """`unit` is what training costs are counted in: "token" (LMs) or "sample" (images)."""
     self.path = os.path.join(workdir, "summary.json")
     self.cfg, self.params, self.enabled = cfg, params, enabled
-    self.flops_per_token, self.tokens_per_step = flops_per_token, tokens_per_step
+    self.flops_per_unit, self.units_per_step, self.unit = flops_per_unit, units_per_step, unit
 
   def previous(self) -> dict:
     if not os.path.exists(self.path):
@@ -45,15 +46,15 @@ class Summary:
     if not self.enabled:
       return {}
     before = self.previous()
-    tokens = step * self.tokens_per_step
+    seen = step * self.units_per_step
     data = {
         "status": status,
         "step": step,
         "steps": self.cfg.train.steps,
         "params": self.params.as_dict(),
-        "flops_per_token": self.flops_per_token,
-        "tokens_seen": tokens,
-        "training_flops": self.flops_per_token * tokens,
+        f"flops_per_{self.unit}": self.flops_per_unit,
+        f"{self.unit}s_seen": seen,
+        "training_flops": self.flops_per_unit * seen,
         "final_train_loss": last.get("loss", before.get("final_train_loss")),
         "final_eval_loss": last.get("eval_loss", before.get("final_eval_loss")),
         "final_eval": {k: v for k, v in last.items() if k.startswith("eval_")}

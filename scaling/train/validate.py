@@ -10,9 +10,11 @@ from flax import nnx
 
 from scaling import mesh as mesh_lib
 from scaling.config import ConfigError, require
+from scaling.data import text
 from scaling.data.tasks import analogy, arithmetic, mixture
 from scaling.train import optim
-from scaling.train.state import make_model
+from scaling import families
+from scaling.families import family_for
 
 # The fields each section may have; anything else is a typo and an error.
 SCHEMA = {
@@ -32,8 +34,9 @@ SCHEMA = {
 }
 
 
-def _check_schema(cfg) -> None:
-  for section, allowed in SCHEMA.items():
+def check_schema(cfg, schema: dict[str, set[str]]) -> None:
+  """Every section has exactly the fields `schema` lists; the first difference is an error."""
+  for section, allowed in schema.items():
     node = cfg[section] if section else cfg
     prefix = f"{section}." if section else ""
     for key in node.keys():
@@ -43,8 +46,8 @@ def _check_schema(cfg) -> None:
       raise ConfigError(f"missing config field: {prefix}{key}")
 
 
-def _check_values(cfg) -> None:
-  m, d, t = cfg.model, cfg.data, cfg.train
+def check_transformer(m) -> None:
+  """The checks every transformer config (`model` section) must pass."""
   for field in ("d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff"):
     require(m[field] > 0, f"model.{field}", f"must be positive, got {m[field]}")
   require(m.d_model % m.n_heads == 0, "model.d_model",
@@ -65,10 +68,14 @@ def _check_values(cfg) -> None:
   require(m.remat in ("none", "full", "dots_saveable"), "model.remat",
           f"unknown {m.remat!r}; choose none, full or dots_saveable")
 
-  require(len(d.mixture) > 0, "data.mixture", "needs at least one (task, weight) pair")
+
+def _check_lm_data(d) -> None:
+
+  require(len(d.mixture) > 0, "data.mixture", "needs at least one (source, weight) pair")
   for entry in d.mixture:
-    require(len(entry) == 2 and entry[0] in mixture.TASKS, "data.mixture",
-            f"entries are (task, weight) with task in {mixture.TASKS}, got {entry!r}")
+    require(len(entry) == 2 and (entry[0] in mixture.TASKS or text.is_text(entry[0])),
+            "data.mixture", f"entries are (source, weight) with source one of "
+            f"{mixture.TASKS} or 'text:<tfds name>', got {entry!r}")
     require(entry[1] > 0, "data.mixture", f"weights must be positive, got {entry!r}")
   require(all(level in analogy.LEVELS for level in d.letter_levels), "data.letter_levels",
           f"known levels: {', '.join(analogy.LEVELS)}; got {d.letter_levels}")
@@ -87,6 +94,11 @@ def _check_values(cfg) -> None:
   require(d.seq_len >= needed or "arithmetic" not in dict(d.mixture), "data.seq_len",
           f"seq_len={d.seq_len} is too short for {d.max_digits}-digit problems (needs {needed})")
 
+
+
+def check_training(cfg) -> None:
+  """The `train`, `eval` and `checkpoint` sections, shared by every family."""
+  t = cfg.train
   require(t.steps > 0, "train.steps", f"must be positive, got {t.steps}")
   require(t.batch_size > 0, "train.batch_size", f"must be positive, got {t.batch_size}")
   require(t.learning_rate > 0, "train.learning_rate", f"must be positive, got {t.learning_rate}")
@@ -98,11 +110,33 @@ def _check_values(cfg) -> None:
   require(cfg.checkpoint.max_to_keep > 0, "checkpoint.max_to_keep", "must be positive")
 
 
+def _check_processes(mesh_cfg, devices) -> None:
+  """With several processes, names them when the mesh does not match all their devices."""
+  processes, local = jax.process_count(), jax.local_device_count()
+  sizes = [int(mesh_cfg[a]) for a in mesh_lib.MESH_AXES]
+  if processes == 1 or devices is not None or -1 in sizes:
+    return
+  total = sizes[0] * sizes[1] * sizes[2]
+  require(total == processes * local, "mesh",
+          f"data*fsdp*tensor = {'*'.join(map(str, sizes))} = {total} but {processes} processes "
+          f"x {local} devices = {processes * local} devices take part")
+
+
 def validate(cfg, devices=None) -> jax.sharding.Mesh:
   """Validates `cfg` for the given devices (default: all) and returns its mesh."""
-  _check_schema(cfg)
-  _check_values(cfg)
+  kinds = families.KINDS
+  require(cfg.get("model") is not None and cfg.model.get("kind") in kinds, "model.kind",
+          f"unknown {cfg.get('model', {}).get('kind')!r}; choose from {', '.join(kinds)}")
+  if cfg.model.kind == "lm":
+    check_schema(cfg, SCHEMA)
+    check_transformer(cfg.model)
+    _check_lm_data(cfg.data)
+  else:
+    from scaling.families import diffusion
+    diffusion.check_config(cfg)
+  check_training(cfg)
   rules = mesh_lib.complete_rules(cfg.mesh.rules)
+  _check_processes(cfg.mesh, devices)
   mesh = mesh_lib.make_mesh(cfg.mesh, devices)
   dp = mesh_lib.data_parallel_size(mesh, rules)
   processes = jax.process_count()
@@ -112,7 +146,12 @@ def validate(cfg, devices=None) -> jax.sharding.Mesh:
             f"{batch} is not divisible by the data-parallel size {dp} (mesh axes of 'batch')")
     require(batch % processes == 0, field,
             f"{batch} is not divisible by the process count {processes}")
+  # Each process feeds only its own rows of a batch, so the batch must be split at least
+  # once per process.
+  require(dp % processes == 0, "mesh",
+          f"the batch is split {dp} way(s) (mesh axes of 'batch'), not a multiple of the "
+          f"{processes} processes; give the data or fsdp axis a multiple of {processes}")
   with mesh_lib.activate(mesh, rules):
-    abstract = nnx.eval_shape(lambda: make_model(cfg.model, cfg.data.vocab_size, cfg.seed))
+    abstract = nnx.eval_shape(family_for(cfg).make_model)
     mesh_lib.check_divisible(nnx.state(abstract), mesh, rules)
   return mesh

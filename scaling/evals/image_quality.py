@@ -1,0 +1,172 @@
+"""`scaling eval` of a diffusion run: sample quality per sampler setting, denoising error.
+
+eval.json has the same shape as for language models ({task: {subset: {n, metrics,
+chance}}}), so sweeps, tables and plots read both:
+
+  image_quality/<sampler><steps>/g<guidance>   class_accuracy, fd, kid of `n` generated
+      images per class against the held-out real images; `chance` holds 1/classes for
+      class_accuracy and, for the first (the config's) setting, the fd and kid of the
+      same architecture untrained
+  real_data/test_vs_train                      fd and kid of held-out against training
+      images: the floor a perfect generator would reach at these sample sizes
+  denoising/t<t>                               held-out denoising error at timestep t
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import jax
+import numpy as np
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec
+from tqdm import tqdm
+
+from scaling import mesh as mesh_lib
+from scaling.config import UserError
+from scaling.data import images as images_lib
+from scaling.evals import images as image_metrics
+from scaling.evals import metrics, report
+from scaling.families.diffusion import DiffusionFamily
+from scaling.generate import images as generate_lib
+from scaling.generate.images import SamplerSettings
+from scaling.train import objectives
+
+KID_SUBSETS = 50
+
+
+def _floats(text: str | None, field: str, kind=float) -> list | None:
+  if text is None:
+    return None
+  try:
+    return [kind(v) for v in str(text).split(",") if v.strip()]
+  except ValueError:
+    raise UserError(f"{field}: expected comma-separated numbers, got {text!r}") from None
+
+
+def settings_grid(diffusion_cfg, *, samplers: str | None = None, steps: str | None = None,
+                  guidance: str | None = None, eta: float | None = None) -> list[SamplerSettings]:
+  """The settings to score, one axis at a time (comma-separated lists; None: the config's).
+
+  Every sampler at every step count, at the config's guidance; then every guidance scale
+  at the config's sampler and step count. The config's own setting comes first.
+  """
+  default = SamplerSettings.from_config(diffusion_cfg, eta=eta)
+  sampler_list = [s for s in (samplers or default.method).split(",") if s]
+  steps_list = _floats(steps, "--steps", int) or [default.steps]
+  guidance_list = _floats(guidance, "--guidance") or [default.guidance]
+  grid = [default]
+  grid += [dataclasses.replace(default, method=m, steps=n) for m in sampler_list
+           for n in steps_list]
+  grid += [dataclasses.replace(default, guidance=g) for g in guidance_list]
+  return list(dict.fromkeys(grid))  # in order, without repeats
+
+
+def subset_name(s: SamplerSettings) -> str:
+  eta = f"-eta{s.eta:g}" if s.method == "ddim" and s.eta else ""
+  return f"{s.method}{s.steps}{eta}/g{s.guidance:g}"
+
+
+def _fd_summary(gen_ND: np.ndarray, real_ND: np.ndarray) -> dict:
+  """FD as a point estimate: its interval is degenerate (low = high = the estimate).
+
+  Resampling does not give FD an honest interval (duplicated images shrink the fitted
+  covariance, so every bootstrap FD lies above the estimate); KID's spread over random
+  subsets is the uncertainty to read.
+  """
+  fd = image_metrics.frechet_distance(gen_ND, real_ND)
+  return {"mean": fd, "ci_low": fd, "ci_high": fd, "n": int(len(gen_ND))}
+
+
+def _kid_summary(gen_ND: np.ndarray, real_ND: np.ndarray, seed: int) -> dict:
+  """KID, with mean +- one standard deviation over its random subsets as the interval."""
+  kid, std = image_metrics.kernel_distance(gen_ND, real_ND, num_subsets=KID_SUBSETS, seed=seed)
+  return {"mean": kid, "ci_low": kid - std, "ci_high": kid + std, "n": int(len(gen_ND))}
+
+
+def _untrained(run):
+  """The same architecture and seed before training: the 'chance' level of FD and KID."""
+  family = DiffusionFamily(run.cfg)
+  with mesh_lib.activate(run.mesh, run.rules):
+    model = family.make_model()
+  return dataclasses.replace(run, model=model)
+
+
+def denoising(run, real: images_lib.ImageSet, *, batch: int, seed: int) -> dict:
+  """Per-example held-out denoising error at the config's fixed timesteps, with CIs."""
+  family = DiffusionFamily(run.cfg)
+  graphdef, params = nnx.split(run.model)
+  shards = run.mesh.devices.size
+  batch = -(-min(batch, len(real)) // shards) * shards
+  sharding = NamedSharding(run.mesh, PartitionSpec(run.mesh.axis_names))
+
+  @jax.jit
+  def errors(params, images_B, labels_B, key):
+    return objectives.denoising_errors(nnx.merge(graphdef, params), images_B, labels_B, key,
+                                       family.schedule, prediction=run.cfg.diffusion.prediction,
+                                       timesteps=family.eval_timesteps)
+
+  per_t = []
+  with mesh_lib.activate(run.mesh, run.rules):
+    for i, start in enumerate(range(0, len(real), batch)):
+      index = np.minimum(np.arange(start, start + batch), len(real) - 1)
+      rows = real.rows(index)
+      err_TB = errors(params, jax.device_put(rows["images"], sharding),
+                      jax.device_put(rows["labels"], sharding),
+                      jax.random.fold_in(jax.random.key(seed), i))
+      per_t.append(np.asarray(err_TB)[:, :min(batch, len(real) - start)])
+  err_TN = np.concatenate(per_t, axis=1)
+  return {f"t{t}": {"n": err_TN.shape[1], "metrics": {"mse": metrics.summarize(err_TN[i])},
+                    "chance": {}}
+          for i, t in enumerate(family.eval_timesteps)}
+
+
+def evaluate(run, settings_list: list[SamplerSettings], *, n_per_class: int = 100,
+             batch: int = 256, seed: int = 0, progress: bool = True) -> dict:
+  """Samples and scores `run` for each setting; returns the `tasks` part of eval.json."""
+  if n_per_class < 2:
+    raise UserError(f"-n must be at least 2 images per class for image metrics, got {n_per_class}")
+  d = run.cfg.data
+  classifier = image_metrics.classifier_for(d)
+  real_test = images_lib.load(d, "test")
+  real_train = images_lib.load(d, "train")
+  real_ND = classifier.features(real_test.images_NHWC)
+  labels = np.repeat(np.arange(d.num_classes), n_per_class)
+  untrained = _untrained(run)
+  result = {"image_quality": {}}
+  for i, s in enumerate(tqdm(settings_list, disable=not progress, desc="sampler settings",
+                            unit="setting")):
+    subset = {"n": len(labels), "metrics": {}, "chance": {"class_accuracy": 1.0 / d.num_classes}}
+    # The untrained model's scores (its FD and KID 'chance') for the first setting only:
+    # they put the headline in context; the other settings compare with it.
+    for which, model_run in (("trained", run), ("untrained", untrained))[:2 if i == 0 else 1]:
+      generated = generate_lib.generate(model_run, labels, s, seed=seed, batch=batch)
+      gen_ND = classifier.features(generated)
+      if which == "untrained":
+        subset["chance"].update(
+            fd=image_metrics.frechet_distance(gen_ND, real_ND),
+            kid=image_metrics.kernel_distance(gen_ND, real_ND, num_subsets=KID_SUBSETS,
+                                              seed=seed)[0])
+        continue
+      correct = (classifier.predict(generated) == labels).astype(float)
+      subset["metrics"] = {"class_accuracy": metrics.summarize(correct),
+                           "fd": _fd_summary(gen_ND, real_ND),
+                           "kid": _kid_summary(gen_ND, real_ND, seed)}
+    result["image_quality"][subset_name(s)] = subset
+  train_ND = classifier.features(real_train.images_NHWC)
+  result["real_data"] = {"test_vs_train": {
+      "n": len(real_ND), "chance": {},
+      "metrics": {"fd": _fd_summary(train_ND, real_ND),
+                  "kid": _kid_summary(train_ND, real_ND, seed)}}}
+  result["denoising"] = denoising(run, real_test, batch=batch, seed=seed)
+  return result
+
+
+def write(run, result: dict, settings_list, n_per_class: int, classifier_accuracy: float) -> str:
+  path = os.path.join(run.workdir, "eval.json")
+  meta = {"workdir": os.path.abspath(run.workdir), "step": run.step, "suites": ["images"],
+          "n_per_class": n_per_class, "classifier_accuracy": classifier_accuracy,
+          "settings": [dataclasses.asdict(s) for s in settings_list]}
+  report.write(path, result, meta)
+  return path

@@ -1,0 +1,135 @@
+"""Images from a trained diffusion run: batched, sharded over the data axis, saved as a grid.
+
+Batch `i` of a call starts from the noise of key `fold_in(key(seed), i)`; with the
+partitionable random-bit generator the numbers do not depend on how the batch is split
+over devices, so one device and eight give the same images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec
+
+from scaling import config as config_lib
+from scaling import mesh as mesh_lib
+from scaling.config import ConfigError, UserError
+from scaling.families.diffusion import DiffusionFamily
+from scaling.generate import diffusion
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerSettings:
+  """How to sample: DDIM (with `eta`) or DDPM over `steps` steps, guidance scale."""
+  steps: int
+  method: str = "ddim"
+  eta: float = 0.0
+  guidance: float = 1.0
+
+  @classmethod
+  def from_config(cls, diffusion_cfg, **overrides) -> "SamplerSettings":
+    """The run's defaults (`config.diffusion`), with any non-None override applied."""
+    base = dict(steps=diffusion_cfg.sample_steps, method=diffusion_cfg.sampler,
+                eta=diffusion_cfg.eta, guidance=diffusion_cfg.guidance)
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    return cls(**base)
+
+
+def check_labels(labels, num_classes: int) -> np.ndarray:
+  labels = np.asarray(labels, np.int32).reshape(-1)
+  bad = labels[(labels < 0) | (labels >= num_classes)]
+  if bad.size:
+    raise UserError(f"unknown class id {int(bad[0])}: this model has classes 0..{num_classes - 1}")
+  return labels
+
+
+def generate(run, labels, settings: SamplerSettings, *, seed: int = 0,
+             batch: int = 256) -> np.ndarray:
+  """One image per label, float32 in [-1, 1], [N, H, W, C] on the host."""
+  if run.kind != "dit":
+    raise UserError(f"{run.workdir} holds a {run.kind!r} model, not an image model")
+  d = run.cfg.data
+  labels = check_labels(labels, d.num_classes)
+  family = DiffusionFamily(run.cfg)
+  try:
+    diffusion.check_sampling(family.schedule, steps=settings.steps, method=settings.method,
+                             eta=settings.eta, guidance=settings.guidance,
+                             prediction=run.cfg.diffusion.prediction)
+  except ConfigError as e:  # The sampler's checks name settings that came from flags.
+    raise UserError(str(e)) from None
+  shards = run.mesh.devices.size
+  batch = min(batch, math.ceil(len(labels) / shards) * shards)
+  batch = math.ceil(batch / shards) * shards  # every device gets the same share
+  graphdef, params = nnx.split(run.model)
+  batch_sharding = NamedSharding(run.mesh, PartitionSpec(run.mesh.axis_names))
+  draw = _sampler(run, graphdef, settings, batch)
+  out = []
+  with mesh_lib.activate(run.mesh, run.rules):
+    for i, start in enumerate(range(0, len(labels), batch)):
+      chunk = labels[start:start + batch]
+      padded = np.pad(chunk, (0, batch - len(chunk)))
+      key = jax.random.fold_in(jax.random.key(seed), i)
+      images = draw(params, key, jax.device_put(jnp.asarray(padded), batch_sharding))
+      out.append(np.asarray(jax.device_get(images))[:len(chunk)])
+  return np.concatenate(out) if out else np.zeros((0, d.image_size, d.image_size, d.channels))
+
+
+# Compiled samplers by (config, sampler settings, batch, devices): the trained and the
+# untrained model of one config share one compilation.
+_SAMPLERS: dict = {}
+
+
+def _sampler(run, graphdef, settings: SamplerSettings, batch: int):
+  """The jitted `draw(params, key, labels_B) -> images`, compiled once per shape."""
+  key = (config_lib.config_hash(run.cfg), graphdef, settings, batch,
+         tuple(d.id for d in run.mesh.devices.flat))
+  if key in _SAMPLERS:
+    return _SAMPLERS[key]
+  d = run.cfg.data
+  family = DiffusionFamily(run.cfg)
+  batch_sharding = NamedSharding(run.mesh, PartitionSpec(run.mesh.axis_names))
+  replicated = NamedSharding(run.mesh, PartitionSpec())
+
+  def draw(params, key, labels_B):
+    model = nnx.merge(graphdef, params)
+    return diffusion.sample(model, family.schedule, key,
+                            (batch, d.image_size, d.image_size, d.channels), labels_B,
+                            steps=settings.steps, method=settings.method, eta=settings.eta,
+                            guidance=settings.guidance, null_class=family.null_class,
+                            prediction=run.cfg.diffusion.prediction)
+
+  _SAMPLERS[key] = jax.jit(draw, in_shardings=(None, replicated, batch_sharding),
+                           out_shardings=batch_sharding)
+  return _SAMPLERS[key]
+
+
+def grid(images_NHWC: np.ndarray, columns: int | None = None, pad: int = 1) -> np.ndarray:
+  """Tiles images (in [-1, 1]) into one [rows*H, columns*W, C] array in [0, 1]."""
+  n, h, w, c = images_NHWC.shape
+  columns = columns or math.ceil(math.sqrt(n))
+  rows = math.ceil(n / columns)
+  out = np.ones((rows * (h + pad) + pad, columns * (w + pad) + pad, c), np.float32)
+  for i, image in enumerate(np.clip((images_NHWC + 1) / 2, 0, 1)):
+    r, col = divmod(i, columns)
+    out[pad + r * (h + pad):pad + r * (h + pad) + h,
+        pad + col * (w + pad):pad + col * (w + pad) + w] = image
+  return out
+
+
+def save_grid(images_NHWC: np.ndarray, path: str, columns: int | None = None,
+              scale: int = 4) -> None:
+  """Writes the images as one PNG, each pixel drawn `scale` x `scale` (small images)."""
+  import matplotlib.image
+  tiles = grid(images_NHWC, columns)
+  tiles = tiles.repeat(scale, axis=0).repeat(scale, axis=1)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  if tiles.shape[-1] == 1:
+    matplotlib.image.imsave(path, tiles[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
+  else:
+    matplotlib.image.imsave(path, tiles)
