@@ -8,6 +8,7 @@ on that data is stored beside it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import hashlib
@@ -102,14 +103,23 @@ class Prepared:
   splits: dict | None = None
 
 
-def prepare(data_cfg, data_dir: str | None = None) -> Prepared:
-  """Writes the dataset and trains its tokenizer, unless both exist already."""
-  # Runs that start together (a sweep's SLURM array tasks) would write the same dataset at
-  # once; the first prepares it while the others wait, then find it written.
-  data_dir = data_dir or default_data_dir()
+@contextlib.contextmanager
+def preparing(data_dir: str):
+  """Holds the data directory's lock while a dataset is written.
+
+  Runs that start together (a sweep's SLURM array tasks) would write the same dataset at
+  once; the first prepares it while the others wait, then find it written.
+  """
   os.makedirs(data_dir, exist_ok=True)
   with open(os.path.join(data_dir, ".prepare.lock"), "a") as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
+    yield
+
+
+def prepare(data_cfg, data_dir: str | None = None) -> Prepared:
+  """Writes the dataset and trains its tokenizer, unless both exist already."""
+  data_dir = data_dir or default_data_dir()
+  with preparing(data_dir):
     return _prepare(data_cfg, data_dir)
 
 

@@ -152,7 +152,8 @@ def load(data_cfg, split: str, data_dir: str | None = None) -> ImageSet:
   size = data_cfg["image_size"]
   if name == "digits":
     builder = digits_builder(size, data_dir)
-    builder.download_and_prepare()
+    with builders.preparing(data_dir):
+      builder.download_and_prepare()
     records = read_all(builder.as_data_source(split=split))
     records.sort(key=lambda r: r["index"])  # Written shuffled; read in the original order.
   else:
