@@ -18,10 +18,9 @@ import numpy as np
 
 from scaling import hardware
 from scaling import mesh as mesh_lib
+from scaling.families import family_for
 from scaling.generate import decode
-from scaling.models import counting
 from scaling.train import optim
-from scaling.families.lm import LMFamily
 from scaling.train.loop import make_train_step
 from scaling.train.state import StateFactory, make_model
 from scaling.train.validate import validate
@@ -47,20 +46,14 @@ def bench_train(cfg, *, steps: int = 10, warmup: int = 2, devices=None) -> dict:
   """Times `steps` train steps of `cfg`'s model and returns a JSON-ready dict."""
   mesh = validate(cfg, devices)
   rules = mesh_lib.complete_rules(cfg.mesh.rules)
-  vocab, seq_len, batch = cfg.data.vocab_size, cfg.data.seq_len, cfg.train.batch_size
+  family = family_for(cfg)
   tx = optim.optimizer(cfg.train)
   with mesh_lib.activate(mesh, rules):
-    family = LMFamily(cfg)
-    factory = StateFactory(family.make_model, tx, mesh)
-    sharding = mesh_lib.batch_sharding(mesh, rules)
-    rng = np.random.default_rng(0)
-    tokens = rng.integers(4, vocab, (batch, seq_len + 1)).astype(np.int32)
-    batch_arrays = {
-        "inputs": jax.device_put(tokens[:, :-1], sharding),
-        "targets": jax.device_put(tokens[:, 1:], sharding),
-        "loss_mask": jax.device_put(np.ones((batch, seq_len), np.float32), sharding),
-    }
-    step_fn = make_train_step(factory, family, tx, optim.schedule(cfg.train), sharding)
+    factory = StateFactory(family.make_model, tx, mesh, ema=family.ema_decay is not None)
+    sharding = family.batch_sharding(mesh, rules)
+    batch_arrays = jax.device_put(family.synthetic_batch(np.random.default_rng(0)), sharding)
+    step_fn = make_train_step(factory, family, tx, optim.schedule(cfg.train), sharding,
+                              seed=cfg.seed, ema_decay=family.ema_decay)
     t0 = time.perf_counter()
     # Compiled from shapes alone, so `steps=0` plans the memory of a model too big to run.
     compiled = step_fn.lower(factory.abstract, batch_arrays).compile()
@@ -77,10 +70,13 @@ def bench_train(cfg, *, steps: int = 10, warmup: int = 2, devices=None) -> dict:
         jax.block_until_ready(state)
         times.append(time.perf_counter() - t0)
 
+  unit = family.unit
+  shape = ({"seq_len": cfg.data.seq_len} if unit == "token"
+           else {"image_size": cfg.data.image_size})
   result = {
       "name": cfg.get("name", ""),
-      "params": counting.lm_params(cfg.model, vocab).as_dict(),
-      "batch_size": batch, "seq_len": seq_len,
+      "params": family.params().as_dict(),
+      "batch_size": cfg.train.batch_size, **shape,
       "dtype": cfg.model.dtype, "attention": cfg.model.attention,
       "scan_layers": cfg.model.scan_layers, "remat": cfg.model.remat,
       "mesh": dict(zip(mesh.axis_names, map(int, mesh.devices.shape))),
@@ -92,16 +88,16 @@ def bench_train(cfg, *, steps: int = 10, warmup: int = 2, devices=None) -> dict:
     result["memory"].pop("device_peak_bytes", None)
     return result
   step_s = statistics.median(times)
-  tokens_per_step = batch * seq_len
-  flops_per_token = counting.lm_flops_per_token(cfg.model, vocab, seq_len)
+  per_step = family.units_per_step()
+  flops_per_unit = family.flops_per_unit()
   peak, peak_source = hardware.peak_flops()
-  achieved = flops_per_token * tokens_per_step / step_s
+  achieved = flops_per_unit * per_step / step_s
   return {
       **result,
       "step_time_s": step_s,
       "step_time_s_all": times,
-      "tokens_per_second": tokens_per_step / step_s,
-      "flops_per_token": flops_per_token,
+      f"{unit}s_per_second": per_step / step_s,
+      f"flops_per_{unit}": flops_per_unit,
       "model_flops_per_second": achieved,
       "peak_flops_per_second": peak, "peak_source": peak_source,
       "mfu": achieved / peak,
@@ -113,11 +109,15 @@ def report(result: dict, json_path: str | None = None) -> None:
   """Prints a readable summary (and writes the JSON if asked)."""
   mem = result["memory"]
   peak_mem = mem.get("device_peak_bytes", mem.get("planned_peak_bytes", 0))
+  shape = (f"{result['seq_len']} tokens" if "seq_len" in result
+           else f"{result['image_size']}x{result['image_size']} images")
   print(f"{result['name']}: {result['params']['total']:,} params, batch {result['batch_size']}"
-        f" x {result['seq_len']} tokens, {result['dtype']}, mesh {result['mesh']}")
+        f" x {shape}, {result['dtype']}, mesh {result['mesh']}")
   if "step_time_s" in result:  # absent with --steps 0: compiled, not run
     print(f"  step time      {result['step_time_s'] * 1e3:9.2f} ms (median)")
-    print(f"  tokens/s       {result['tokens_per_second']:12,.0f}")
+    for unit in ("tokens", "samples"):
+      if f"{unit}_per_second" in result:
+        print(f"  {unit}/s{' ' * (9 - len(unit))}{result[f'{unit}_per_second']:12,.0f}")
     print(f"  model FLOP/s   {result['model_flops_per_second'] / 1e9:9.2f} G")
     print(f"  MFU            {100 * result['mfu']:9.2f} %  (of "
           f"{result['peak_flops_per_second'] / 1e9:,.0f} GFLOP/s, {result['peak_source']})")

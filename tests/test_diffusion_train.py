@@ -174,3 +174,11 @@ def test_bad_config_is_one_line(tmp_path, capsys, override, message):
   err = capsys.readouterr().err.strip().splitlines()
   assert err[-1].startswith("error: ") and message in err[-1], err
   assert not os.path.exists(workdir)
+
+
+def test_bench_train_counts_samples():
+  from scaling import bench
+  result = bench.bench_train(tiny_dit(), steps=1, warmup=0, devices=jax.devices()[:1])
+  assert result["image_size"] == 8 and "seq_len" not in result
+  assert result["samples_per_second"] == pytest.approx(16 / result["step_time_s"])
+  assert result["flops_per_sample"] > 0 and result["memory"]["planned_peak_bytes"] > 0

@@ -16,10 +16,10 @@ def evaluate(workdir: str, *, suite_names: list[str] | None, task_files: list[st
   """Scores the run's latest checkpoint; writes `<workdir>/eval.json` and returns it.
 
   Language models are scored on `suite_names` (None: arithmetic, unless `task_files` are
-  given) and `task_files` (`n_per_subset` items per
-  generated subset, default 500); image models on sample quality for every combination
-  of `samplers`, `steps` and `guidance` (comma-separated; default: the run's config),
-  with `n_per_subset` images per class (default 100).
+  given) and `task_files`, with `n_per_subset` items per generated subset (default 500).
+  Image models are scored on sample quality at the sampler settings `samplers`, `steps`
+  and `guidance` describe (comma-separated, see `image_quality.settings_grid`), with
+  `n_per_subset` images per class (default 100).
   """
   run = runs.load(workdir)
   if suite_names is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Iterator
 
 import jax
+import numpy as np
 from flax import nnx
 
 from scaling import mesh as mesh_lib
@@ -110,6 +111,13 @@ class DiffusionFamily:
     return images.eval_batches(data["eval"], global_batch=e.batch_size,
                                max_examples=e.max_examples, process_index=process_index,
                                process_count=process_count)
+
+  def synthetic_batch(self, rng) -> dict:
+    """A global batch of random images and labels, shaped like the real ones (benchmarks)."""
+    d, B = self.cfg.data, self.cfg.train.batch_size
+    images = rng.uniform(-1, 1, (B, d.image_size, d.image_size, d.channels))
+    return {"images": images.astype(np.float32),
+            "labels": rng.integers(0, d.num_classes, B).astype(np.int32)}
 
   def batch_sharding(self, mesh, rules) -> jax.sharding.NamedSharding:
     # Only the leading (batch) axis is split, so one sharding fits images and labels.

@@ -6,6 +6,7 @@ import os
 from typing import Any, Iterator
 
 import jax
+import numpy as np
 from flax import nnx
 
 from scaling import mesh as mesh_lib
@@ -58,6 +59,13 @@ class LMFamily:
     return pipeline.eval_batches(data["eval"], global_batch=e.batch_size,
                                  max_examples=e.max_examples, process_index=process_index,
                                  process_count=process_count)
+
+  def synthetic_batch(self, rng) -> dict:
+    """A global batch of random tokens, shaped like the real ones (for benchmarks)."""
+    B, L = self.cfg.train.batch_size, self.cfg.data.seq_len
+    tokens = rng.integers(4, self.vocab_size, (B, L + 1)).astype(np.int32)
+    return {"inputs": tokens[:, :-1], "targets": tokens[:, 1:],
+            "loss_mask": np.ones((B, L), np.float32)}
 
   def batch_sharding(self, mesh, rules) -> jax.sharding.NamedSharding:
     return mesh_lib.batch_sharding(mesh, rules)

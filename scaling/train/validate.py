@@ -8,13 +8,13 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
+from scaling import families
 from scaling import mesh as mesh_lib
 from scaling.config import ConfigError, require
 from scaling.data import text
 from scaling.data.tasks import analogy, arithmetic, mixture
-from scaling.train import optim
-from scaling import families
 from scaling.families import family_for
+from scaling.train import optim
 
 # The fields each section may have; anything else is a typo and an error.
 SCHEMA = {
@@ -70,7 +70,6 @@ def check_transformer(m) -> None:
 
 
 def _check_lm_data(d) -> None:
-
   require(len(d.mixture) > 0, "data.mixture", "needs at least one (source, weight) pair")
   for entry in d.mixture:
     require(len(entry) == 2 and (entry[0] in mixture.TASKS or text.is_text(entry[0])),
@@ -93,8 +92,6 @@ def _check_lm_data(d) -> None:
   # Analogy lengths depend on the tokenizer; the tokenizing step checks those.
   require(d.seq_len >= needed or "arithmetic" not in dict(d.mixture), "data.seq_len",
           f"seq_len={d.seq_len} is too short for {d.max_digits}-digit problems (needs {needed})")
-
-
 
 def check_training(cfg) -> None:
   """The `train`, `eval` and `checkpoint` sections, shared by every family."""
