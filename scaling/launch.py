@@ -18,7 +18,7 @@ import time
 
 from scaling import config as config_lib
 from scaling.config import UserError
-from scaling.sweep.local import _die_with_parent
+from scaling.sweep.local import die_with_parent
 from scaling.train import loop
 
 _PORT = 8476  # coordinator port on clusters whose hosts we name (GKE)
@@ -83,7 +83,7 @@ def run_local(args: list[str], processes: int, *, devices_per_process: int | Non
     files.append(out)
     procs.append(subprocess.Popen(cmd, env=env, stdout=out,
                                   stderr=subprocess.STDOUT if out else None,
-                                  start_new_session=True, preexec_fn=_die_with_parent))
+                                  start_new_session=True, preexec_fn=die_with_parent))
 
   def forward(signum, frame):
     del signum, frame

@@ -27,7 +27,7 @@ _TRAIN_STATUS = {loop.EXIT_OK: "trained", loop.EXIT_DIVERGED: "diverged",
                  loop.EXIT_PREEMPTED: "preempted"}
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
   """In the child: get SIGTERM (checkpoint and stop) if the executor itself is killed."""
   try:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -96,7 +96,7 @@ class LocalExecutor:
   def _run(self, cmd: list[str], log_path: str, trial: Trial, bar: tqdm) -> int:
     with open(log_path, "a") as log:
       proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True, preexec_fn=_die_with_parent)
+                              start_new_session=True, preexec_fn=die_with_parent)
       try:
         while proc.poll() is None:
           time.sleep(0.5)
