@@ -80,3 +80,19 @@ def test_sigterm_checkpoints_and_exits_preempted(uninterrupted, tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   assert summary(workdir)["status"] == "completed"
   assert losses(workdir) == losses(uninterrupted)
+
+
+def test_sigterm_at_an_already_saved_step_exits_preempted(tmp_path, monkeypatch):
+  """SIGTERM just after a periodic save (here: before the first step after a resume)
+  must not save that step again; the run ends preempted with its checkpoint intact."""
+  import shutil
+  from tests.helpers import tiny_config
+  cfg = tiny_config("train.steps=8", "checkpoint.every_steps=4", "checkpoint.async_save=False")
+  workdir = str(tmp_path / "run")
+  assert loop.train(cfg, workdir) == loop.EXIT_OK
+  shutil.rmtree(os.path.join(workdir, "checkpoints", "8"))
+  # The signal has arrived by the time the loop first looks.
+  monkeypatch.setattr(loop._Preemption, "agreed", lambda self: True)
+  assert loop.train(cfg, workdir) == loop.EXIT_PREEMPTED
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["4"]
+  assert summary(workdir)["status"] == "preempted" and summary(workdir)["step"] == 4

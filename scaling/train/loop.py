@@ -162,7 +162,7 @@ def train(cfg, workdir: str, devices=None) -> int:
     with mesh_lib.activate(mesh, rules):
       factory = StateFactory(family.make_model, tx, mesh, ema=ema_decay is not None)
       data_iter = iter(family.train_dataset(data, jax.process_index(), jax.process_count()))
-      latest = checkpointer.latest_step()
+      latest = saved_step = checkpointer.latest_step()
       if latest is not None:
         state = checkpointer.restore(latest, factory.abstract, data_iter)
         writer.truncate_after(latest)
@@ -216,7 +216,9 @@ def train(cfg, workdir: str, devices=None) -> int:
                             per_s=f"{last.get(f'{unit}s_per_second', 0):.0f}", refresh=False)
           if checkpointer.due(step) or step == cfg.train.steps:
             checkpointer.save(step, state, data_iter)
-        if status == "preempted":
+            saved_step = step
+        # A SIGTERM right after a periodic save finds this step saved already.
+        if status == "preempted" and saved_step != step:
           checkpointer.save(step, state, data_iter, force=True)
         checkpointer.wait()
       finally:
