@@ -12,12 +12,12 @@ import ml_collections
 # (see `scaling.models.counting.dit_params`); the adaLN projections (6 D^2 per layer)
 # are a large share at these widths.
 SIZES = {
-    "d0": (16, 1, 2, 64),       # ~14k
-    "d1": (32, 2, 2, 128),      # ~67k
-    "d2": (48, 2, 4, 192),      # ~130k
-    "d3": (64, 3, 4, 256),      # ~270k
+    "d0": (16, 1, 2, 64),       # ~10k
+    "d1": (32, 2, 2, 128),      # ~49k
+    "d2": (48, 2, 4, 192),      # ~104k
+    "d3": (64, 3, 4, 256),      # ~253k: the default, about 4 minutes on 2 CPU cores
     "d4": (96, 4, 4, 384),      # ~720k
-    "d5": (128, 6, 4, 512),     # ~1.8M
+    "d5": (128, 6, 4, 512),     # ~1.9M
 }
 
 # Native size, channels and patch size of each dataset.
