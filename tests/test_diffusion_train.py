@@ -182,3 +182,12 @@ def test_bench_train_counts_samples():
   assert result["image_size"] == 8 and "seq_len" not in result
   assert result["samples_per_second"] == pytest.approx(16 / result["step_time_s"])
   assert result["flops_per_sample"] > 0 and result["memory"]["planned_peak_bytes"] > 0
+
+
+def test_reproduce_diffusion_run(trained, capsys):
+  """Training and image evaluation are deterministic: a re-run gives the same numbers."""
+  from scaling.sweep import reproduce
+  assert cli.main(["eval", f"--workdir={trained}", "-n", "3", "--steps", "3"]) == 0
+  assert reproduce.reproduce(trained) == 0
+  out = capsys.readouterr().out
+  assert "image_quality/ddim3/g2/fd" in out and "the numbers match" in out

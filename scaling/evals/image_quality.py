@@ -163,10 +163,13 @@ def evaluate(run, settings_list: list[SamplerSettings], *, n_per_class: int = 10
   return result
 
 
-def write(run, result: dict, settings_list, n_per_class: int, classifier_accuracy: float) -> str:
+def write(run, result: dict, settings_list, n_per_class: int, classifier_accuracy: float,
+          flags: dict[str, str | None]) -> str:
+  """Writes eval.json; `flags` are the sampler lists asked for, so it can be re-run."""
   path = os.path.join(run.workdir, "eval.json")
   meta = {"workdir": os.path.abspath(run.workdir), "step": run.step, "suites": ["images"],
-          "n_per_class": n_per_class, "classifier_accuracy": classifier_accuracy,
+          "n_per_subset": n_per_class, "classifier_accuracy": classifier_accuracy,
+          "flags": {k: v for k, v in flags.items() if v is not None},
           "settings": [dataclasses.asdict(s) for s in settings_list]}
   report.write(path, result, meta)
   return path

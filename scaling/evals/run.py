@@ -55,5 +55,6 @@ def _evaluate_images(run, suite_names, task_files, n_per_class, batch, progress,
   result = image_quality.evaluate(run, settings, n_per_class=n_per_class, batch=batch,
                                   progress=progress)
   from scaling.evals.images import classifier_for
-  image_quality.write(run, result, settings, n_per_class, classifier_for(run.cfg.data).accuracy)
+  image_quality.write(run, result, settings, n_per_class, classifier_for(run.cfg.data).accuracy,
+                      {"sampler": samplers, "steps": steps, "guidance": guidance})
   return result

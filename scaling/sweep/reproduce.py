@@ -28,8 +28,11 @@ def _numbers(run_dir: str) -> dict[str, float]:
   eval_path = os.path.join(run_dir, "eval.json")
   if os.path.exists(eval_path):
     for task, subsets in _read(eval_path)["tasks"].items():
-      for metric, v in subsets.get("all", {}).get("metrics", {}).items():
-        out[f"{task}/{metric}"] = v["mean"]
+      if "all" in subsets:  # tasks of many items: their aggregate
+        out.update({f"{task}/{m}": v["mean"] for m, v in subsets["all"]["metrics"].items()})
+        continue
+      for subset, s in subsets.items():  # e.g. image quality per sampler setting
+        out.update({f"{task}/{subset}/{m}": v["mean"] for m, v in s["metrics"].items()})
   return out
 
 
@@ -52,7 +55,8 @@ def reproduce(run_dir: str, workdir: str | None = None) -> int:
   if os.path.exists(eval_path):
     meta = _read(eval_path)
     args = [f"--suite={','.join(meta['suites'])}", f"-n={meta['n_per_subset']}",
-            *(f"--task={t}" for t in meta.get("task_files", []))]
+            *(f"--task={t}" for t in meta.get("task_files", [])),
+            *(f"--{k}={v}" for k, v in meta.get("flags", {}).items())]
     code = subprocess.call([*cli, "eval", f"--workdir={workdir}", *args],
                            stdout=subprocess.DEVNULL)
     if code != 0:
