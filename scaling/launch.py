@@ -18,7 +18,7 @@ import time
 
 from scaling import config as config_lib
 from scaling.config import UserError
-from scaling.sweep.local import die_with_parent
+from scaling.sweep.local import cli_command, die_with_parent
 from scaling.train import loop
 
 _PORT = 8476  # coordinator port on clusters whose hosts we name (GKE)
@@ -44,10 +44,6 @@ def default_workdir(config: str, overrides: list[str]) -> str:
   cfg = config_lib.load(config)
   config_lib.apply_overrides(cfg, overrides)
   return os.path.join("runs", config_lib.run_name(cfg))
-
-
-def _cli(*args: str) -> list[str]:
-  return [sys.executable, "-m", "scaling.cli", *args]
 
 
 def _with_device_count(flags: str, count: int) -> str:
@@ -77,8 +73,9 @@ def run_local(args: list[str], processes: int, *, devices_per_process: int | Non
     if gpus_per_process:
       env["CUDA_VISIBLE_DEVICES"] = ",".join(
           str(g) for g in range(i * gpus_per_process, (i + 1) * gpus_per_process))
-    cmd = _cli("train", *args, f"--coordinator={coordinator}", f"--num_processes={processes}",
-               f"--process_id={i}", f"--distributed_timeout={timeout_s}")
+    cmd = cli_command("train", *args, f"--coordinator={coordinator}",
+                      f"--num_processes={processes}", f"--process_id={i}",
+                      f"--distributed_timeout={timeout_s}")
     out = None if i == 0 else open(os.path.join(logs, f"process_{i}.log"), "w")
     files.append(out)
     procs.append(subprocess.Popen(cmd, env=env, stdout=out,
@@ -138,7 +135,7 @@ def slurm_script(args: list[str], settings: dict, *, job_name: str, output: str)
   # Some SLURM versions do not pass the job's CPUs per task on to its steps.
   cpus = [f"--cpus-per-task={settings['cpus_per_task']}"] if settings["cpus_per_task"] else []
   train = shlex.join(["srun", "--kill-on-bad-exit=1", *cpus,
-                      *_cli("train", *args, *distributed)])
+                      *cli_command("train", *args, *distributed)])
   return "\n".join([
       "#!/bin/bash",
       *sbatch_header(settings, job_name=job_name, output=output),

@@ -27,6 +27,7 @@ class Run:
   step: int
   mesh: jax.sharding.Mesh      # the model's parameters are replicated over it
   rules: tuple
+  family: object               # `scaling.families`: schedule, defaults, model constructor
 
   @property
   def kind(self) -> str:
@@ -76,4 +77,4 @@ def load(workdir: str, devices=None) -> Run:
   finally:
     checkpointer.close()
   model = factory.model(state.ema if ema else state.params)
-  return Run(workdir, cfg, tokenizer, model, step, mesh, rules)
+  return Run(workdir, cfg, tokenizer, model, step, mesh, rules, family)

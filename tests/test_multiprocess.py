@@ -2,9 +2,9 @@
 
 import os
 import shutil
-import socket
 import subprocess
 
+from scaling.launch import free_port
 from scaling.train import loop
 from tests.helpers import ROOT, cli_args, losses, scaling_cmd, summary, tiny_config
 
@@ -12,14 +12,8 @@ RUN = ("train.steps=6", "checkpoint.every_steps=3", "eval.every_steps=3",
        "mesh.data=2", "mesh.fsdp=2", "mesh.tensor=2")
 
 
-def _free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
-
-
 def _run_two_processes(workdir, *extra, timeout=300):
-  port = _free_port()
+  port = free_port()
   env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
   procs = [subprocess.Popen(
       scaling_cmd("train", *cli_args(*RUN, *extra), f"--workdir={workdir}",
@@ -59,7 +53,7 @@ def test_unreachable_coordinator_is_a_clear_error_in_bounded_time(tmp_path):
   start = time.monotonic()
   result = subprocess.run(
       scaling_cmd("train", *cli_args(*RUN), f"--workdir={tmp_path}",
-                  f"--coordinator=127.0.0.1:{_free_port()}", "--num_processes=2",
+                  f"--coordinator=127.0.0.1:{free_port()}", "--num_processes=2",
                   "--process_id=1", "--distributed_timeout=3"),
       cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert result.returncode == 1

@@ -46,6 +46,13 @@ def _by_size(rows):
   return sizes
 
 
+def _curve(trials, x_by_subset: dict[str, float], metric: str) -> list[tuple[float, float]]:
+  """(x, metric averaged over the seeds) for each subset every seed was scored on."""
+  return sorted((x, np.mean([r["metrics"][f"image_quality/{s}/{metric}"][0] for r in trials]))
+                for s, x in x_by_subset.items()
+                if all(f"image_quality/{s}/{metric}" in r["metrics"] for r in trials))
+
+
 def quality_vs_params(rows, subset: str, metric: str):
   """The metric of one sampler setting against model size; seeds as points, mean as line."""
   rows = _done(rows)
@@ -84,10 +91,8 @@ def quality_vs_steps(rows, guidance: float, metric: str = "fd"):
   fig, ax = plt.subplots(figsize=(6.4, 4.4))
   for i, (params, trials) in enumerate(_by_size(rows).items()):
     for method, style in (("ddim", "-o"), ("ddpm", "--s")):
-      points = sorted((steps, np.mean([r["metrics"][f"image_quality/{s}/{metric}"][0]
-                                       for r in trials]))
-                      for s, (m, steps, _) in found.items() if m == method
-                      and all(f"image_quality/{s}/{metric}" in r["metrics"] for r in trials))
+      points = _curve(trials, {s: steps for s, (m, steps, _) in found.items() if m == method},
+                      metric)
       if points:
         x, y = zip(*points)
         ax.plot(x, y, style, color=f"C{i}", markersize=4,
@@ -110,10 +115,7 @@ def quality_vs_guidance(rows, method: str, steps: int):
   fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
   for ax, metric in zip(axes, ("fd", "class_accuracy")):
     for i, (params, trials) in enumerate(_by_size(rows).items()):
-      points = sorted((g, np.mean([r["metrics"][f"image_quality/{s}/{metric}"][0]
-                                   for r in trials]))
-                      for s, g in found.items()
-                      if all(f"image_quality/{s}/{metric}" in r["metrics"] for r in trials))
+      points = _curve(trials, found, metric)
       if points:
         x, y = zip(*points)
         ax.plot(x, y, "-o", color=f"C{i}", markersize=4, label=f"{params:,} params")

@@ -193,9 +193,6 @@ def eval_batches(image_set: ImageSet, *, global_batch: int, max_examples: int,
 
   The last batch is padded by repeating the final example with `mask` 0.
   """
-  n = min(len(image_set), max_examples)
-  for start in range(0, n, global_batch):
-    index = np.arange(start, start + global_batch)[process_index::process_count]
-    batch = image_set.rows(np.minimum(index, n - 1))
-    batch["mask"] = (index < n).astype(np.float32)
-    yield batch
+  for index, valid in pipeline.eval_indices(min(len(image_set), max_examples), global_batch,
+                                            process_index, process_count):
+    yield {**image_set.rows(index), "mask": valid}

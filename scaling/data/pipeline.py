@@ -104,12 +104,19 @@ def eval_batches(examples: Examples, *, global_batch: int, max_examples: int,
 
   The last batch is padded with all-zero-mask rows, so every batch has the same shape.
   """
-  n = min(len(examples), max_examples)
+  for index, valid in eval_indices(min(len(examples), max_examples), global_batch,
+                                   process_index, process_count):
+    batch = examples.rows(index)
+    batch["loss_mask"] = batch["loss_mask"] * valid[:, None]
+    yield batch
+
+
+def eval_indices(n: int, global_batch: int, process_index: int, process_count: int):
+  """This process's row indices of each fixed-size global batch over examples [0, n), and
+  which are real (1.0) rather than repeats of the last example that pad the final batch."""
   for start in range(0, n, global_batch):
     index = np.arange(start, start + global_batch)[process_index::process_count]
-    batch = examples.rows(np.minimum(index, n - 1))
-    batch["loss_mask"] = batch["loss_mask"] * (index < n)[:, None]
-    yield batch
+    yield np.minimum(index, n - 1), (index < n).astype(np.float32)
 
 
 def to_global(batch: dict[str, np.ndarray], sharding: jax.sharding.NamedSharding,

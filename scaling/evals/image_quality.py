@@ -28,7 +28,6 @@ from scaling.config import UserError
 from scaling.data import images as images_lib
 from scaling.evals import images as image_metrics
 from scaling.evals import metrics, report
-from scaling.families.diffusion import DiffusionFamily
 from scaling.generate import images as generate_lib
 from scaling.generate.images import SamplerSettings
 from scaling.train import objectives
@@ -87,15 +86,14 @@ def _kid_summary(gen_ND: np.ndarray, real_ND: np.ndarray, seed: int) -> dict:
 
 def _untrained(run):
   """The same architecture and seed before training: the 'chance' level of FD and KID."""
-  family = DiffusionFamily(run.cfg)
   with mesh_lib.activate(run.mesh, run.rules):
-    model = family.make_model()
+    model = run.family.make_model()
   return dataclasses.replace(run, model=model)
 
 
 def denoising(run, real: images_lib.ImageSet, *, batch: int, seed: int) -> dict:
   """Per-example held-out denoising error at the config's fixed timesteps, with CIs."""
-  family = DiffusionFamily(run.cfg)
+  family = run.family
   graphdef, params = nnx.split(run.model)
   shards = run.mesh.devices.size
   batch = -(-min(batch, len(real)) // shards) * shards
@@ -122,13 +120,16 @@ def denoising(run, real: images_lib.ImageSet, *, batch: int, seed: int) -> dict:
           for i, t in enumerate(family.eval_timesteps)}
 
 
-def evaluate(run, settings_list: list[SamplerSettings], *, n_per_class: int = 100,
-             batch: int = 256, seed: int = 0, progress: bool = True) -> dict:
-  """Samples and scores `run` for each setting; returns the `tasks` part of eval.json."""
+def evaluate(run, settings_list: list[SamplerSettings], classifier: image_metrics.Classifier, *,
+             n_per_class: int = 100, batch: int = 256, seed: int = 0,
+             progress: bool = True) -> dict:
+  """Samples and scores `run` for each setting; returns the `tasks` part of eval.json.
+
+  `classifier` (`scaling.evals.images.classifier_for`) provides features and labels.
+  """
   if n_per_class < 2:
     raise UserError(f"-n must be at least 2 images per class for image metrics, got {n_per_class}")
   d = run.cfg.data
-  classifier = image_metrics.classifier_for(d)
   real_test = images_lib.load(d, "test")
   real_train = images_lib.load(d, "train")
   real_ND = classifier.features(real_test.images_NHWC)

@@ -45,6 +45,7 @@ def evaluate(workdir: str, *, suite_names: list[str] | None, task_files: list[st
 def _evaluate_images(run, suite_names, task_files, n_per_class, batch, progress, samplers,
                      steps, guidance) -> dict:
   from scaling.evals import image_quality
+  from scaling.evals.images import classifier_for
   other = [s for s in suite_names if s != "images"]
   if other or task_files:
     raise UserError(f"{run.workdir} holds an image model: its suite is 'images', "
@@ -52,9 +53,9 @@ def _evaluate_images(run, suite_names, task_files, n_per_class, batch, progress,
   settings = image_quality.settings_grid(run.cfg.diffusion, samplers=samplers, steps=steps,
                                          guidance=guidance)
   n_per_class = n_per_class or 100
-  result = image_quality.evaluate(run, settings, n_per_class=n_per_class, batch=batch,
-                                  progress=progress)
-  from scaling.evals.images import classifier_for
-  image_quality.write(run, result, settings, n_per_class, classifier_for(run.cfg.data).accuracy,
+  classifier = classifier_for(run.cfg.data)
+  result = image_quality.evaluate(run, settings, classifier, n_per_class=n_per_class,
+                                  batch=batch, progress=progress)
+  image_quality.write(run, result, settings, n_per_class, classifier.accuracy,
                       {"sampler": samplers, "steps": steps, "guidance": guidance})
   return result

@@ -20,7 +20,6 @@ from jax.sharding import NamedSharding, PartitionSpec
 from scaling import config as config_lib
 from scaling import mesh as mesh_lib
 from scaling.config import ConfigError, UserError
-from scaling.families.diffusion import DiffusionFamily
 from scaling.generate import diffusion
 
 
@@ -56,9 +55,8 @@ def generate(run, labels, settings: SamplerSettings, *, seed: int = 0,
     raise UserError(f"{run.workdir} holds a {run.kind!r} model, not an image model")
   d = run.cfg.data
   labels = check_labels(labels, d.num_classes)
-  family = DiffusionFamily(run.cfg)
   try:
-    diffusion.check_sampling(family.schedule, steps=settings.steps, method=settings.method,
+    diffusion.check_sampling(run.family.schedule, steps=settings.steps, method=settings.method,
                              eta=settings.eta, guidance=settings.guidance,
                              prediction=run.cfg.diffusion.prediction)
   except ConfigError as e:  # The sampler's checks name settings that came from flags.
@@ -91,8 +89,7 @@ def _sampler(run, graphdef, settings: SamplerSettings, batch: int):
          tuple(d.id for d in run.mesh.devices.flat))
   if key in _SAMPLERS:
     return _SAMPLERS[key]
-  d = run.cfg.data
-  family = DiffusionFamily(run.cfg)
+  d, family = run.cfg.data, run.family
   batch_sharding = NamedSharding(run.mesh, PartitionSpec(run.mesh.axis_names))
   replicated = NamedSharding(run.mesh, PartitionSpec())
 

@@ -35,7 +35,7 @@ def die_with_parent() -> None:
     pass
 
 
-def _cli(*args: str) -> list[str]:
+def cli_command(*args: str) -> list[str]:
   return [sys.executable, "-m", "scaling.cli", *args]
 
 
@@ -75,11 +75,11 @@ def run_trial(directory: str, name: str, eval_cfg, run: Callable[[list[str], str
   trial's status fields: state, exit_code and, unless it completed or diverged, error.
   """
   p = paths(directory, name)
-  code = run([*launcher, *_cli("train", f"--config={p['config']}", f"--workdir={p['run']}",
+  code = run([*launcher, *cli_command("train", f"--config={p['config']}", f"--workdir={p['run']}",
                                *train_flags)], p["log"])
   state = _TRAIN_STATUS.get(code, "failed")
   if state == "trained":
-    code = run(_cli("eval", f"--workdir={p['run']}", *eval_flags(eval_cfg)), p["log"])
+    code = run(cli_command("eval", f"--workdir={p['run']}", *eval_flags(eval_cfg)), p["log"])
     state = "completed" if code == 0 else "failed"
   error = None if state in FINAL else _last_error(p["log"])
   return {"state": state, "exit_code": code, "error": error}
