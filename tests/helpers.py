@@ -13,6 +13,7 @@ from scaling import config as config_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LM_CONFIG = os.path.join(ROOT, "configs", "lm", "arithmetic.py")
+DIT_CONFIG = os.path.join(ROOT, "configs", "diffusion", "digits.py")
 
 # A model whose every sharded dimension divides meshes of up to 8 devices per axis group.
 TINY = [
@@ -24,9 +25,25 @@ TINY = [
 ]
 
 
+# The DiT counterpart of TINY.
+TINY_DIT = [
+    "model.d_model=32", "model.n_layers=2", "model.n_heads=4", "model.n_kv_heads=2",
+    "model.d_ff=64", "train.batch_size=16", "train.warmup_steps=2", "train.log_every=1",
+    "eval.every_steps=0", "eval.batch_size=64", "eval.max_examples=128",
+    "diffusion.timesteps=100", "diffusion.eval_timesteps=(10,50,90)",
+    "diffusion.sample_steps=10", "checkpoint.every_steps=0",
+]
+
+
 def tiny_config(*overrides: str):
   cfg = config_lib.load(LM_CONFIG)
   config_lib.apply_overrides(cfg, [*TINY, *overrides])
+  return cfg
+
+
+def tiny_dit(*overrides: str):
+  cfg = config_lib.load(DIT_CONFIG)
+  config_lib.apply_overrides(cfg, [*TINY_DIT, *overrides])
   return cfg
 
 

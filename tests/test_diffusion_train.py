@@ -13,23 +13,9 @@ from scaling import cli, runs
 from scaling import config as config_lib
 from scaling.generate import images
 from scaling.train import loop
-from tests.helpers import ROOT, final_params, losses
+from tests.helpers import DIT_CONFIG, ROOT, TINY_DIT, final_params, losses, tiny_dit
 
-DIT_CONFIG = os.path.join(ROOT, "configs", "diffusion", "digits.py")
-TINY_DIT = [
-    "model.d_model=32", "model.n_layers=2", "model.n_heads=4", "model.n_kv_heads=2",
-    "model.d_ff=64", "train.batch_size=16", "train.warmup_steps=2", "train.log_every=1",
-    "eval.every_steps=0", "eval.batch_size=64", "eval.max_examples=128",
-    "diffusion.timesteps=100", "diffusion.eval_timesteps=(10,50,90)",
-    "diffusion.sample_steps=10", "checkpoint.every_steps=0",
-]
 MESHES = [(1, 1, 1), (8, 1, 1), (2, 4, 1), (2, 2, 2)]
-
-
-def tiny_dit(*overrides: str):
-  cfg = config_lib.load(DIT_CONFIG)
-  config_lib.apply_overrides(cfg, [*TINY_DIT, *overrides])
-  return cfg
 
 
 @pytest.fixture(scope="module")

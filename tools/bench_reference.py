@@ -50,19 +50,31 @@ def rope(x, pos):
   return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1)
 
 
+def attention(q, k, v):
+  """Causal softmax attention as two einsums, as the toolkit computes it on CPU."""
+  L, K = q.shape[1], q.shape[-1]
+  s = jnp.einsum("blhk,bshk->bhls", q, k) * K ** -0.5
+  s = jnp.where(jnp.tril(jnp.ones((L, L), bool)), s, jnp.finfo(jnp.float32).min)
+  return jnp.einsum("bhls,bshk->blhk", jax.nn.softmax(s, -1), v)
+
+
 def forward(p, tokens):
+  """Dense layers on [B*L, D] rows, as the toolkit runs them (XLA's CPU backend is slow on
+  weight gradients that contract over both batch and length)."""
   L = p["q"].shape[0]
-  pos = jnp.arange(tokens.shape[1], dtype=jnp.float32)
-  x = p["embed"][tokens]
+  B, T = tokens.shape
+  pos = jnp.arange(T, dtype=jnp.float32)
+  x = p["embed"][tokens].reshape(B * T, -1)
+  heads = lambda a: a.reshape(B, T, *a.shape[1:])
   for i in range(L):
     h = rms(x, p["norm1"][i])
-    q = rope(jnp.einsum("bld,dhk->blhk", h, p["q"][i]), pos)
-    k = rope(jnp.einsum("bld,dhk->blhk", h, p["k"][i]), pos)
-    v = jnp.einsum("bld,dhk->blhk", h, p["v"][i])
-    a = jax.nn.dot_product_attention(q, k, v, is_causal=True)
-    x = x + jnp.einsum("blhk,hkd->bld", a, p["o"][i])
+    q = rope(heads(jnp.einsum("nd,dhk->nhk", h, p["q"][i])), pos)
+    k = rope(heads(jnp.einsum("nd,dhk->nhk", h, p["k"][i])), pos)
+    v = heads(jnp.einsum("nd,dhk->nhk", h, p["v"][i]))
+    a = attention(q, k, v).reshape(B * T, *q.shape[2:])
+    x = x + jnp.einsum("nhk,hkd->nd", a, p["o"][i])
     x = x + jax.nn.gelu(rms(x, p["norm2"][i]) @ p["wi"][i]) @ p["wo"][i]
-  return rms(x, p["final"]) @ p["embed"].T
+  return (rms(x, p["final"]) @ p["embed"].T).reshape(B, T, -1)
 
 
 def make_step(tx):

@@ -1,8 +1,8 @@
 """Diffusion transformer (DiT, Peebles & Xie 2023) with adaLN-Zero conditioning.
 
 The image is cut into p x p patches, each embedded as one token; a fixed 2D sin-cos table
-gives the patch positions (the shared attention's rotary embedding is left at position 0,
-where it is the identity; the config has no `rope_base`). The conditioning vector is
+gives the patch positions (the shared attention runs without its rotary embedding; the
+config has no `rope_base`). The conditioning vector is
 a sinusoidal embedding of the diffusion timestep through an MLP plus a learned class
 embedding; every block and the final layer read their shift / scale / gate from it. Those
 projections start at zero, so each block starts as the identity and the model outputs 0.
@@ -25,7 +25,8 @@ from flax import nnx
 
 from scaling.config import require
 from scaling.mesh import constrain
-from scaling.models.layers import Attention, Mlp, fan_in_init, param, run_stacked, stacked
+from scaling.models.layers import (Attention, Mlp, fan_in_init, from_rows, param, run_stacked,
+                                   stacked, to_rows)
 
 TIME_FREQUENCIES = 256  # width of the sinusoidal timestep features, as in DiT
 CLASS_INIT_STD = 0.02
@@ -106,18 +107,18 @@ class DiTBlock(nnx.Module):
   def __init__(self, cfg, *, rngs: nnx.Rngs):
     dtype = jnp.dtype(cfg.dtype)
     self.eps = cfg.norm_eps
-    implementation = None if cfg.attention == "xla" else cfg.attention
-    # The gates start at zero, so the branches need no extra down-scaling at init.
-    self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.n_kv_heads, rope_base=10_000.0,
-                          dtype=dtype, implementation=implementation, out_scale=1.0,
+    # The gates start at zero, so the branches need no extra down-scaling at init. Patch
+    # positions come from the fixed 2D table, so attention has no rotary embedding.
+    self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.n_kv_heads, rope_base=None,
+                          dtype=dtype, implementation=cfg.attention, out_scale=1.0,
                           rngs=rngs, causal=False)
     self.mlp = Mlp(cfg.d_model, cfg.d_ff, cfg.mlp, dtype=dtype, out_scale=1.0, rngs=rngs)
     self.ada = AdaLN(cfg.d_model, 6, dtype=dtype, rngs=rngs)
 
-  def __call__(self, x_BLD, c_BD, positions_BL, cache=None):
+  def __call__(self, x_BLD, c_BD, cache=None):
     shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(c_BD)
     attn_BLD, _ = self.attn(modulate(layer_norm(x_BLD, self.eps), shift1, scale1),
-                            positions_BL)
+                            positions_BL=None)
     x_BLD = x_BLD + gate1[:, None, :] * attn_BLD
     mlp_BLD = self.mlp(modulate(layer_norm(x_BLD, self.eps), shift2, scale2))
     return x_BLD + gate2[:, None, :] * mlp_BLD, cache
@@ -166,15 +167,15 @@ class DiT(nnx.Module):
     w = lambda v: v[...].astype(self.dtype)
     p = self.patch_size
     x_BLP = patchify(x_BHWC.astype(self.dtype), p)
-    x_BLD = x_BLP @ w(self.patch_PD) + w(self.patch_b_D)
+    B = x_BLP.shape[0]
+    x_BLD = from_rows(to_rows(x_BLP) @ w(self.patch_PD), B) + w(self.patch_b_D)
     # A constant of the shapes, folded into the compiled program.
     x_BLD = x_BLD + jnp.asarray(sincos_2d(self.image_size // p, x_BLD.shape[-1]), self.dtype)
     x_BLD = constrain(x_BLD, ("batch", "length", "act_embed"))
     c_BD = self.condition(t_B, labels_B)
-    positions_BL = jnp.zeros(x_BLD.shape[:2], jnp.int32)  # rotary is the identity here
-    x_BLD, _ = run_stacked(self.blocks, x_BLD, c_BD, positions_BL, n=self.n_layers,
+    x_BLD, _ = run_stacked(self.blocks, x_BLD, c_BD, n=self.n_layers,
                            scan=self.scan_layers, remat=self.remat)
     shift_BD, scale_BD = self.final_ada(c_BD)
     x_BLD = modulate(layer_norm(x_BLD, self.eps), shift_BD, scale_BD)
-    out_BLP = x_BLD @ w(self.out_DP) + w(self.out_b_P)
+    out_BLP = from_rows(to_rows(x_BLD) @ w(self.out_DP), B) + w(self.out_b_P)
     return unpatchify(out_BLP, p, self.image_size, self.channels).astype(jnp.float32)

@@ -54,15 +54,60 @@ def rope(x_BLHK: jax.Array, positions_BL: jax.Array, base: float) -> jax.Array:
   return out.astype(x_BLHK.dtype)
 
 
+def to_rows(x_BL_: jax.Array) -> jax.Array:
+  """[B, L, ...] -> [B*L, ...]: dense layers run on rows.
+
+  XLA's CPU backend lowers a matmul whose weight gradient contracts over two dimensions
+  (batch and length) to a strided, unvectorised transpose fused into the activation's
+  backward; on rows the same maths is one plain matmul (1.4-1.6x faster steps, measured).
+  Accelerators lower both forms alike.
+  """
+  return x_BL_.reshape(x_BL_.shape[0] * x_BL_.shape[1], *x_BL_.shape[2:])
+
+
+def from_rows(x_N_: jax.Array, batch: int) -> jax.Array:
+  """[B*L, ...] -> [B, L, ...], the inverse of `to_rows`."""
+  return x_N_.reshape(batch, x_N_.shape[0] // batch, *x_N_.shape[1:])
+
+
+def constrain_rows(x_N_: jax.Array, batch: int, names) -> jax.Array:
+  """Constrains rows by the logical names of their [B, L, ...] view."""
+  return to_rows(constrain(from_rows(x_N_, batch), names))
+
+
+def einsum_attention(q_BLHK, k_BSGK, v_BSGK, mask_B1LS, causal: bool):
+  """Softmax attention as two einsums (grouped-query heads share their key/value head).
+
+  On CPU this measured faster than `jax.nn.dot_product_attention`'s XLA path.
+  """
+  B, L, H, K = q_BLHK.shape
+  G = k_BSGK.shape[2]
+  q_BLGRK = q_BLHK.reshape(B, L, G, H // G, K)
+  scores_BGRLS = jnp.einsum("blgrk,bsgk->bgrls", q_BLGRK, k_BSGK).astype(jnp.float32)
+  scores_BGRLS = scores_BGRLS * K ** -0.5
+  if causal and mask_B1LS is None:
+    S = k_BSGK.shape[1]
+    mask_B1LS = jnp.tril(jnp.ones((L, S), bool))[None, None]
+  if mask_B1LS is not None:
+    scores_BGRLS = jnp.where(mask_B1LS[:, :, None], scores_BGRLS, jnp.finfo(jnp.float32).min)
+  probs_BGRLS = jax.nn.softmax(scores_BGRLS, axis=-1).astype(v_BSGK.dtype)
+  out_BLGRK = jnp.einsum("bgrls,bsgk->blgrk", probs_BGRLS, v_BSGK)
+  return out_BLGRK.reshape(B, L, H, K)
+
+
 class Attention(nnx.Module):
-  """Multi-head (optionally grouped-query) self-attention with rotary positions.
+  """Multi-head (optionally grouped-query) self-attention, with rotary positions unless
+  `rope_base` is None.
 
   `causal=False` lets every position attend to every other (the DiT's image patches).
+  `implementation` "cudnn" is cuDNN's fused attention (GPUs); "xla" is XLA's, written as
+  two einsums on CPU, where that measured faster, and `jax.nn.dot_product_attention`
+  elsewhere.
   """
 
-  def __init__(self, d_model: int, n_heads: int, n_kv_heads: int, *, rope_base: float,
-               dtype: jnp.dtype, implementation: str | None, out_scale: float,
-               rngs: nnx.Rngs, causal: bool = True):
+  def __init__(self, d_model: int, n_heads: int, n_kv_heads: int, *,
+               rope_base: float | None, dtype: jnp.dtype, implementation: str,
+               out_scale: float, rngs: nnx.Rngs, causal: bool = True):
     head_dim = d_model // n_heads
     self.n_heads, self.n_kv_heads, self.head_dim = n_heads, n_kv_heads, head_dim
     self.causal = causal
@@ -83,23 +128,30 @@ class Attention(nnx.Module):
     cache slots at or before their own position, and the updated cache is returned too.
     """
     w = lambda p: p[...].astype(self.dtype)
-    q_BLHK = jnp.einsum("bld,dhk->blhk", x_BLD, w(self.q_DHK))
-    k_BLHK = jnp.einsum("bld,dhk->blhk", x_BLD, w(self.k_DHK))
-    v_BLHK = jnp.einsum("bld,dhk->blhk", x_BLD, w(self.v_DHK))
-    q_BLHK = constrain(rope(q_BLHK, positions_BL, self.rope_base),
-                       ("batch", "length", "act_heads", None))
-    k_BLHK = rope(k_BLHK, positions_BL, self.rope_base)
+    B = x_BLD.shape[0]
+    x_ND = to_rows(x_BLD)
+    q_BLHK = from_rows(jnp.einsum("nd,dhk->nhk", x_ND, w(self.q_DHK)), B)
+    k_BLHK = from_rows(jnp.einsum("nd,dhk->nhk", x_ND, w(self.k_DHK)), B)
+    v_BLHK = from_rows(jnp.einsum("nd,dhk->nhk", x_ND, w(self.v_DHK)), B)
+    if self.rope_base is not None:
+      q_BLHK = rope(q_BLHK, positions_BL, self.rope_base)
+      k_BLHK = rope(k_BLHK, positions_BL, self.rope_base)
+    q_BLHK = constrain(q_BLHK, ("batch", "length", "act_heads", None))
     if cache is not None:
       cache = {"k": write_cache(cache["k"], k_BLHK, positions_BL[:, 0]),
                "v": write_cache(cache["v"], v_BLHK, positions_BL[:, 0])}
       k_BLHK, v_BLHK = cache["k"], cache["v"]
       slots_S = jnp.arange(k_BLHK.shape[1])
       mask_B1LL = (slots_S[None, None, :] <= positions_BL[:, :, None])[:, None]
-    out_BLHK = jax.nn.dot_product_attention(
-        q_BLHK, k_BLHK, v_BLHK, mask=mask_B1LL, is_causal=self.causal and mask_B1LL is None,
-        implementation=self.implementation)
-    out_BLD = jnp.einsum("blhk,hkd->bld", out_BLHK, w(self.o_HKD))
-    return constrain(out_BLD, ("batch", "length", "act_embed")), cache
+    if self.implementation == "xla" and jax.default_backend() == "cpu":
+      out_BLHK = einsum_attention(q_BLHK, k_BLHK, v_BLHK, mask_B1LL, self.causal)
+    else:
+      out_BLHK = jax.nn.dot_product_attention(
+          q_BLHK, k_BLHK, v_BLHK, mask=mask_B1LL,
+          is_causal=self.causal and mask_B1LL is None,
+          implementation=self.implementation)
+    out_ND = jnp.einsum("nhk,hkd->nd", to_rows(out_BLHK), w(self.o_HKD))
+    return constrain(from_rows(out_ND, B), ("batch", "length", "act_embed")), cache
 
 
 def write_cache(cache_BSHK: jax.Array, new_BLHK: jax.Array, start_B: jax.Array) -> jax.Array:
@@ -112,22 +164,25 @@ def write_cache(cache_BSHK: jax.Array, new_BLHK: jax.Array, start_B: jax.Array) 
 class Mlp(nnx.Module):
   """Feed-forward layer: GELU, or SwiGLU (gated, with a second input projection)."""
 
-  def __init__(self, d_model: int, d_ff: int, kind: str, *, dtype: jnp.dtype,
+  def __init__(self, d_model: int, d_ff: int, activation: str, *, dtype: jnp.dtype,
                out_scale: float, rngs: nnx.Rngs):
-    self.kind, self.dtype = kind, dtype
+    self.gated, self.dtype = activation == "swiglu", dtype
     self.wi_DF = param(rngs, fan_in_init(d_model), (d_model, d_ff), ("embed", "mlp"))
-    if kind == "swiglu":
+    if self.gated:
       self.wg_DF = param(rngs, fan_in_init(d_model), (d_model, d_ff), ("embed", "mlp"))
     self.wo_FD = param(rngs, fan_in_init(d_ff, out_scale), (d_ff, d_model), ("mlp", "embed"))
 
   def __call__(self, x_BLD: jax.Array) -> jax.Array:
-    h_BLF = x_BLD @ self.wi_DF[...].astype(self.dtype)
-    if self.kind == "swiglu":
-      h_BLF = jax.nn.silu(x_BLD @ self.wg_DF[...].astype(self.dtype)) * h_BLF
+    w = lambda p: p[...].astype(self.dtype)
+    B = x_BLD.shape[0]
+    x_ND = to_rows(x_BLD)
+    h_NF = x_ND @ w(self.wi_DF)
+    if self.gated:
+      h_NF = jax.nn.silu(x_ND @ w(self.wg_DF)) * h_NF
     else:
-      h_BLF = jax.nn.gelu(h_BLF)
-    h_BLF = constrain(h_BLF, ("batch", "length", "act_mlp"))
-    return constrain(h_BLF @ self.wo_FD[...].astype(self.dtype), ("batch", "length", "act_embed"))
+      h_NF = jax.nn.gelu(h_NF)
+    h_NF = constrain_rows(h_NF, B, ("batch", "length", "act_mlp"))
+    return constrain(from_rows(h_NF @ w(self.wo_FD), B), ("batch", "length", "act_embed"))
 
 
 class Block(nnx.Module):
@@ -137,10 +192,9 @@ class Block(nnx.Module):
     dtype = jnp.dtype(cfg.dtype)
     # Residual branches start small so a deep stack begins close to the identity.
     out_scale = (2 * cfg.n_layers) ** -0.5
-    implementation = None if cfg.attention == "xla" else cfg.attention
     self.attn_norm = RMSNorm(cfg.d_model, cfg.norm_eps, rngs=rngs)
     self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.n_kv_heads, rope_base=cfg.rope_base,
-                          dtype=dtype, implementation=implementation, out_scale=out_scale,
+                          dtype=dtype, implementation=cfg.attention, out_scale=out_scale,
                           rngs=rngs)
     self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps, rngs=rngs)
     self.mlp = Mlp(cfg.d_model, cfg.d_ff, cfg.mlp, dtype=dtype, out_scale=out_scale, rngs=rngs)

@@ -7,7 +7,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from scaling.mesh import constrain
-from scaling.models.layers import Block, RMSNorm, param, run_stacked, stacked
+from scaling.models.layers import (Block, RMSNorm, from_rows, param, run_stacked, stacked,
+                                   to_rows)
 
 
 class LM(nnx.Module):
@@ -48,8 +49,8 @@ class LM(nnx.Module):
                                    cache=cache)
     x_BLD = self.final_norm(x_BLD)
     head_DV = self.embed_VD[...].T if self.tie_embeddings else self.head_DV[...]
-    logits_BLV = jnp.einsum("bld,dv->blv", x_BLD, head_DV.astype(self.dtype))
-    logits_BLV = logits_BLV.astype(jnp.float32)
+    logits_NV = to_rows(x_BLD) @ head_DV.astype(self.dtype)
+    logits_BLV = from_rows(logits_NV, x_BLD.shape[0]).astype(jnp.float32)
     return logits_BLV if cache is None else (logits_BLV, new_cache)
 
   def init_cache(self, batch: int, length: int) -> dict:
