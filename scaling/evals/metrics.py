@@ -188,3 +188,24 @@ def summarize(values: Sequence[float], **bootstrap_kwargs) -> dict:
   low, high = bootstrap_ci(x, **bootstrap_kwargs)
   return {"mean": float(x.mean()) if len(x) else float("nan"), "ci_low": low,
           "ci_high": high, "n": int(len(x))}
+
+
+# --- sampled programs -----------------------------------------------------------------
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+  """Chen et al.'s (2021) unbiased pass@k from n samples of which c are correct: the chance
+  that k of them drawn without replacement include a correct one, 1 - C(n-c, k) / C(n, k)."""
+  if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (n, c, k)):
+    raise ValueError(f"n, c and k must be integers, got {n!r}, {c!r}, {k!r}")
+  n, c, k = int(n), int(c), int(k)
+  if not 0 <= c <= n or not 1 <= k <= n:
+    raise ValueError(f"need 0 <= c <= n and 1 <= k <= n, got n={n}, c={c}, k={k}")
+  if n - c < k:
+    return 1.0
+  if c == 0:
+    return 0.0
+  # C(n-c, k) / C(n, k) is the product over i in (n-c, n] of (1 - k/i); summed as logs so
+  # that neither huge binomials nor a long product of floats lose precision.
+  i = np.arange(n - c + 1, n + 1, dtype=float)
+  return float(-np.expm1(np.sum(np.log1p(-k / i))))
