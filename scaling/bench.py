@@ -8,7 +8,6 @@ every new token.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 
@@ -16,14 +15,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scaling import hardware
+from scaling import files, hardware, optim
 from scaling import mesh as mesh_lib
-from scaling.families import family_for
+from scaling.errors import UserError
+from scaling.families import family_for, validate
 from scaling.generate import decode
-from scaling.train import optim
 from scaling.train.loop import make_train_step
-from scaling.train.state import StateFactory, make_model
-from scaling.train.validate import validate
+from scaling.train.state import StateSpec
 
 
 def _memory(compiled) -> dict:
@@ -49,24 +47,25 @@ def bench_train(cfg, *, steps: int = 10, warmup: int = 2, devices=None) -> dict:
   family = family_for(cfg)
   tx = optim.optimizer(cfg.train)
   with mesh_lib.activate(mesh, rules):
-    factory = StateFactory(family.make_model, tx, mesh, ema=family.ema_decay is not None)
+    spec = StateSpec(family.make_model, tx, mesh, ema=family.ema_decay is not None)
     sharding = family.batch_sharding(mesh, rules)
     batch_arrays = jax.device_put(family.synthetic_batch(np.random.default_rng(0)), sharding)
-    step_fn = make_train_step(factory, family, tx, optim.schedule(cfg.train), sharding,
-                              seed=cfg.seed, ema_decay=family.ema_decay)
+    key = jax.random.key(cfg.seed)
+    step_fn = make_train_step(spec, family, tx, optim.schedule(cfg.train), sharding,
+                              ema_decay=family.ema_decay)
     t0 = time.perf_counter()
     # Compiled from shapes alone, so `steps=0` plans the memory of a model too big to run.
-    compiled = step_fn.lower(factory.abstract, batch_arrays).compile()
+    compiled = step_fn.lower(spec.abstract, batch_arrays, key).compile()
     compile_s = time.perf_counter() - t0
     times = []
     if steps:
-      state = factory.init()
+      state = spec.init(cfg.seed)
       for _ in range(warmup):
-        state, metrics = compiled(state, batch_arrays)
+        state, metrics = compiled(state, batch_arrays, key)
       jax.block_until_ready(state)
       for _ in range(steps):
         t0 = time.perf_counter()
-        state, metrics = compiled(state, batch_arrays)
+        state, metrics = compiled(state, batch_arrays, key)
         jax.block_until_ready(state)
         times.append(time.perf_counter() - t0)
 
@@ -124,9 +123,7 @@ def report(result: dict, json_path: str | None = None) -> None:
   print(f"  peak memory    {peak_mem / 2 ** 20:9.2f} MiB per device")
   print(f"  compile        {result['compile_s']:9.2f} s")
   if json_path:
-    with open(json_path, "w") as f:
-      json.dump(result, f, indent=2)
-      f.write("\n")
+    files.write_json(json_path, result)
 
 
 def _best_time(fn, repeats: int) -> float:
@@ -154,7 +151,12 @@ def _naive_generate(model, prompts_BP, new_tokens: int):
 def bench_decode(cfg, *, batch: int, prompt_len: int, new_tokens: int,
                  repeats: int = 3) -> dict:
   """Prefill and per-token decode speed, with the KV cache and with naive recompute."""
-  model = make_model(cfg.model, cfg.data.vocab_size, cfg.seed)
+  family = family_for(cfg)
+  family.check()
+  model = family.make_model()
+  if not hasattr(model, "init_cache"):
+    raise UserError(f"bench decode times autoregressive decoding with a KV cache; a "
+                    f"{cfg.model.kind!r} model has none (use bench train)")
   rng = np.random.default_rng(0)
   prompts = jnp.asarray(rng.integers(4, cfg.data.vocab_size, (batch, prompt_len)), jnp.int32)
   lengths = jnp.full((batch,), prompt_len, jnp.int32)
@@ -193,6 +195,4 @@ def report_decode(results: list[dict], json_path: str | None = None) -> None:
           f" {r['naive_decode_tokens_per_second']:>12,.0f} {r['naive_ms_per_token']:>13.3f}"
           f" {r['speedup']:>7.1f}x")
   if json_path:
-    with open(json_path, "w") as f:
-      json.dump(results, f, indent=2)
-      f.write("\n")
+    files.write_json(json_path, results)

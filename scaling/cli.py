@@ -37,6 +37,11 @@ def _load_config(spec: str, overrides: list[str]):
   return cfg
 
 
+def _no_overrides(command: str, overrides: list[str]) -> None:
+  if overrides:
+    raise UserError(f"scaling {command} takes no --config overrides")
+
+
 def _cmd_train(args, overrides) -> int:
   from scaling import config as config_lib
   if args.coordinator or args.num_processes is not None or args.distributed:
@@ -52,79 +57,42 @@ def _cmd_train(args, overrides) -> int:
 
 
 def _cmd_sample(args, overrides) -> int:
-  if overrides:
-    raise UserError("scaling sample takes no --config overrides")
+  _no_overrides("sample", overrides)
   from scaling import runs
-  run = runs.load(args.workdir)
-  if run.kind == "dit":
-    return _sample_images(run, args)
-  if args.classes:
-    raise UserError(f"--class is for image models; {args.workdir} holds a language model")
+  from scaling.families import SampleRequest
   prompts = list(args.prompt or [])
   if args.prompts_file:
     try:
-      with open(args.prompts_file) as f:
+      with open(args.prompts_file, encoding="utf-8") as f:
         prompts += [line.rstrip("\n") for line in f if line.strip()]
-    except OSError as e:
-      raise UserError(f"cannot read --prompts_file: {e.strerror}: {args.prompts_file}") from None
-  from scaling.generate import sampling, text
-  cfg = sampling.SamplingConfig(temperature=args.temperature, top_k=args.top_k,
-                                top_p=args.top_p, min_p=args.min_p)
-  try:
-    cfg.validate()
-  except ValueError as e:
-    raise UserError(str(e)) from None
-  if not prompts:
-    raise UserError("give --prompt TEXT (repeatable) or --prompts_file FILE")
-  completions = text.complete(run, prompts, n=args.n or 1, cfg=cfg,
-                              max_new_tokens=args.max_new_tokens, seed=args.seed)
-  for prompt, outs in zip(prompts, completions):
-    for out in outs:
-      print(f"{prompt}{out}")
-  return 0
-
-
-def _sample_images(run, args) -> int:
-  """`n` images of each `--class` (default: of every class), saved as one PNG grid."""
-  import numpy as np
-  from scaling.generate import images
-  if args.prompt or args.prompts_file:
-    raise UserError(f"{args.workdir} holds an image model: use --class, not prompts")
-  n = args.n or 16
-  if n < 1:
-    raise UserError(f"-n must be at least 1, got {n}")
-  classes = args.classes if args.classes else list(range(run.cfg.data.num_classes))
-  labels = images.check_labels(np.repeat(classes, n), run.cfg.data.num_classes)
-  settings = images.SamplerSettings.from_config(
-      run.cfg.diffusion, steps=args.steps, method=args.sampler, eta=args.eta,
-      guidance=args.guidance)
-  out = images.generate(run, labels, settings, seed=args.seed)
-  path = args.out or os.path.join(
-      args.workdir, "samples",
-      f"class{'-'.join(map(str, classes)) if args.classes else 'all'}-{settings.method}"
-      f"{settings.steps}-guidance{settings.guidance:g}-seed{args.seed}.png")
-  # One row per class when there are several, else a square grid.
-  images.save_grid(out, path, columns=n if len(classes) > 1 else None)
-  print(f"wrote {len(out)} images ({settings.method}, {settings.steps} steps, guidance "
-        f"{settings.guidance:g}) to {path}")
+    except (OSError, UnicodeDecodeError) as e:
+      reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+      raise UserError(f"cannot read --prompts_file {args.prompts_file}: {reason}") from None
+  request = SampleRequest(
+      prompts=tuple(prompts), n=args.n, temperature=args.temperature, top_k=args.top_k,
+      top_p=args.top_p, min_p=args.min_p, max_new_tokens=args.max_new_tokens,
+      classes=tuple(args.classes or ()), steps=args.steps, sampler=args.sampler,
+      eta=args.eta, guidance=args.guidance, out=args.out, seed=args.seed)
+  run = runs.load(args.workdir)
+  for line in run.family.sample(run, request):
+    print(line)
   return 0
 
 
 def _cmd_eval(args, overrides) -> int:
-  if overrides:
-    raise UserError("scaling eval takes no --config overrides")
-  from scaling.evals import report
-  from scaling.evals import run as eval_run
-  suite_names = None  # the default suite of the run's kind
-  if args.suite is not None:
-    suite_names = [s for s in args.suite.split(",") if s]
-    if not suite_names and not args.task:
-      raise UserError("nothing to evaluate: give --suite and/or --task")
-  result = eval_run.evaluate(args.workdir, suite_names=suite_names, task_files=args.task or [],
-                             n_per_subset=args.n, batch=args.batch, samplers=args.sampler,
-                             steps=args.steps, guidance=args.guidance)
-  print(report.table(result))
-  print(f"wrote {os.path.join(args.workdir, 'eval.json')}", file=sys.stderr)
+  _no_overrides("eval", overrides)
+  from scaling import files, runs
+  from scaling.evals import aggregate
+  from scaling.families import EvalRequest
+  request = EvalRequest.from_flags(suite=args.suite, task=args.task, n=args.n,
+                                   batch=args.batch, sampler=args.sampler, steps=args.steps,
+                                   guidance=args.guidance)
+  run = runs.load(args.workdir, step=args.step)
+  run.family.check_eval(request)
+  files.check_writable(run.eval_path, "eval results")
+  result = run.family.evaluate(run, request)
+  print(aggregate.table(result))
+  print(f"wrote {run.eval_path}", file=sys.stderr)
   return 0
 
 
@@ -135,20 +103,19 @@ def _cmd_sweep(args, overrides) -> int:
       raise UserError("scaling sweep run needs --config=SWEEP.py")
     from scaling.sweep.local import Interrupted
     try:
-      directory, rows = sweep_run.run(args.config, overrides, args.dir, args.executor)
+      directory, _ = sweep_run.run(args.config, overrides, args.dir, args.executor)
     except Interrupted as e:
       print(f"\nsweep interrupted: {e}", file=sys.stderr)
       return 130
     return _plot(directory)
+  _no_overrides(f"sweep {args.action}", overrides)
   directory = args.dir or args.path
   if not directory:
-    raise UserError(f"scaling sweep {args.action} needs a sweep directory (--dir)")
+    raise UserError(f"scaling sweep {args.action} needs a sweep directory")
   if args.action == "status":
     print("\n".join(sweep_run.status_lines(directory)))
     return 0
-  from scaling.sweep import results
-  _, trials = sweep_run.load_saved(directory)
-  results.collect(directory, trials)
+  sweep_run.collect(directory)
   print(f"wrote {os.path.join(directory, 'results.csv')} and results.jsonl")
   return 0
 
@@ -180,7 +147,7 @@ def _cmd_launch(args, overrides) -> int:
     return launch.run_local(train_args, args.local, devices_per_process=args.devices_per_process,
                             gpus_per_process=args.gpus_per_process, port=args.port,
                             timeout_s=args.distributed_timeout)
-  from scaling.sweep.spec import SLURM_DEFAULTS
+  from scaling.cluster import SLURM_DEFAULTS
   settings = {**SLURM_DEFAULTS, **{k: getattr(args, k) for k in (
       "partition", "account", "qos", "constraint", "time", "nodes", "gpus_per_node",
       "cpus_per_task", "mem", "signal_grace_s")}, "sbatch_args": tuple(args.sbatch_arg or ())}
@@ -188,24 +155,30 @@ def _cmd_launch(args, overrides) -> int:
 
 
 def _plot(directory: str) -> int:
-  from scaling.analysis import report
-  return report.analyze(directory)
+  from scaling.analysis import analyze
+  return analyze.analyze(directory)
 
 
 def _cmd_plot(args, overrides) -> int:
-  if overrides:
-    raise UserError("scaling plot takes no --config overrides")
+  _no_overrides("plot", overrides)
   return _plot(args.sweep_dir)
 
 
 def _cmd_reproduce(args, overrides) -> int:
-  if overrides:
-    raise UserError("scaling reproduce takes no --config overrides")
+  _no_overrides("reproduce", overrides)
   from scaling.sweep import reproduce
   return reproduce.reproduce(args.run_dir, args.workdir)
 
 
 def _cmd_bench(args, overrides) -> int:
+  from scaling import files
+  if args.json:  # before the benchmark runs, not after
+    files.check_writable(args.json, "--json", create=False)
+  for flag, value, least in (("--steps", args.steps, 0), ("--warmup", args.warmup, 0),
+                             ("--batch", args.batch, 1), ("--prompt_len", args.prompt_len, 1),
+                             *(("--new_tokens", n, 1) for n in args.new_tokens)):
+    if value < least:
+      raise UserError(f"{flag} must be at least {least}, got {value}")
   cfg = _load_config(args.config, overrides)
   from scaling import bench
   if args.what == "decode":
@@ -265,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("-n", type=int, help="items per subset of generated suites (default 500), or "
                  "generated images per class (default 100)")
   p.add_argument("--batch", type=int, default=128)
+  p.add_argument("--step", type=int, help="evaluate the checkpoint of this step (default: "
+                 "the newest; scores go to evals/step-N.json instead of eval.json)")
   p.add_argument("--sampler", help="images: comma-separated ddim,ddpm (default: the config's)")
   p.add_argument("--steps", help="images: comma-separated step counts, e.g. 5,10,20,50")
   p.add_argument("--guidance", help="images: comma-separated guidance scales, e.g. 0,1,2,4")
@@ -280,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
                  "SLURM resources come from its `slurm` section (--config.slurm.time=...)")
   p.set_defaults(func=_cmd_sweep)
 
-  from scaling.sweep.spec import SLURM_DEFAULTS as slurm
+  from scaling.cluster import SLURM_DEFAULTS as slurm
   p = sub.add_parser("launch", help="train one model on several processes or hosts: here, "
                      "as a SLURM job, or print the commands for a TPU slice or GKE")
   mode = p.add_mutually_exclusive_group(required=True)
@@ -324,8 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("sweep_dir")
   p.set_defaults(func=_cmd_plot)
 
-  p = sub.add_parser("reproduce", help="re-run a trial from its config.json and compare")
-  p.add_argument("run_dir")
+  p = sub.add_parser("reproduce", help="re-run a run (or a whole sweep) from its saved "
+                     "configs and compare the numbers")
+  p.add_argument("run_dir", help="a run directory, or a sweep directory")
   p.add_argument("--workdir", help="where to re-run (default: <run_dir>-reproduced)")
   p.set_defaults(func=_cmd_reproduce)
 
@@ -343,18 +319,45 @@ def build_parser() -> argparse.ArgumentParser:
   return parser
 
 
+def _one_line(e: BaseException) -> str | None:
+  """The `error:` line for a failure the user or the machine caused, None for a bug.
+
+  Besides UserError: files and folders that cannot be written (read-only, a file where a
+  folder should be, a full disk), which arrive as OSError or, from the checkpointing
+  library's C++ layer, as another exception naming the OS error.
+  """
+  if isinstance(e, UserError):
+    return str(e)
+  if isinstance(e, OSError) and e.strerror:
+    where = f": {e.filename}" if e.filename else ""
+    return f"{e.strerror}{where}"
+  text = str(e)
+  for marker in ("No space left on device", "Read-only file system", "Permission denied",
+                 "Not a directory", "RESOURCE_EXHAUSTED"):
+    if marker in text:
+      first = next((line for line in text.splitlines() if marker in line), marker)
+      return f"{marker}: {first.strip()[:300]}"
+  return None
+
+
 def main(argv: list[str] | None = None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
   rest, overrides = _split_overrides(argv)
   args = build_parser().parse_args(rest)
+  from scaling import compile_cache, log
+  log.setup()
+  compile_cache.enable_from_env()
   try:
     return args.func(args, overrides)
-  except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
   except KeyboardInterrupt:
     print("error: interrupted", file=sys.stderr)
     return 130
+  except Exception as e:
+    line = _one_line(e)
+    if line is None:
+      raise
+    print(f"error: {line}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

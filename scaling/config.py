@@ -9,47 +9,79 @@ literal and must have the type of the field it replaces.
 from __future__ import annotations
 
 import ast
-import hashlib
 import importlib.util
 import json
 import os
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, Sequence
 
 import ml_collections
 
-
-class UserError(ValueError):
-  """A mistake the user can fix (input, paths, flags); reported as one line, exit code 1."""
-
-
-class ConfigError(UserError):
-  """A mistake in a config."""
+from scaling import files
+from scaling.errors import ConfigError, UserError  # noqa: F401  (UserError: re-exported)
 
 
 def load(spec: str) -> ml_collections.ConfigDict:
-  """Loads `file.py[:arg]` by calling its `get_config(arg)`, or a saved `config.json`."""
+  """Loads `file.py[:arg]` by calling its `get_config(arg)`, or a saved `config.json`.
+
+  A config file is Python and runs with the user's rights, like any ml_collections
+  config; a `config.json` is only read.
+  """
   path, _, arg = spec.partition(":")
   if not os.path.isfile(path):
     raise ConfigError(f"config file not found: {path}")
   if path.endswith(".json"):
-    try:
-      return from_json(path)
-    except ValueError as e:
-      raise ConfigError(f"could not read {path}: {e}") from None
+    return from_json(path)
   module_spec = importlib.util.spec_from_file_location("_scaling_config", path)
   module = importlib.util.module_from_spec(module_spec)
   try:
     module_spec.loader.exec_module(module)
-  except ConfigError:
-    raise
+    if not hasattr(module, "get_config"):
+      raise ConfigError(f"config file {path} defines no get_config(arg)")
+    cfg = module.get_config(arg or None)
+  except UserError as e:
+    raise ConfigError(f"{path}: {e}") from None
   except Exception as e:  # A broken config file is the user's to fix.
-    raise ConfigError(f"could not execute config file {path}: {type(e).__name__}: {e}") from e
-  if not hasattr(module, "get_config"):
-    raise ConfigError(f"config file {path} defines no get_config(arg)")
-  cfg = module.get_config(arg or None)
+    raise ConfigError(f"could not execute config file {path}: {type(e).__name__}: {e}") from None
   if not isinstance(cfg, ml_collections.ConfigDict):
     raise ConfigError(f"get_config in {path} must return an ml_collections.ConfigDict")
   return cfg
+
+
+def parse_presets(arg: str | None, choices: Mapping[str, Sequence[str] | None],
+                  defaults: Mapping[str, str]) -> dict[str, str]:
+  """Parses a config file's argument `key=value,key=value` against the allowed presets
+  (choices None: any value, which the config file checks itself)."""
+  presets = dict(defaults)
+  expected = ",".join(f"{k}=<{'|'.join(v) if v else '...'}>" for k, v in choices.items())
+  for item in filter(None, (arg or "").split(",")):
+    key, sep, value = item.partition("=")
+    if not sep or key not in choices:
+      raise ConfigError(f"unknown preset {item!r}; expected {expected}")
+    presets[key] = value
+  for key, value in presets.items():
+    if choices[key] is not None and value not in choices[key]:
+      raise ConfigError(f"unknown {key} {value!r}; choose from {', '.join(choices[key])}")
+  return presets
+
+
+def check_fields(cfg: ml_collections.ConfigDict, base: ml_collections.ConfigDict,
+                 prefix: str = "", what: str = "config") -> None:
+  """Every field of `cfg` must exist in `base` (the full default config); fields `base` has
+  and `cfg` lacks are filled in with their defaults (e.g. a field added after the run's
+  config.json was written). An empty section in `base` is a free-form mapping."""
+  for key in cfg.keys():
+    if key not in base:
+      raise ConfigError(f"unknown {what} field: {prefix}{key}")
+    if isinstance(base[key], ml_collections.ConfigDict):
+      if not isinstance(cfg[key], ml_collections.ConfigDict):
+        raise ConfigError(f"{what}.{prefix}{key} must be a section, got {cfg[key]!r}")
+      if base[key].keys():
+        check_fields(cfg[key], base[key], f"{prefix}{key}.", what)
+  with cfg.unlocked():
+    for key in base.keys():
+      if key not in cfg:
+        cfg[key] = base[key].copy_and_resolve_references() if isinstance(
+            base[key], ml_collections.ConfigDict) else base[key]
 
 
 def _parse_value(field: str, text: str, current: Any) -> Any:
@@ -109,8 +141,7 @@ def to_dict(cfg: ml_collections.ConfigDict) -> dict:
 
 def config_hash(cfg: ml_collections.ConfigDict) -> str:
   """Content hash of the resolved config: equal configs give equal run names."""
-  canonical = json.dumps(to_dict(cfg), sort_keys=True, separators=(",", ":"))
-  return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+  return files.digest(to_dict(cfg))
 
 
 def run_name(cfg: ml_collections.ConfigDict) -> str:
@@ -118,15 +149,14 @@ def run_name(cfg: ml_collections.ConfigDict) -> str:
 
 
 def save(cfg: ml_collections.ConfigDict, path: str) -> None:
-  with open(path, "w") as f:
-    json.dump(to_dict(cfg), f, indent=2, sort_keys=True)
-    f.write("\n")
+  files.write_json(path, to_dict(cfg), sort_keys=True)
 
 
 def from_json(path: str) -> ml_collections.ConfigDict:
   """Reads a saved `config.json` back into a ConfigDict (lists become tuples)."""
-  with open(path) as f:
-    data = json.load(f)
+  data = files.read_json(path)
+  if not isinstance(data, dict):
+    raise ConfigError(f"{path} does not hold a config (a JSON object)")
 
   def tuplify(x):
     if isinstance(x, list):

@@ -31,8 +31,44 @@ PEAK_BF16 = {
 }
 
 
+# CPU features that change which kernels XLA emits (and so float rounding).
+_VECTOR_ISA = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
+               "avx512_bf16", "avx512_fp16", "avx512_vnni", "amx_bf16", "amx_tile",
+               "asimd", "sve", "sve2", "bf16", "i8mm")
+
+
 def device_kind() -> str:
   return jax.devices()[0].device_kind
+
+
+def _cpu_flags() -> list[str]:
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith(("flags", "Features")):
+          present = set(line.split(":", 1)[1].split())
+          return [flag for flag in _VECTOR_ISA if flag in present]
+  except OSError:
+    pass
+  return []
+
+
+def fingerprint() -> dict:
+  """What decides a run's float rounding besides its config: the processor and its vector
+  instructions, the devices, the threads, the JAX build and XLA's flags. Runs with equal
+  fingerprints (and configs) give equal numbers."""
+  import jaxlib
+  try:
+    threads = len(os.sched_getaffinity(0))
+  except (AttributeError, OSError):
+    threads = os.cpu_count()
+  return {
+      "cpu": _cpu_model(), "vector_isa": _cpu_flags(), "threads": threads,
+      "backend": jax.default_backend(), "device_kind": device_kind(),
+      "device_count": jax.device_count(), "process_count": jax.process_count(),
+      "jax": jax.__version__, "jaxlib": jaxlib.__version__,
+      "xla_flags": os.environ.get("XLA_FLAGS", ""),
+  }
 
 
 def _cpu_model() -> str:

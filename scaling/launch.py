@@ -7,27 +7,21 @@ The TPU and GKE modes only print what to run, since they need cloud credentials.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+from scaling import cluster, exits
 from scaling import config as config_lib
-from scaling.config import UserError
-from scaling.sweep.local import cli_command, die_with_parent
-from scaling.train import loop
+from scaling.cluster import cli_command, die_with_parent, free_port
+from scaling.errors import UserError
 
 _PORT = 8476  # coordinator port on clusters whose hosts we name (GKE)
-
-
-def free_port() -> int:
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    return s.getsockname()[1]
 
 
 def train_args(config: str, workdir: str, overrides: list[str], *, absolute: bool) -> list[str]:
@@ -118,7 +112,7 @@ def _wait_group(procs: list[subprocess.Popen]) -> list[int]:
     failed = [c for c in codes if c not in (None, 0)]
     if failed and deadline is None:
       # Preempted and diverged runs end on every process together; errors may not.
-      coordinated = failed[0] in (loop.EXIT_PREEMPTED, loop.EXIT_DIVERGED)
+      coordinated = failed[0] in (exits.PREEMPTED, exits.DIVERGED)
       deadline = time.monotonic() + (120 if coordinated else 10)
     if deadline is not None and time.monotonic() > deadline:
       for p in procs:
@@ -130,7 +124,6 @@ def _wait_group(procs: list[subprocess.Popen]) -> list[int]:
 
 def slurm_script(args: list[str], settings: dict, *, job_name: str, output: str) -> str:
   """A batch script: `srun` runs the trainer once per node; preempted (75) -> requeue."""
-  from scaling.sweep.slurm import sbatch_header
   distributed = ["--distributed"] if settings["nodes"] > 1 else []
   # Some SLURM versions do not pass the job's CPUs per task on to its steps.
   cpus = [f"--cpus-per-task={settings['cpus_per_task']}"] if settings["cpus_per_task"] else []
@@ -138,13 +131,13 @@ def slurm_script(args: list[str], settings: dict, *, job_name: str, output: str)
                       *cli_command("train", *args, *distributed)])
   return "\n".join([
       "#!/bin/bash",
-      *sbatch_header(settings, job_name=job_name, output=output),
+      *cluster.sbatch_header(settings, job_name=job_name, output=output),
       "# Every node runs one trainer; JAX finds the others from SLURM's environment.",
       train,
       "code=$?",
       "# 75: preempted (SIGTERM before the time limit or preemption); a checkpoint was saved,",
       "# so go back into the queue and resume from it.",
-      f'if [ "$code" -eq {loop.EXIT_PREEMPTED} ]; then',
+      f'if [ "$code" -eq {exits.PREEMPTED} ]; then',
       '  scontrol requeue "$SLURM_JOB_ID" && exit 0',
       "fi",
       'exit "$code"', ""])
@@ -152,7 +145,6 @@ def slurm_script(args: list[str], settings: dict, *, job_name: str, output: str)
 
 def submit_slurm(args: list[str], settings: dict, workdir: str, *, dry_run: bool) -> int:
   """Writes `<workdir>/slurm/train.sbatch` and submits it (or prints it, with dry_run)."""
-  from scaling.sweep import slurm
   directory = os.path.join(os.path.abspath(workdir), "slurm")
   job_name = os.path.basename(os.path.normpath(workdir)) or "train"
   script = slurm_script(args, settings, job_name=job_name,
@@ -160,12 +152,12 @@ def submit_slurm(args: list[str], settings: dict, workdir: str, *, dry_run: bool
   if dry_run:
     print(script, end="")
     return 0
-  slurm._tool("sbatch")  # a clear error before anything is written
+  cluster.tool("sbatch")  # a clear error before anything is written
   os.makedirs(directory, exist_ok=True)
   path = os.path.join(directory, "train.sbatch")
   with open(path, "w") as f:
     f.write(script)
-  job = slurm.submit(path)
+  job = cluster.submit(path)
   print(f"submitted SLURM job {job}: {path}; its log: {directory}/{job_name}-{job}.out")
   return 0
 
@@ -236,5 +228,4 @@ def gke_manifest(args: list[str], name: str, *, image: str, hosts: int,
 
 def _yaml_str(text: str) -> str:
   """A double-quoted YAML scalar (JSON strings are valid YAML)."""
-  import json
   return json.dumps(text)

@@ -13,10 +13,10 @@ from typing import Sequence
 
 import jax
 import numpy as np
-from flax import nnx
+from flax import linen, nnx
 from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
-from scaling.config import ConfigError
+from scaling.errors import ConfigError
 
 MESH_AXES = ("data", "fsdp", "tensor")
 LOGICAL_AXES = (
@@ -27,6 +27,21 @@ LOGICAL_AXES = (
 )
 
 Rules = tuple[tuple[str, str | tuple[str, ...] | None], ...]
+
+# The default table (`config.mesh.rules`): the batch is split over both data-parallel axes,
+# FSDP shards the embedding dimension of every weight, tensor parallelism splits heads,
+# MLP and vocabulary. Axes it leaves out (`length`, `act_embed`, `patch`, `cond`, ...) are
+# replicated.
+DEFAULT_RULES: Rules = (
+    ("batch", ("data", "fsdp")),
+    ("act_heads", "tensor"),
+    ("act_mlp", "tensor"),
+    ("vocab", "tensor"),
+    ("embed", "fsdp"),
+    ("heads", "tensor"),
+    ("kv", "tensor"),
+    ("mlp", "tensor"),
+)
 
 
 def mesh_shape(mesh_cfg, num_devices: int) -> tuple[int, int, int]:
@@ -80,8 +95,7 @@ def complete_rules(rules) -> Rules:
 
 def logical_to_spec(names: Sequence[str | None], rules: Rules) -> PartitionSpec:
   """PartitionSpec for an array whose dimensions carry the given logical names."""
-  table = dict(rules)
-  return PartitionSpec(*(table.get(n) if n is not None else None for n in names))
+  return linen.logical_to_mesh_axes(tuple(names), rules)
 
 
 @contextlib.contextmanager
@@ -92,13 +106,9 @@ def activate(mesh: jax.sharding.Mesh, rules: Rules):
 
 
 def constrain(x: jax.Array, names: Sequence[str | None]) -> jax.Array:
-  """Constrains an activation's sharding by logical names; a no-op outside a mesh."""
-  mesh = jax.sharding.get_abstract_mesh()
-  if mesh.empty:
-    return x
-  from flax.core import spmd  # The rules live in flax's context (set by `activate`).
-  return jax.lax.with_sharding_constraint(
-      x, logical_to_spec(names, spmd.get_logical_axis_rules()))
+  """Constrains an activation's sharding by logical names (the rules `activate` made
+  current); a no-op outside a mesh."""
+  return linen.with_logical_constraint(x, tuple(names))
 
 
 def batch_sharding(mesh: jax.sharding.Mesh, rules: Rules, ndim: int = 2) -> NamedSharding:

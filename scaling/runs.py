@@ -1,4 +1,8 @@
-"""Open a finished (or running) run directory: its config, tokenizer and trained model."""
+"""Open a finished (or running) run directory: its config, artifacts and trained model.
+
+Only reads: the config is JSON and the weights come from orbax checkpoints, so opening
+a run directory copied from elsewhere runs no code from it.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +10,34 @@ import dataclasses
 import os
 
 import jax
+import ml_collections
 from flax import nnx
 
 from scaling import config as config_lib
 from scaling import mesh as mesh_lib
-from scaling.config import UserError
-from scaling.data.tokenizer import Tokenizer
-from scaling.train import optim
+from scaling import optim
+from scaling.errors import UserError
+from scaling.families import Family, family_for
+from scaling.rundir import RunDir
 from scaling.train.checkpoint import Checkpointer
-from scaling.families import family_for
-from scaling.train.state import StateFactory
+from scaling.train.state import StateSpec
 
 
 @dataclasses.dataclass
 class Run:
   workdir: str
-  cfg: object
-  tokenizer: Tokenizer | None  # None for image models
+  cfg: ml_collections.ConfigDict
+  family: Family
   model: nnx.Module            # with the EMA weights where the run keeps them
   step: int
   mesh: jax.sharding.Mesh      # the model's parameters are replicated over it
   rules: tuple
-  family: object               # `scaling.families`: schedule, defaults, model constructor
+  artifacts: dict              # what the family saved beside the checkpoints
+  eval_path: str               # where `scaling eval` writes this checkpoint's scores
 
   @property
-  def kind(self) -> str:
-    return self.cfg.model.kind
+  def tokenizer(self):
+    return self.artifacts.get("tokenizer")
 
   @property
   def context(self) -> int:
@@ -39,42 +45,41 @@ class Run:
     return self.cfg.data.seq_len
 
 
-def load(workdir: str, devices=None) -> Run:
-  """Restores the latest checkpoint's parameters onto `devices`.
-
-  By default an LM is loaded on the first device and an image model on all of them.
-  The parameters are replicated on a data-parallel mesh over `devices`, so callers can
-  split a batch of samples over them.
-  """
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """A run directory's resolved config (one `error:` line when it is missing or damaged)."""
   if not os.path.isdir(workdir):
     raise UserError(f"run directory not found: {workdir}")
-  config_path = os.path.join(workdir, "config.json")
-  if not os.path.exists(config_path):
+  path = RunDir(workdir).config
+  if not os.path.exists(path):
     raise UserError(f"{workdir} is not a run directory (no config.json)")
-  cfg = config_lib.from_json(config_path)
-  tokenizer = None
-  if cfg.model.kind == "lm":
-    tokenizer = Tokenizer.load(os.path.join(workdir, "tokenizer.model"))
+  return config_lib.from_json(path)
+
+
+def load(workdir: str, devices=None, step: int | None = None) -> Run:
+  """Restores the newest readable checkpoint's weights (or those of `step`).
+
+  The parameters (or their EMA) are replicated on a data-parallel mesh over `devices`
+  (default: the family's inference devices), so callers can split a batch over them.
+  Optimizer moments are not read.
+  """
+  cfg = load_config(workdir)
+  family = family_for(cfg)
+  artifacts = family.load_artifacts(workdir)
   with cfg.unlocked():
     cfg.mesh.update(data=-1, fsdp=1, tensor=1)
-  # Image samplers split their batch over every device; the LM decoder uses one.
-  devices = list(devices or (jax.devices() if cfg.model.kind == "dit" else jax.devices()[:1]))
+  devices = list(devices or family.inference_devices(jax.devices()))
   mesh = mesh_lib.make_mesh(cfg.mesh, devices)
   rules = mesh_lib.complete_rules(cfg.mesh.rules)
-  checkpoints = os.path.join(workdir, "checkpoints")
-  if not os.path.isdir(checkpoints):
+  run_dir = RunDir(workdir)
+  if not os.path.isdir(run_dir.checkpoints):
     raise UserError(f"{workdir} has no checkpoint to load")
-  checkpointer = Checkpointer(checkpoints, cfg.checkpoint)
-  try:
-    step = checkpointer.latest_step()
-    if step is None:
-      raise UserError(f"{workdir} has no checkpoint to load")
-    with mesh_lib.activate(mesh, rules):
-      family = family_for(cfg)
-      ema = family.ema_decay is not None
-      factory = StateFactory(family.make_model, optim.optimizer(cfg.train), mesh, ema=ema)
-      state = checkpointer.restore_state(step, factory.abstract)
-  finally:
-    checkpointer.close()
-  model = factory.model(state.ema if ema else state.params)
-  return Run(workdir, cfg, tokenizer, model, step, mesh, rules, family)
+  field = "ema" if family.ema_decay is not None else "params"
+  with Checkpointer(run_dir.checkpoints, cfg.checkpoint, read_only=True) as checkpointer, \
+      mesh_lib.activate(mesh, rules):
+    spec = StateSpec(family.make_model, optim.optimizer(cfg.train), mesh,
+                     ema=family.ema_decay is not None)
+    found_step, restored = checkpointer.restore_params(
+        {field: getattr(spec.abstract, field)}, step)
+  eval_path = run_dir.eval if step is None else run_dir.eval_at(found_step)
+  return Run(workdir, cfg, family, spec.model(restored[field]), found_step, mesh, rules,
+             artifacts, eval_path)

@@ -11,3 +11,11 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
 os.environ["JAX_PLATFORMS"] = "cpu"
 # Generated datasets are shared by the tests of one session, and by their subprocesses.
 os.environ.setdefault("SCALING_DATA_DIR", tempfile.mkdtemp(prefix="scaling-data-"))
+# One persistent compilation cache for the session and its subprocesses: the many tiny
+# models of the suite compile once, and every later test that builds the same program
+# reads it from disk.
+os.environ.setdefault("SCALING_CACHE_DIR", tempfile.mkdtemp(prefix="scaling-compile-"))
+
+from scaling import compile_cache  # noqa: E402  (after the flags above)
+
+compile_cache.enable(os.environ["SCALING_CACHE_DIR"])

@@ -89,3 +89,12 @@ def final_params(workdir: str, field: str = "params") -> dict[str, np.ndarray]:
 
   walk("", params)
   return flat
+
+
+def make_lm(model_cfg, vocab_size: int, seed: int = 0):
+  """The language model of a `model` section, outside any mesh (on one device)."""
+  from flax import nnx
+  from scaling.families.base import eager_sharding
+  from scaling.models.lm import LM
+  with eager_sharding():
+    return LM(model_cfg, vocab_size, rngs=nnx.Rngs(params=seed))

@@ -7,7 +7,7 @@ import pytest
 
 from scaling import mesh as mesh_lib
 from scaling.generate import decode
-from scaling.train.state import make_model
+from tests.helpers import make_lm as make_model
 from tests.helpers import tiny_config
 
 VOCAB = 288

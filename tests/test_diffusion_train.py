@@ -11,7 +11,7 @@ import pytest
 
 from scaling import cli, runs
 from scaling import config as config_lib
-from scaling.generate import images
+from scaling.generate import image_sampling
 from scaling.train import loop
 from tests.helpers import DIT_CONFIG, ROOT, TINY_DIT, final_params, losses, tiny_dit
 
@@ -86,17 +86,17 @@ def trained(tmp_path_factory):
 
 def test_sampling_sharded_over_devices_equals_one_device(trained):
   labels = np.arange(16) % 10
-  settings = images.SamplerSettings(steps=5, method="ddpm", guidance=2.0)
-  one = images.generate(runs.load(trained, devices=jax.devices()[:1]), labels, settings,
+  settings = image_sampling.SamplerSettings(steps=5, method="ddpm", guidance=2.0)
+  one = image_sampling.generate(runs.load(trained, devices=jax.devices()[:1]), labels, settings,
                         seed=3)
-  eight = images.generate(runs.load(trained, devices=jax.devices()), labels, settings, seed=3)
+  eight = image_sampling.generate(runs.load(trained, devices=jax.devices()), labels, settings, seed=3)
   assert one.shape == (16, 8, 8, 1)
   # The same numbers up to float rounding: per-device batches of 2 and 16 fuse and round
   # differently, and the sampler compounds that over its steps.
   np.testing.assert_allclose(eight, one, rtol=0, atol=2e-4)
   assert np.all(np.abs(one) <= 1.0)
   # A different seed draws different images.
-  other = images.generate(runs.load(trained, devices=jax.devices()[:1]), labels, settings,
+  other = image_sampling.generate(runs.load(trained, devices=jax.devices()[:1]), labels, settings,
                           seed=4)
   assert np.abs(other - one).max() > 0.1
 

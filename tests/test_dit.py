@@ -13,7 +13,7 @@ from scaling import mesh as mesh_lib
 from scaling.config import ConfigError
 from scaling.models import counting
 from scaling.models.dit import DiT
-from scaling.train.state import eager_sharding
+from scaling.families.base import eager_sharding
 from tests.helpers import tiny_config
 
 IMAGE, CHANNELS, CLASSES, B = 8, 3, 10, 8

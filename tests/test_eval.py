@@ -6,9 +6,10 @@ import os
 import numpy as np
 import pytest
 
+from scaling import exits
 from scaling import cli
 from scaling.data.tasks import arithmetic
-from scaling.evals import report, scoring, suites
+from scaling.evals import aggregate, scoring, suites
 from scaling.train import loop
 from tests.helpers import tiny_config
 
@@ -24,7 +25,7 @@ def mixture_run(tmp_path_factory):
                     "data.max_digits=2", "data.num_eval=64", "train.steps=200",
                     "train.batch_size=32", "train.learning_rate=0.01", "train.log_every=50",
                     "checkpoint.every_steps=0")
-  assert loop.train(cfg, workdir) == loop.EXIT_OK
+  assert loop.train(cfg, workdir) == exits.OK
   return workdir
 
 
@@ -85,7 +86,7 @@ def test_bigbench_task_is_scored_with_choices(mixture_run):
   from scaling import runs
   run = runs.load(mixture_run)
   outputs = scoring.score(run.model, run.tokenizer, items[:24], batch=8, progress=False)
-  result = report.aggregate(items[:24], outputs, n_resamples=100)
+  result = aggregate.aggregate(items[:24], outputs, n_resamples=100)
   s = result["bigbench/1_digit_addition"]["all"]
   assert s["n"] == 24 and 0 <= s["metrics"]["mc_accuracy"]["mean"] <= 1
   assert 0.1 < s["chance"]["mc_accuracy"] < 0.5

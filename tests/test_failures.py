@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from scaling import exits
 from scaling import cli
 from scaling.train import loop
 from tests.helpers import cli_args, run_cli, summary, tiny_config
@@ -23,7 +24,7 @@ def _snapshot(directory):
 def existing_run(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("existing"))
   cfg = tiny_config("train.steps=2", "checkpoint.every_steps=0")
-  assert loop.train(cfg, workdir) == loop.EXIT_OK
+  assert loop.train(cfg, workdir) == exits.OK
   return workdir
 
 
@@ -74,7 +75,7 @@ def test_missing_config_file(capsys):
 def test_non_finite_loss_is_diverged(tmp_path):
   cfg = tiny_config("train.steps=30", "train.learning_rate=1e30", "train.warmup_steps=0",
                     "checkpoint.every_steps=0")
-  assert loop.train(cfg, str(tmp_path)) == loop.EXIT_DIVERGED
+  assert loop.train(cfg, str(tmp_path)) == exits.DIVERGED
   record = summary(str(tmp_path))
   assert record["status"] == "diverged"
   assert record["step"] < 30

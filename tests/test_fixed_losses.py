@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import pytest
 
+from scaling import exits
 from scaling.train import loop
 from tests.helpers import losses, tiny_config, tiny_dit
 
@@ -30,7 +31,7 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_first_losses_match_recorded_values(name, tmp_path):
-  assert loop.train(CASES[name](), str(tmp_path), devices=jax.devices()[:1]) == loop.EXIT_OK
+  assert loop.train(CASES[name](), str(tmp_path), devices=jax.devices()[:1]) == exits.OK
   got = losses(str(tmp_path))
   np.testing.assert_allclose([got[s] for s in (1, 2, 3, 4)], RECORDED[name], rtol=0,
                              atol=1e-5)

@@ -9,8 +9,9 @@ import scipy.linalg
 from sklearn.datasets import load_digits
 
 from scaling.config import ConfigError
-from scaling.data import builders, images
-from scaling.evals import images as metrics
+from scaling.data import builders
+from scaling.data import image_sets as images
+from scaling.evals import image_features as metrics
 
 
 def data_cfg(name="digits", image_size=8, channels=1, **extra):

@@ -6,6 +6,7 @@ import subprocess
 import pytest
 import yaml
 
+from scaling import exits
 from scaling import cli
 from scaling.train import loop
 from tests.helpers import LM_CONFIG, ROOT, cli_args, losses, scaling_cmd, summary, tiny_config
@@ -22,7 +23,7 @@ def _launch(*args, timeout=600):
 
 def test_local_launcher_two_processes_match_one(tmp_path):
   single = str(tmp_path / "single")
-  assert loop.train(tiny_config(*DP), single) == loop.EXIT_OK
+  assert loop.train(tiny_config(*DP), single) == exits.OK
   multi = str(tmp_path / "multi")
   result = _launch(*cli_args(*DP), f"--workdir={multi}")
   assert result.returncode == 0, result.stderr[-3000:]

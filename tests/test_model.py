@@ -8,8 +8,9 @@ from flax import nnx
 
 from scaling import config as config_lib
 from scaling.models import counting
-from scaling.train import objectives
-from scaling.train.state import make_model
+from scaling.families.lm import lm_loss
+from scaling.generate import diffusion as objectives
+from tests.helpers import make_lm as make_model
 from tests.helpers import LM_CONFIG, tiny_config
 
 VOCAB = 288
@@ -50,7 +51,7 @@ def test_flops_formula_matches_compiler_count():
 
   def loss(params):
     logits = nnx.merge(graphdef, params)(tokens)
-    return objectives.lm_loss(logits, tokens, jnp.ones(tokens.shape))
+    return lm_loss(logits, tokens, jnp.ones(tokens.shape))
 
   compiled = jax.jit(jax.value_and_grad(loss)).lower(params).compile()
   xla_flops = compiled.cost_analysis()["flops"]
@@ -74,7 +75,7 @@ def test_remat_gives_the_same_gradients(remat, scan):
   def grads(*overrides):
     model, _ = _model(*overrides)
     graphdef, params = nnx.split(model)
-    fn = lambda p: objectives.lm_loss(nnx.merge(graphdef, p)(tokens), tokens,
+    fn = lambda p: lm_loss(nnx.merge(graphdef, p)(tokens), tokens,
                                       jnp.ones(tokens.shape))
     return jax.jit(jax.grad(fn))(params)
 

@@ -4,7 +4,8 @@ import os
 import shutil
 import subprocess
 
-from scaling.launch import free_port
+from scaling import exits
+from scaling.cluster import free_port
 from scaling.train import loop
 from tests.helpers import ROOT, cli_args, losses, scaling_cmd, summary, tiny_config
 
@@ -27,7 +28,7 @@ def _run_two_processes(workdir, *extra, timeout=300):
 
 def test_two_processes_match_one_and_resume(tmp_path):
   single = str(tmp_path / "single")
-  assert loop.train(tiny_config(*RUN), single) == loop.EXIT_OK
+  assert loop.train(tiny_config(*RUN), single) == exits.OK
   multi = str(tmp_path / "multi")
   _run_two_processes(multi)
   expected, got = losses(single), losses(multi)

@@ -3,7 +3,8 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
-from scaling.analysis import plots, report
+from scaling.analysis import analyze as report
+from scaling.analysis import plots
 
 SIZES = [5_000, 20_000, 80_000, 320_000, 1_280_000]
 

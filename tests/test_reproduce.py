@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from scaling import exits
 from scaling.sweep import reproduce
 from tests.helpers import cli_args, run_cli
 
@@ -34,7 +35,7 @@ def test_different_numbers_are_reported(evaluated, tmp_path, capsys):
   summary["final_train_loss"] += 0.5  # as if the original had trained differently
   with open(path, "w") as f:
     json.dump(summary, f)
-  assert reproduce.reproduce(evaluated, str(tmp_path / "again")) == reproduce.EXIT_MISMATCH
+  assert reproduce.reproduce(evaluated, str(tmp_path / "again")) == exits.MISMATCH
   out = capsys.readouterr().out
   assert "NOT reproduced" in out
   assert [line for line in out.splitlines() if "DIFFERENT" in line][0].startswith(

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from scaling import exits
 from scaling.train import loop
 from tests.helpers import ROOT, cli_args, final_params, losses, run_cli, scaling_cmd, summary
 
@@ -68,7 +69,7 @@ def test_sigterm_checkpoints_and_exits_preempted(uninterrupted, tmp_path):
   proc = _start(workdir)
   _wait_for_checkpoint(proc, workdir)
   proc.send_signal(signal.SIGTERM)
-  assert proc.wait(timeout=120) == loop.EXIT_PREEMPTED
+  assert proc.wait(timeout=120) == exits.PREEMPTED
   record = summary(workdir)
   assert record["status"] == "preempted"
   stopped_at = record["step"]
@@ -89,10 +90,10 @@ def test_sigterm_at_an_already_saved_step_exits_preempted(tmp_path, monkeypatch)
   from tests.helpers import tiny_config
   cfg = tiny_config("train.steps=8", "checkpoint.every_steps=4", "checkpoint.async_save=False")
   workdir = str(tmp_path / "run")
-  assert loop.train(cfg, workdir) == loop.EXIT_OK
+  assert loop.train(cfg, workdir) == exits.OK
   shutil.rmtree(os.path.join(workdir, "checkpoints", "8"))
   # The signal has arrived by the time the loop first looks.
-  monkeypatch.setattr(loop._Preemption, "agreed", lambda self: True)
-  assert loop.train(cfg, workdir) == loop.EXIT_PREEMPTED
+  monkeypatch.setattr(loop.Preemption, "should_stop", lambda self, step: True)
+  assert loop.train(cfg, workdir) == exits.PREEMPTED
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["4"]
   assert summary(workdir)["status"] == "preempted" and summary(workdir)["step"] == 4

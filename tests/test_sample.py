@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from scaling import exits
 from scaling import cli, runs
 from scaling.data import builders, pipeline
 from scaling.data.tokenizer import EOS_ID
@@ -22,7 +23,7 @@ def trained(tmp_path_factory):
   cfg = tiny_config("train.steps=400", "train.batch_size=64", "train.learning_rate=0.01",
                     "data.min_digits=1", "data.max_digits=2", "data.num_eval=128",
                     "train.log_every=100", "checkpoint.every_steps=0")
-  assert loop.train(cfg, workdir) == loop.EXIT_OK
+  assert loop.train(cfg, workdir) == exits.OK
   return workdir
 
 

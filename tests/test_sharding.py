@@ -6,10 +6,12 @@ import pytest
 from flax import nnx
 from jax.sharding import PartitionSpec as P
 
+from scaling import exits
 from scaling import mesh as mesh_lib
-from scaling.train import loop, optim
+from scaling import optim
+from scaling.train import loop
 from scaling.families.lm import LMFamily
-from scaling.train.state import StateFactory
+from scaling.train.state import StateSpec
 from tests.helpers import losses, tiny_config
 
 MESHES = [(1, 1, 1), (8, 1, 1), (2, 4, 1), (2, 2, 2)]
@@ -24,7 +26,7 @@ def mesh_losses(tmp_path_factory):
                       f"mesh.tensor={tensor}", "checkpoint.every_steps=0")
     devices = jax.devices()[:data * fsdp * tensor]
     workdir = str(tmp_path_factory.mktemp("mesh"))
-    assert loop.train(cfg, workdir, devices=devices) == loop.EXIT_OK
+    assert loop.train(cfg, workdir, devices=devices) == exits.OK
     out[shape] = losses(workdir)
   return out
 
@@ -44,8 +46,8 @@ def test_parameter_shardings_follow_rules():
   mesh = mesh_lib.make_mesh(cfg.mesh)
   rules = mesh_lib.complete_rules(cfg.mesh.rules)
   with mesh_lib.activate(mesh, rules):
-    factory = StateFactory(LMFamily(cfg).make_model, optim.optimizer(cfg.train), mesh)
-    state = factory.init()
+    factory = StateSpec(LMFamily(cfg).make_model, optim.optimizer(cfg.train), mesh)
+    state = factory.init(cfg.seed)
   params = state.params
   expected = {
       ("embed_VD",): P("tensor", "fsdp"),
@@ -74,6 +76,6 @@ def test_changing_rules_changes_sharding_not_model():
   rules = mesh_lib.complete_rules((("embed", None), ("vocab", "fsdp"), ("batch", "fsdp")))
   mesh = mesh_lib.make_mesh(cfg.mesh)
   with mesh_lib.activate(mesh, rules):
-    factory = StateFactory(LMFamily(cfg).make_model, optim.optimizer(cfg.train), mesh)
+    factory = StateSpec(LMFamily(cfg).make_model, optim.optimizer(cfg.train), mesh)
   sharding = dict(nnx.to_flat_state(factory.shardings.params))[("embed_VD",)].get_value()
   assert sharding.spec == P("fsdp", None)

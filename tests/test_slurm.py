@@ -135,7 +135,7 @@ def test_missing_sbatch_is_one_clear_line(sweep_file, tmp_path, monkeypatch, cap
   assert cli.main(["sweep", "run", f"--config={sweep_file}", f"--dir={out}",
                    "--executor=slurm"]) == 1
   err = capsys.readouterr().err.strip()
-  assert err == ("error: sbatch not found on PATH: the slurm executor needs a SLURM "
+  assert err == ("error: sbatch not found on PATH: this needs a SLURM "
                  "cluster's commands (sbatch, squeue, scontrol); use --executor=local here")
   assert not out.exists()
   assert cli.main(["launch", "--slurm", *cli_args(), f"--workdir={out}"]) == 1

@@ -14,14 +14,15 @@ import pytest
 import tensorflow_datasets as tfds
 from flax import nnx
 
+from scaling import exits
 from scaling import config as config_lib
 from scaling.config import ConfigError
 from scaling.data import builders, packing, pipeline
 from scaling.data.tokenizer import BOS_ID, EOS_ID
 from scaling.models import counting
 from scaling.train import loop
-from scaling.train.state import make_model
-from scaling.train.validate import validate
+from tests.helpers import make_lm as make_model
+from scaling.families import validate
 from tests.helpers import ROOT, summary
 
 TEXT_CONFIG = os.path.join(ROOT, "configs", "lm", "text.py")
@@ -200,7 +201,7 @@ def test_prepared_text_mixture_is_deterministic(tmp_path):
 
 def test_missing_corpus_is_one_clear_line(tmp_path, monkeypatch):
   monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
-  with pytest.raises(ConfigError, match=r"python -m scaling.data.text lm1b") as info:
+  with pytest.raises(ConfigError, match=r"python -m scaling.data.corpora lm1b") as info:
     builders.prepare(text_config("data.mixture=(('text:lm1b', 1.0),)").data, str(tmp_path))
   assert "\n" not in str(info.value)
 
@@ -229,7 +230,7 @@ def test_text_and_arithmetic_train_end_to_end(tmp_path):
                     "eval.max_examples=32", "checkpoint.every_steps=1000")
   workdir = str(tmp_path / "run")
   with mocked_corpora():
-    assert loop.train(cfg, workdir) == loop.EXIT_OK
+    assert loop.train(cfg, workdir) == exits.OK
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     evals = [r["eval_loss"] for r in map(json.loads, f) if "eval_loss" in r]
   print("eval losses", evals)

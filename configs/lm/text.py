@@ -10,7 +10,7 @@ The argument is a comma-separated list of presets:
   `v4-N` and `v5p-N` (N TensorCores, N/2 chips), `v5e-N` and `v6e-N` (N chips).
 
 With no argument: `size=tiny,corpus=tiny_shakespeare,mesh=cpu`, about a minute on a
-laptop CPU once the corpus is prepared (`python -m scaling.data.text tiny_shakespeare`).
+laptop CPU once the corpus is prepared (`python -m scaling.data.corpora tiny_shakespeare`).
 
 The ladder follows Pythia: GELU MLPs of 4x width, head dim 64 (128 at 1b, as cuDNN's flash
 attention prefers), width/depth ("aspect ratio") between 25 and 100, and learning rates
@@ -46,7 +46,9 @@ float32, XLA attention, no scan, no remat.
 import math
 import re
 
-import ml_collections
+from scaling import config
+from scaling.errors import ConfigError
+from scaling.families import lm
 
 # name: (d_model, n_layers, n_heads, learning rate, batch size in sequences)
 SIZES = {
@@ -70,21 +72,7 @@ CORPORA = {
 }
 
 FSDP = {"300m": 8, "1b": 16}  # FSDP group size per size; 1 when absent.
-
-DEFAULT_RULES = (
-    ("batch", ("data", "fsdp")),
-    ("length", None),
-    ("act_embed", None),
-    ("act_heads", "tensor"),
-    ("act_mlp", "tensor"),
-    ("vocab", "tensor"),
-    ("embed", "fsdp"),
-    ("heads", "tensor"),
-    ("kv", "tensor"),
-    ("head_dim", None),
-    ("mlp", "tensor"),
-    ("layers", None),
-)
+MESHES = ("cpu", "gpuN", "v4-N", "v5p-N", "v5e-N", "v6e-N")
 
 
 def mesh_devices(mesh: str) -> tuple[str, int]:
@@ -93,32 +81,20 @@ def mesh_devices(mesh: str) -> tuple[str, int]:
     return "cpu", 0  # 0: whatever devices there are
   match = re.fullmatch(r"(gpu|v4-|v5p-|v5e-|v6e-)(\d+)", mesh)
   if not match or int(match[2]) < 1:
-    raise ValueError(f"unknown mesh {mesh!r}; expected cpu, gpuN, v4-N, v5p-N, v5e-N or v6e-N")
+    raise ConfigError(f"unknown mesh {mesh!r}; expected {', '.join(MESHES)}")
   kind, n = match[1], int(match[2])
   if kind in ("v4-", "v5p-"):  # Named by TensorCores; JAX sees one device per chip.
     if n % 2:
-      raise ValueError(f"{mesh}: TensorCore counts of {kind[:-1]} slices are even")
+      raise ConfigError(f"{mesh}: TensorCore counts of {kind[:-1]} slices are even")
     n //= 2
   return ("gpu" if kind == "gpu" else "tpu"), n
 
 
-def _parse_arg(arg):
-  presets = {"size": "tiny", "corpus": "tiny_shakespeare", "mesh": "cpu"}
-  for item in filter(None, (arg or "").split(",")):
-    key, sep, value = item.partition("=")
-    if not sep or key not in presets:
-      raise ValueError(f"unknown preset {item!r}; expected size=<{'|'.join(SIZES)}>,"
-                       f"corpus=<{'|'.join(CORPORA)}>,mesh=<cpu|gpuN|v5e-N|...>")
-    presets[key] = value
-  if presets["size"] not in SIZES:
-    raise ValueError(f"unknown size {presets['size']!r}; choose from {', '.join(SIZES)}")
-  if presets["corpus"] not in CORPORA:
-    raise ValueError(f"unknown corpus {presets['corpus']!r}; choose from {', '.join(CORPORA)}")
-  return presets
-
-
 def get_config(arg=None):
-  presets = _parse_arg(arg)
+  # The mesh preset is a pattern (gpu8, v5e-16), checked by mesh_devices.
+  presets = config.parse_presets(
+      arg, {"size": tuple(SIZES), "corpus": tuple(CORPORA), "mesh": None},
+      {"size": "tiny", "corpus": "tiny_shakespeare", "mesh": "cpu"})
   size, corpus = presets["size"], presets["corpus"]
   d_model, n_layers, n_heads, lr, batch = SIZES[size]
   source, seq_len, vocab, num_train, num_eval = CORPORA[corpus]
@@ -129,75 +105,23 @@ def get_config(arg=None):
   params = 12 * n_layers * d_model ** 2
   steps = 400 if size == "tiny" else math.ceil(20 * params / (batch * seq_len))
 
-  cfg = ml_collections.ConfigDict()
+  cfg = lm.base_config()
   cfg.name = f"text-{corpus}-{size}"
-  cfg.seed = 0
-
-  cfg.model = ml_collections.ConfigDict(dict(
-      kind="lm",
-      d_model=d_model,
-      n_layers=n_layers,
-      n_heads=n_heads,
-      n_kv_heads=n_heads,
+  cfg.model.update(
+      d_model=d_model, n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_heads,
       d_ff=4 * d_model,
-      mlp="gelu",
-      tie_embeddings=True,
-      rope_base=10_000.0,
-      norm_eps=1e-6,
       dtype="bfloat16" if accelerator else "float32",  # compute; parameters stay float32
       attention="cudnn" if platform == "gpu" else "xla",
       scan_layers=accelerator and n_layers >= 12,
-      remat="dots_saveable" if accelerator and size in ("300m", "1b") else "none",
-  ))
-
-  fsdp = min(devices, FSDP.get(size, 1)) if devices else 1
-  cfg.mesh = ml_collections.ConfigDict(dict(
-      data=-1, fsdp=fsdp, tensor=1, rules=DEFAULT_RULES))
-
-  cfg.data = ml_collections.ConfigDict(dict(
+      remat="dots_saveable" if accelerator and size in ("300m", "1b") else "none")
+  cfg.mesh.fsdp = min(devices, FSDP.get(size, 1)) if devices else 1
+  cfg.data.update(
       # (source, weight): `text:<tfds name>` or a task generator; weights are token shares.
       mixture=((source, 0.95), ("arithmetic", 0.05)),
-      ops=("+",),
-      min_digits=3,
-      max_digits=3,
-      reverse_answer=True,
-      letter_levels=("basic",),
-      word_levels=("basic",),
-      eval_fraction=0.02,
-      num_train=num_train,       # with text: packed rows of seq_len tokens
-      num_eval=num_eval,         # with text: packed held-out rows
-      seq_len=seq_len,
-      loss_on="answer",          # task examples: answer | all (text: every token)
-      vocab_size=vocab,
-      data_dir="",               # "" = $SCALING_DATA_DIR or ~/.cache/scaling/data
-      seed=0,                    # document order and packing; shared by every size
-  ))
-
-  cfg.train = ml_collections.ConfigDict(dict(
-      steps=steps,
-      batch_size=batch,
-      optimizer="adamw",
-      learning_rate=lr,
-      schedule="cosine",
-      warmup_steps=max(10, steps // 50),
-      decay_fraction=0.2,
-      final_lr_fraction=0.1,
-      weight_decay=0.1,
-      b1=0.9,
-      b2=0.95,
-      grad_clip=1.0,
-      log_every=50 if size == "tiny" else 100,
-  ))
-
-  cfg.eval = ml_collections.ConfigDict(dict(
-      every_steps=200 if size == "tiny" else 1000,
-      batch_size=math.ceil(64 / devices) * devices if devices else 64,
-      max_examples=num_eval,
-  ))
-
-  cfg.checkpoint = ml_collections.ConfigDict(dict(
-      every_steps=1_000,
-      max_to_keep=2,
-      async_save=True,
-  ))
+      num_train=num_train, num_eval=num_eval, seq_len=seq_len, vocab_size=vocab)
+  cfg.train.update(steps=steps, batch_size=batch, learning_rate=lr, b2=0.95,
+                   warmup_steps=max(10, steps // 50), log_every=50 if size == "tiny" else 100)
+  cfg.eval.update(every_steps=200 if size == "tiny" else 1000,
+                  batch_size=math.ceil(64 / devices) * devices if devices else 64,
+                  max_examples=num_eval)
   return cfg

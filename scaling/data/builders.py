@@ -19,7 +19,9 @@ import os
 import tensorflow_datasets as tfds
 
 from scaling.config import ConfigError
+from scaling.data import corpora
 from scaling.data import tokenizer as tokenizer_lib
+from scaling.data.examples import Prepared, read_all
 from scaling.data.tasks import mixture
 
 # TFDS logs every prepared split at INFO level; our progress bar says enough.
@@ -91,18 +93,6 @@ def make_builder(data_cfg, data_dir: str | None = None) -> tfds.core.DatasetBuil
                file_format="array_record")
 
 
-@dataclasses.dataclass
-class Prepared:
-  """A written dataset: its splits as random-access sources, its tokenizer, its folder.
-
-  Text mixtures come already tokenized and packed: `splits` holds their `Examples`.
-  """
-  sources: dict
-  tokenizer: tokenizer_lib.Tokenizer
-  directory: str
-  splits: dict | None = None
-
-
 @contextlib.contextmanager
 def preparing(data_dir: str):
   """Holds the data directory's lock while a dataset is written.
@@ -124,9 +114,8 @@ def prepare(data_cfg, data_dir: str | None = None) -> Prepared:
 
 
 def _prepare(data_cfg, data_dir: str) -> Prepared:
-  from scaling.data import text  # Imported here: text builds on this module.
-  if text.has_text(data_cfg.mixture):
-    return text.prepare(data_cfg, data_dir or default_data_dir())
+  if corpora.has_text(data_cfg.mixture):
+    return corpora.prepare(data_cfg, data_dir or default_data_dir())
   builder = make_builder(data_cfg, data_dir)
   builder.download_and_prepare()
   tok_path = os.path.join(builder.data_dir, "tokenizer.model")
@@ -145,12 +134,3 @@ def _prepare(data_cfg, data_dir: str) -> Prepared:
                       f"more than {data_cfg.vocab_size}")
   sources = {split: builder.as_data_source(split=split) for split in ("train", "eval")}
   return Prepared(sources, tok, builder.data_dir)
-
-
-def read_all(source, limit: int | None = None, chunk: int = 10_000) -> list[dict]:
-  """Reads records in chunks: batched reads are ~15x faster than one at a time."""
-  n = len(source) if limit is None else min(len(source), limit)
-  out = []
-  for start in range(0, n, chunk):
-    out.extend(source.__getitems__(list(range(start, min(start + chunk, n)))))
-  return out

@@ -6,7 +6,7 @@ the first `seq_len` and predicts the last `seq_len`. The loss mask covers the an
 
 Task datasets are small, so a split is tokenized once into arrays (cached beside the
 dataset) and the grain pipeline shuffles and batches row indices into them. Mixtures with
-natural text arrive already packed (`scaling.data.text`): their rows also carry segment
+natural text arrive already packed (`scaling.data.corpora`): their rows also carry segment
 ids and positions, and are shuffled and batched the same way.
 
 The global order of examples depends only on the data config and seed: process `p` of
@@ -24,35 +24,8 @@ import jax
 import numpy as np
 
 from scaling.config import ConfigError
-from scaling.data.builders import Prepared, read_all
+from scaling.data.examples import FIELDS, Examples, Prepared, read_all
 from scaling.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
-
-FIELDS = ("inputs", "targets", "loss_mask")
-PACKED_FIELDS = (*FIELDS, "segment_ids", "positions")
-
-
-@dataclasses.dataclass(frozen=True)
-class Examples:
-  """A tokenized split: `inputs`, `targets` (int32) and `loss_mask` (float32), [N, L].
-
-  Packed rows (`scaling.data.packing`) also have `segment_ids` (0 = padding) and
-  `positions` within each document, which the model uses to keep documents apart.
-  """
-
-  inputs: np.ndarray
-  targets: np.ndarray
-  loss_mask: np.ndarray
-  segment_ids: np.ndarray | None = None
-  positions: np.ndarray | None = None
-
-  def __len__(self) -> int:
-    return len(self.inputs)
-
-  def rows(self, index) -> dict[str, np.ndarray]:
-    fields = FIELDS if self.segment_ids is None else PACKED_FIELDS
-    # np.asarray: rows of a memory-mapped split become ordinary arrays.
-    return {k: np.asarray(getattr(self, k)[index]) for k in fields}
-
 
 def tokenize(records: list[dict], tokenizer: Tokenizer, seq_len: int, loss_on: str) -> Examples:
   """Formats question/answer records into fixed-length, loss-masked rows."""

@@ -1,4 +1,4 @@
-"""`scaling eval` of a diffusion run: sample quality per sampler setting, denoising error.
+"""Sample quality of an image model per sampler setting (a diffusion run's `scaling eval`).
 
 eval.json has the same shape as for language models ({task: {subset: {n, metrics,
 chance}}}), so sweeps, tables and plots read both:
@@ -9,7 +9,6 @@ chance}}}), so sweeps, tables and plots read both:
       same architecture untrained
   real_data/test_vs_train                      fd and kid of held-out against training
       images: the floor a perfect generator would reach at these sample sizes
-  denoising/t<t>                               held-out denoising error at timestep t
 """
 
 from __future__ import annotations
@@ -17,20 +16,16 @@ from __future__ import annotations
 import dataclasses
 import os
 
-import jax
 import numpy as np
-from flax import nnx
-from jax.sharding import NamedSharding, PartitionSpec
 from tqdm import tqdm
 
 from scaling import mesh as mesh_lib
-from scaling.config import UserError
-from scaling.data import images as images_lib
-from scaling.evals import images as image_metrics
-from scaling.evals import metrics, report
-from scaling.generate import images as generate_lib
-from scaling.generate.images import SamplerSettings
-from scaling.train import objectives
+from scaling.errors import UserError
+from scaling.data import image_sets as images_lib
+from scaling.evals import image_features as image_metrics
+from scaling.evals import aggregate, metrics
+from scaling.generate import image_sampling as generate_lib
+from scaling.generate.image_sampling import SamplerSettings
 
 KID_SUBSETS = 50
 
@@ -91,41 +86,12 @@ def _untrained(run):
   return dataclasses.replace(run, model=model)
 
 
-def denoising(run, real: images_lib.ImageSet, *, batch: int, seed: int) -> dict:
-  """Per-example held-out denoising error at the config's fixed timesteps, with CIs."""
-  family = run.family
-  graphdef, params = nnx.split(run.model)
-  shards = run.mesh.devices.size
-  batch = -(-min(batch, len(real)) // shards) * shards
-  sharding = NamedSharding(run.mesh, PartitionSpec(run.mesh.axis_names))
-
-  @jax.jit
-  def errors(params, images_B, labels_B, key):
-    return objectives.denoising_errors(nnx.merge(graphdef, params), images_B, labels_B, key,
-                                       family.schedule, prediction=run.cfg.diffusion.prediction,
-                                       timesteps=family.eval_timesteps)
-
-  per_t = []
-  with mesh_lib.activate(run.mesh, run.rules):
-    for i, start in enumerate(range(0, len(real), batch)):
-      index = np.minimum(np.arange(start, start + batch), len(real) - 1)
-      rows = real.rows(index)
-      err_TB = errors(params, jax.device_put(rows["images"], sharding),
-                      jax.device_put(rows["labels"], sharding),
-                      jax.random.fold_in(jax.random.key(seed), i))
-      per_t.append(np.asarray(err_TB)[:, :min(batch, len(real) - start)])
-  err_TN = np.concatenate(per_t, axis=1)
-  return {f"t{t}": {"n": err_TN.shape[1], "metrics": {"mse": metrics.summarize(err_TN[i])},
-                    "chance": {}}
-          for i, t in enumerate(family.eval_timesteps)}
-
-
 def evaluate(run, settings_list: list[SamplerSettings], classifier: image_metrics.Classifier, *,
              n_per_class: int = 100, batch: int = 256, seed: int = 0,
              progress: bool = True) -> dict:
   """Samples and scores `run` for each setting; returns the `tasks` part of eval.json.
 
-  `classifier` (`scaling.evals.images.classifier_for`) provides features and labels.
+  `classifier` (`scaling.evals.image_features.classifier_for`) provides features and labels.
   """
   if n_per_class < 2:
     raise UserError(f"-n must be at least 2 images per class for image metrics, got {n_per_class}")
@@ -160,17 +126,15 @@ def evaluate(run, settings_list: list[SamplerSettings], classifier: image_metric
       "n": len(real_ND), "chance": {},
       "metrics": {"fd": _fd_summary(train_ND, real_ND),
                   "kid": _kid_summary(train_ND, real_ND, seed)}}}
-  result["denoising"] = denoising(run, real_test, batch=batch, seed=seed)
   return result
 
 
-def write(run, result: dict, settings_list, n_per_class: int, classifier_accuracy: float,
-          flags: dict[str, str | None]) -> str:
+def write(run, path: str, result: dict, settings_list, n_per_class: int,
+          classifier_accuracy: float, flags: dict[str, str | None]) -> str:
   """Writes eval.json; `flags` are the sampler lists asked for, so it can be re-run."""
-  path = os.path.join(run.workdir, "eval.json")
   meta = {"workdir": os.path.abspath(run.workdir), "step": run.step, "suites": ["images"],
           "n_per_subset": n_per_class, "classifier_accuracy": classifier_accuracy,
           "flags": {k: v for k, v in flags.items() if v is not None},
           "settings": [dataclasses.asdict(s) for s in settings_list]}
-  report.write(path, result, meta)
+  aggregate.write(path, result, meta)
   return path

@@ -1,22 +1,77 @@
-"""Model families: what differs between an LM and a diffusion model.
+"""Model families (see `scaling.families.base` for the protocol) and the one check of a
+resolved config before anything is compiled or written.
 
-The training loop, checkpoints, metrics and sweeps are shared; a family supplies the
-model, the data, the objective, the held-out metrics and the cost per unit of data.
-`family_for(cfg)` picks it from `cfg.model.kind`: `lm` (a decoder-only language model on
-tokens, `scaling.families.lm`) or `dit` (a diffusion transformer on images,
-`scaling.families.diffusion`).
+`family_for(cfg)` picks the family `cfg.model.kind` names: `lm` (a decoder-only language
+model on tokens, `scaling.families.lm`) or `dit` (a diffusion transformer on images,
+`scaling.families.diffusion`). `validate(cfg, devices)` is the single entry for checking a
+config against the devices it will run on; every failure is a `ConfigError` naming the
+field, so callers report it as one line.
 """
 
-KINDS = ("lm", "dit")
+from __future__ import annotations
+
+import jax
+import ml_collections
+from flax import nnx
+
+from scaling import config as config_lib
+from scaling import mesh as mesh_lib
+from scaling.config import require
+from scaling.families.base import EvalRequest, Family, SampleRequest, check_training
+from scaling.families.diffusion import DiffusionFamily
+from scaling.families.lm import LMFamily
+
+__all__ = ["EvalRequest", "Family", "SampleRequest", "FAMILIES", "family_for", "validate"]
+
+FAMILIES: dict[str, type] = {f.kind: f for f in (LMFamily, DiffusionFamily)}
 
 
-def family_for(cfg):
-  """The family `cfg.model.kind` names."""
-  kind = cfg.model.kind
-  if kind == "lm":
-    from scaling.families.lm import LMFamily
-    return LMFamily(cfg)
-  if kind == "dit":
-    from scaling.families.diffusion import DiffusionFamily
-    return DiffusionFamily(cfg)
-  raise ValueError(f"unknown model kind {kind!r}")
+def family_for(cfg: ml_collections.ConfigDict) -> Family:
+  """The family of `cfg.model.kind`. Unknown fields are errors; fields the family's base
+  config has and `cfg` lacks are filled in with their defaults."""
+  model = cfg.get("model")
+  kind = model.get("kind") if isinstance(model, ml_collections.ConfigDict) else None
+  require(kind in FAMILIES, "model.kind",
+          f"unknown {kind!r}; choose from {', '.join(FAMILIES)}")
+  family_class = FAMILIES[kind]
+  config_lib.check_fields(cfg, family_class.base_config())
+  return family_class(cfg)
+
+
+def _check_processes(mesh_cfg, devices) -> None:
+  """With several processes, names them when the mesh does not match all their devices."""
+  processes, local = jax.process_count(), jax.local_device_count()
+  sizes = [int(mesh_cfg[a]) for a in mesh_lib.MESH_AXES]
+  if processes == 1 or devices is not None or -1 in sizes:
+    return
+  total = sizes[0] * sizes[1] * sizes[2]
+  require(total == processes * local, "mesh",
+          f"data*fsdp*tensor = {'*'.join(map(str, sizes))} = {total} but {processes} processes "
+          f"x {local} devices = {processes * local} devices take part")
+
+
+def validate(cfg: ml_collections.ConfigDict, devices=None) -> jax.sharding.Mesh:
+  """Checks `cfg` for the given devices (default: all) and returns its mesh."""
+  family = family_for(cfg)
+  family.check()
+  check_training(cfg)
+  rules = mesh_lib.complete_rules(cfg.mesh.rules)
+  _check_processes(cfg.mesh, devices)
+  mesh = mesh_lib.make_mesh(cfg.mesh, devices)
+  dp = mesh_lib.data_parallel_size(mesh, rules)
+  processes = jax.process_count()
+  for field, batch in (("train.batch_size", cfg.train.batch_size),
+                       ("eval.batch_size", cfg.eval.batch_size)):
+    require(batch % dp == 0, field,
+            f"{batch} is not divisible by the data-parallel size {dp} (mesh axes of 'batch')")
+    require(batch % processes == 0, field,
+            f"{batch} is not divisible by the process count {processes}")
+  # Each process feeds only its own rows of a batch, so the batch must be split at least
+  # once per process.
+  require(dp % processes == 0, "mesh",
+          f"the batch is split {dp} way(s) (mesh axes of 'batch'), not a multiple of the "
+          f"{processes} processes; give the data or fsdp axis a multiple of {processes}")
+  with mesh_lib.activate(mesh, rules):
+    abstract = nnx.eval_shape(family.make_model)
+    mesh_lib.check_divisible(nnx.state(abstract), mesh, rules)
+  return mesh

@@ -2,53 +2,91 @@
 
 Training draws a timestep, noise and label dropout per example from the run's seed and
 the step; the held-out metric is the denoising error at fixed noise levels (fixed noise
-too), computed with the EMA weights that sampling uses. Costs are counted per image.
+too), computed with the EMA weights that sampling uses. Costs are counted per image. A
+trained run is sampled with DDIM or DDPM and guidance, and scored on sample quality
+(`scaling.evals.image_quality`) and held-out denoising error.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Iterator
 
 import jax
+import ml_collections
 import numpy as np
 from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec
 
 from scaling import mesh as mesh_lib
-from scaling.config import ConfigError, require
-from scaling.data import images
+from scaling.config import ConfigError, UserError, require
+from scaling.data import image_sets
+from scaling.evals import image_quality, metrics
+from scaling.evals.image_features import classifier_for
+from scaling.families import base
 from scaling.generate import diffusion
+from scaling.generate import image_sampling as image_generation
 from scaling.models import counting
 from scaling.models.dit import DiT, check_shapes
-from scaling.train import objectives
-from scaling.train.state import eager_sharding
 
-# The fields each section may have; anything else is a typo and an error.
-SCHEMA = {
-    "": {"name", "seed", "model", "mesh", "data", "diffusion", "train", "eval", "checkpoint"},
-    "model": {"kind", "d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff", "mlp",
-              "norm_eps", "dtype", "attention", "scan_layers", "remat", "patch_size"},
-    "mesh": {"data", "fsdp", "tensor", "rules"},
-    "data": {"kind", "name", "image_size", "channels", "num_classes", "data_dir", "seed"},
-    "diffusion": {"schedule", "timesteps", "prediction", "label_dropout", "ema_decay",
-                  "eval_timesteps", "sampler", "sample_steps", "eta", "guidance"},
-    "train": {"steps", "batch_size", "optimizer", "learning_rate", "schedule", "warmup_steps",
-              "decay_fraction", "final_lr_fraction", "weight_decay", "b1", "b2", "grad_clip",
-              "log_every"},
-    "eval": {"every_steps", "batch_size", "max_examples"},
-    "checkpoint": {"every_steps", "max_to_keep", "async_save"},
-}
+# The config field of each sampler setting, for error messages.
+FIELDS = {"steps": "sample_steps", "method": "sampler"}
 
 
-def check_config(cfg) -> None:
-  """Schema and values of a diffusion config; raises ConfigError naming the field."""
-  from scaling.train.validate import check_schema, check_transformer
-  check_schema(cfg, SCHEMA)
-  check_transformer(cfg.model)
-  images.check(cfg.data)
-  check_shapes(cfg.model, cfg.data.image_size)
-  f = cfg.diffusion
-  require(f.schedule in diffusion.SCHEDULES, "diffusion.schedule",
-          f"unknown {f.schedule!r}; choose from {', '.join(diffusion.SCHEDULES)}")
+def base_config() -> ml_collections.ConfigDict:
+  """Every field of a DiT config with its default (a ~250k-parameter DiT on 8x8 digits);
+  presets in `configs/diffusion/` start from here."""
+  return ml_collections.ConfigDict(dict(
+      name="dit",
+      seed=0,
+      model=dict(
+          kind="dit",
+          d_model=64, n_layers=3, n_heads=4, n_kv_heads=4, d_ff=256,
+          mlp="gelu",              # gelu | swiglu
+          norm_eps=1e-6,
+          dtype="float32",         # compute dtype; parameters are always float32
+          attention="xla",         # xla | cudnn
+          scan_layers=False,
+          remat="none",            # none | full | dots_saveable
+          patch_size=2,            # image_size must be divisible by it
+      ),
+      mesh=dict(data=-1, fsdp=1, tensor=1, rules=mesh_lib.DEFAULT_RULES),
+      data=dict(
+          kind="images",
+          name="digits",           # digits | mnist | cifar10
+          image_size=8,            # images are resized to image_size x image_size
+          channels=1,
+          num_classes=10,
+          data_dir="",             # "" = $SCALING_DATA_DIR or ~/.cache/scaling/data
+          seed=0,                  # example order; shared by every model size
+      ),
+      diffusion=dict(
+          schedule="cosine",       # cosine | linear
+          timesteps=1000,          # T of the training process
+          prediction="eps",        # eps | v: what the model outputs
+          label_dropout=0.1,       # share of labels replaced by the null class (for guidance)
+          ema_decay=0.999,         # EMA of the weights, used for evaluation and sampling
+          eval_timesteps=(50, 200, 500, 800),  # held-out denoising error at these levels
+          sampler="ddim",          # defaults of `scaling sample` / `scaling eval`
+          sample_steps=50,
+          eta=0.0,
+          guidance=2.0,            # 0 unconditional, 1 conditional, > 1 guided
+      ),
+      train=dict(
+          steps=3_000, batch_size=128, optimizer="adamw", learning_rate=2e-3,
+          schedule="cosine", warmup_steps=100, decay_fraction=0.2, final_lr_fraction=0.1,
+          weight_decay=0.0, b1=0.9, b2=0.99, grad_clip=1.0, log_every=50,
+      ),
+      eval=dict(every_steps=1_000, batch_size=256, max_examples=1_024),
+      checkpoint=dict(
+          every_steps=1_000, max_to_keep=2, async_save=True,
+          keep_steps=(),           # also save and keep these (checkpoint evals, branches)
+          preemption_check_every=10,  # multi-process runs agree on SIGTERM this often
+      ),
+  ))
+
+
+def _check_diffusion(f) -> None:
   require(f.timesteps >= 2, "diffusion.timesteps", f"must be at least 2, got {f.timesteps}")
   require(0 <= f.label_dropout < 1, "diffusion.label_dropout",
           f"must be in [0, 1), got {f.label_dropout}")
@@ -56,31 +94,43 @@ def check_config(cfg) -> None:
   require(len(f.eval_timesteps) > 0 and all(0 <= t < f.timesteps for t in f.eval_timesteps),
           "diffusion.eval_timesteps", f"need timesteps in [0, {f.timesteps}), got "
           f"{tuple(f.eval_timesteps)}")
-  schedule = diffusion.make_schedule(f.schedule, f.timesteps)
   try:
+    schedule = diffusion.make_schedule(f.schedule, f.timesteps)
     diffusion.check_sampling(schedule, steps=f.sample_steps, method=f.sampler, eta=f.eta,
                              guidance=f.guidance, prediction=f.prediction)
-  except ConfigError as e:  # Name the config section the sampler's message refers to.
-    raise ConfigError(f"config.{e}") from None
+  except diffusion.SettingError as e:  # The maths names its setting; we name the field.
+    raise ConfigError(f"config.diffusion.{FIELDS.get(e.setting, e.setting)}: {e}") from None
 
 
 class DiffusionFamily:
   """Class-conditional image diffusion with a DiT; costs counted per training image."""
 
+  kind = "dit"
   unit = "sample"
+  suites = ("images",)
+  base_config = staticmethod(base_config)
 
   def __init__(self, cfg):
     self.cfg = cfg
-    self.schedule = diffusion.make_schedule(cfg.diffusion.schedule, cfg.diffusion.timesteps)
     self.ema_decay = cfg.diffusion.ema_decay
     self.null_class = cfg.data.num_classes
     self.eval_timesteps = tuple(int(t) for t in cfg.diffusion.eval_timesteps)
+    try:  # the training noise schedule; `check` reports an impossible one by its field
+      self.schedule = diffusion.make_schedule(cfg.diffusion.schedule, cfg.diffusion.timesteps)
+    except diffusion.SettingError:
+      self.schedule = None
 
-  def make_model(self) -> nnx.Module:
+  def check(self) -> None:
+    base.check_transformer(self.cfg.model)
+    image_sets.check(self.cfg.data)
+    check_shapes(self.cfg.model, self.cfg.data.image_size)
+    _check_diffusion(self.cfg.diffusion)
+
+  def make_model(self, rngs: nnx.Rngs | None = None) -> nnx.Module:
     d = self.cfg.data
-    with eager_sharding():
+    with base.eager_sharding():
       return DiT(self.cfg.model, d.image_size, d.channels, d.num_classes,
-                 rngs=nnx.Rngs(params=self.cfg.seed))
+                 rngs=rngs or nnx.Rngs(params=self.cfg.seed))
 
   def params(self) -> counting.ParamCounts:
     d = self.cfg.data
@@ -93,46 +143,54 @@ class DiffusionFamily:
   def units_per_step(self) -> int:
     return self.cfg.train.batch_size
 
+  # --- data ---------------------------------------------------------------------------
+
   def load_data(self) -> dict:
     """The train split and the held-out split (written once, then read from disk)."""
-    return {"train": images.load(self.cfg.data, "train"),
-            "eval": images.load(self.cfg.data, "test")}
+    return {"train": image_sets.load(self.cfg.data, "train"),
+            "eval": image_sets.load(self.cfg.data, "test")}
 
   def save_artifacts(self, data: dict, workdir: str) -> None:
     del data, workdir  # Images need no tokenizer; the config says everything else.
 
+  def load_artifacts(self, workdir: str) -> dict:
+    del workdir
+    return {}
+
   def train_dataset(self, data: dict, process_index: int, process_count: int):
-    return images.train_dataset(data["train"], global_batch=self.cfg.train.batch_size,
+    return image_sets.train_dataset(data["train"], global_batch=self.cfg.train.batch_size,
                                 seed=self.cfg.data.seed, process_index=process_index,
                                 process_count=process_count)
 
   def eval_batches(self, data: dict, process_index: int, process_count: int) -> Iterator:
     e = self.cfg.eval
-    return images.eval_batches(data["eval"], global_batch=e.batch_size,
+    return image_sets.eval_batches(data["eval"], global_batch=e.batch_size,
                                max_examples=e.max_examples, process_index=process_index,
                                process_count=process_count)
 
   def synthetic_batch(self, rng) -> dict:
     """A global batch of random images and labels, shaped like the real ones (benchmarks)."""
     d, B = self.cfg.data, self.cfg.train.batch_size
-    images = rng.uniform(-1, 1, (B, d.image_size, d.image_size, d.channels))
-    return {"images": images.astype(np.float32),
+    pixels = rng.uniform(-1, 1, (B, d.image_size, d.image_size, d.channels))
+    return {"images": pixels.astype(np.float32),
             "labels": rng.integers(0, d.num_classes, B).astype(np.int32)}
 
   def batch_sharding(self, mesh, rules) -> jax.sharding.NamedSharding:
     # Only the leading (batch) axis is split, so one sharding fits images and labels.
     return mesh_lib.batch_sharding(mesh, rules, ndim=1)
 
+  # --- objective ----------------------------------------------------------------------
+
   def loss(self, model, batch, key) -> jax.Array:
     f = self.cfg.diffusion
-    return objectives.diffusion_loss(model, batch["images"], batch["labels"], key,
-                                     self.schedule, prediction=f.prediction,
-                                     label_dropout=f.label_dropout, null_class=self.null_class)
+    return diffusion.diffusion_loss(model, batch["images"], batch["labels"], key,
+                                    self.schedule, prediction=f.prediction,
+                                    label_dropout=f.label_dropout, null_class=self.null_class)
 
   def eval_sums(self, model, batch, key) -> dict:
-    sums = objectives.denoising_sums(model, batch["images"], batch["labels"], key,
-                                     self.schedule, prediction=self.cfg.diffusion.prediction,
-                                     timesteps=self.eval_timesteps, mask_B=batch["mask"])
+    sums = diffusion.denoising_sums(model, batch["images"], batch["labels"], key,
+                                    self.schedule, prediction=self.cfg.diffusion.prediction,
+                                    timesteps=self.eval_timesteps, mask_B=batch["mask"])
     out = {f"mse_t{t}": sums["mse"][i] for i, t in enumerate(self.eval_timesteps)}
     out["examples"] = sums["examples"][0]
     return out
@@ -143,3 +201,90 @@ class DiffusionFamily:
     per_t = {f"eval_mse_t{t}": totals[f"mse_t{t}"] / n for t in self.eval_timesteps}
     return {"eval_loss": sum(per_t.values()) / len(per_t), **per_t,
             "eval_examples": totals["examples"]}
+
+  # --- a trained run ------------------------------------------------------------------
+
+  def inference_devices(self, devices: list) -> list:
+    return devices  # image samplers split their batch over every device
+
+  def check_eval(self, request: base.EvalRequest) -> None:
+    request.check()
+    other = [s for s in (request.suites or ()) if s not in self.suites]
+    if other or request.task_files:
+      raise UserError(f"an image model's suite is 'images', not "
+                      f"{', '.join([*other, *request.task_files])}")
+    if request.n is not None and request.n < 2:
+      raise UserError(f"-n must be at least 2 images per class for image metrics, "
+                      f"got {request.n}")
+    image_quality.settings_grid(self.cfg.diffusion, samplers=request.samplers,
+                                steps=request.steps, guidance=request.guidance)
+
+  def evaluate(self, run, request: base.EvalRequest, *, progress: bool = True) -> dict:
+    """Sample quality at each sampler setting, and held-out denoising error."""
+    self.check_eval(request)
+    settings = image_quality.settings_grid(run.cfg.diffusion, samplers=request.samplers,
+                                           steps=request.steps, guidance=request.guidance)
+    for s in settings:  # every setting, before the first image is drawn
+      image_generation.check_settings(run, s)
+    n_per_class = request.n or 100
+    classifier = classifier_for(run.cfg.data)
+    result = image_quality.evaluate(run, settings, classifier, n_per_class=n_per_class,
+                                    batch=request.batch, progress=progress)
+    real_test = image_sets.load(run.cfg.data, "test")
+    result["denoising"] = self.denoising(run, real_test, batch=request.batch, seed=0)
+    image_quality.write(run, run.eval_path, result, settings, n_per_class,
+                        classifier.accuracy, {"sampler": request.samplers,
+                                              "steps": request.steps,
+                                              "guidance": request.guidance})
+    return result
+
+  def denoising(self, run, real: image_sets.ImageSet, *, batch: int, seed: int) -> dict:
+    """Per-example held-out denoising error at the config's fixed timesteps, with CIs."""
+    graphdef, params = nnx.split(run.model)
+    shards = run.mesh.devices.size
+    batch = -(-min(batch, len(real)) // shards) * shards
+    sharding = NamedSharding(run.mesh, PartitionSpec(run.mesh.axis_names))
+
+    @jax.jit
+    def errors(params, images_B, labels_B, key):
+      return diffusion.denoising_errors(
+          nnx.merge(graphdef, params), images_B, labels_B, key, self.schedule,
+          prediction=run.cfg.diffusion.prediction, timesteps=self.eval_timesteps)
+
+    per_t = []
+    with mesh_lib.activate(run.mesh, run.rules):
+      for i, start in enumerate(range(0, len(real), batch)):
+        index = np.minimum(np.arange(start, start + batch), len(real) - 1)
+        rows = real.rows(index)
+        err_TB = errors(params, jax.device_put(rows["images"], sharding),
+                        jax.device_put(rows["labels"], sharding),
+                        jax.random.fold_in(jax.random.key(seed), i))
+        per_t.append(np.asarray(err_TB)[:, :min(batch, len(real) - start)])
+    err_TN = np.concatenate(per_t, axis=1)
+    return {f"t{t}": {"n": err_TN.shape[1], "metrics": {"mse": metrics.summarize(err_TN[i])},
+                      "chance": {}}
+            for i, t in enumerate(self.eval_timesteps)}
+
+  def sample(self, run, request: base.SampleRequest) -> list[str]:
+    """`n` images of each requested class (default: of every class), as one PNG grid."""
+    if request.prompts:
+      raise UserError(f"{run.workdir} holds an image model: use --class, not prompts")
+    n = request.n or 16
+    if n < 1:
+      raise UserError(f"-n must be at least 1, got {n}")
+    classes = list(request.classes) or list(range(run.cfg.data.num_classes))
+    labels = image_generation.check_labels(np.repeat(classes, n), run.cfg.data.num_classes)
+    settings = image_generation.SamplerSettings.from_config(
+        run.cfg.diffusion, steps=request.steps, method=request.sampler, eta=request.eta,
+        guidance=request.guidance)
+    image_generation.check_settings(run, settings)
+    path = request.out or os.path.join(
+        run.workdir, "samples",
+        f"class{'-'.join(map(str, classes)) if request.classes else 'all'}-{settings.method}"
+        f"{settings.steps}-guidance{settings.guidance:g}-seed{request.seed}.png")
+    image_generation.check_output(path)
+    out = image_generation.generate(run, labels, settings, seed=request.seed)
+    # One row per class when there are several, else a square grid.
+    image_generation.save_grid(out, path, columns=n if len(classes) > 1 else None)
+    return [f"wrote {len(out)} images ({settings.method}, {settings.steps} steps, guidance "
+            f"{settings.guidance:g}) to {path}"]

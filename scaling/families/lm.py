@@ -1,4 +1,9 @@
-"""The language-model family: a decoder-only transformer trained on next-token prediction."""
+"""The language-model family: a decoder-only transformer trained on next-token prediction.
+
+Data are generated task problems (arithmetic, letter-string and word analogies) and
+natural-text corpora (`scaling.data`); costs are counted per token; a trained run is
+sampled with the KV-cache decoder and scored on benchmark suites (`scaling.evals`).
+"""
 
 from __future__ import annotations
 
@@ -6,28 +11,152 @@ import os
 from typing import Any, Iterator
 
 import jax
+import jax.numpy as jnp
+import ml_collections
 import numpy as np
+import optax
 from flax import nnx
 
 from scaling import mesh as mesh_lib
-from scaling.data import builders, pipeline
+from scaling.config import UserError, require
+from scaling.data import builders, corpora, pipeline
+from scaling.data.tasks import analogy, arithmetic, mixture
+from scaling.data.tokenizer import Tokenizer
+from scaling.evals import aggregate, scoring, suites
+from scaling.families import base
+from scaling.generate import sampling
+from scaling.generate import completion as text_generation
 from scaling.models import counting
-from scaling.train import objectives
-from scaling.train.state import make_model
+from scaling.models.lm import LM
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """Every field of an LM config with its default (a ~117k-parameter model on 3-digit
+  addition); presets in `configs/lm/` start from here."""
+  return ml_collections.ConfigDict(dict(
+      name="lm",
+      seed=0,                      # parameter initialisation
+      model=dict(
+          kind="lm",
+          d_model=64, n_layers=2, n_heads=4,
+          n_kv_heads=4,            # fewer than n_heads = grouped-query attention
+          d_ff=256,
+          mlp="gelu",              # gelu | swiglu
+          tie_embeddings=True,
+          rope_base=10_000.0,
+          norm_eps=1e-6,
+          dtype="float32",         # compute dtype; parameters are always float32
+          attention="xla",         # xla | cudnn (GPU, bfloat16)
+          scan_layers=False,       # one lax.scan over layers (compile time independent of depth)
+          remat="none",            # none | full | dots_saveable
+      ),
+      mesh=dict(data=-1, fsdp=1, tensor=1, rules=mesh_lib.DEFAULT_RULES),
+      data=dict(
+          # (source, weight): a task generator or `text:<tfds name>`.
+          mixture=(("arithmetic", 1.0),),
+          ops=("+",),
+          min_digits=3,
+          max_digits=3,
+          reverse_answer=True,     # least-significant digit first, as the model adds
+          letter_levels=("basic",),
+          word_levels=("basic",),
+          eval_fraction=0.02,      # share of all problems held out; decided by hash
+          num_train=200_000,       # with text: packed rows of seq_len tokens
+          num_eval=2_000,          # per task; with text: packed held-out rows
+          seq_len=16,
+          loss_on="answer",        # task examples: answer | all (text: every token)
+          vocab_size=288,
+          data_dir="",             # "" = $SCALING_DATA_DIR or ~/.cache/scaling/data
+          seed=0,                  # problems and their order; shared by every model size
+      ),
+      train=dict(
+          steps=1_500, batch_size=128, optimizer="adamw", learning_rate=3e-3,
+          schedule="cosine",       # cosine | constant | wsd
+          warmup_steps=100,
+          decay_fraction=0.2,      # wsd: share of steps spent decaying
+          final_lr_fraction=0.1, weight_decay=0.1, b1=0.9, b2=0.99, grad_clip=1.0,
+          log_every=50,
+      ),
+      eval=dict(every_steps=500, batch_size=256, max_examples=2_000),
+      checkpoint=dict(
+          every_steps=1_000, max_to_keep=2, async_save=True,
+          keep_steps=(),           # also save and keep these (checkpoint evals, branches)
+          preemption_check_every=10,  # multi-process runs agree on SIGTERM this often
+      ),
+  ))
+
+
+def _check_data(d) -> None:
+  require(len(d.mixture) > 0, "data.mixture", "needs at least one (source, weight) pair")
+  for entry in d.mixture:
+    require(len(entry) == 2 and (entry[0] in mixture.TASKS or corpora.is_text(entry[0])),
+            "data.mixture", f"entries are (source, weight) with source one of "
+            f"{mixture.TASKS} or 'text:<tfds name>', got {entry!r}")
+    require(entry[1] > 0, "data.mixture", f"weights must be positive, got {entry!r}")
+  require(all(level in analogy.LEVELS for level in d.letter_levels), "data.letter_levels",
+          f"known levels: {', '.join(analogy.LEVELS)}; got {d.letter_levels}")
+  require(all(level in analogy.WORD_LEVELS for level in d.word_levels), "data.word_levels",
+          f"known levels: {', '.join(analogy.WORD_LEVELS)}; got {d.word_levels}")
+  require(all(op in arithmetic.OPS for op in d.ops) and len(d.ops) > 0, "data.ops",
+          f"must be a non-empty subset of {arithmetic.OPS}, got {d.ops}")
+  require(1 <= d.min_digits <= d.max_digits, "data.min_digits",
+          f"need 1 <= min_digits <= max_digits, got {d.min_digits}, {d.max_digits}")
+  require(0 < d.eval_fraction < 1, "data.eval_fraction", f"must be in (0, 1), got {d.eval_fraction}")
+  require(d.loss_on in ("answer", "all"), "data.loss_on", f"unknown {d.loss_on!r}; choose answer or all")
+  require(d.num_train > 0 and d.num_eval > 0, "data.num_train", "split sizes must be positive")
+  require(d.seq_len > 1, "data.seq_len", f"must be at least 2, got {d.seq_len}")
+  question, answer = arithmetic.max_chars(tuple(d.ops), d.max_digits)
+  needed = question + answer + 1  # bos + question + answer + eos, minus the shifted-out token
+  # Analogy lengths depend on the tokenizer; the tokenizing step checks those.
+  require(d.seq_len >= needed or "arithmetic" not in dict(d.mixture), "data.seq_len",
+          f"seq_len={d.seq_len} is too short for {d.max_digits}-digit problems (needs {needed})")
+
+
+def lm_loss(logits_BLV: jax.Array, targets_BL: jax.Array, mask_BL: jax.Array):
+  """Mean next-token cross-entropy over the masked positions of the whole batch."""
+  nll_BL = optax.softmax_cross_entropy_with_integer_labels(logits_BLV, targets_BL)
+  n_tokens = jnp.maximum(mask_BL.sum(), 1.0)
+  return (nll_BL * mask_BL).sum() / n_tokens
+
+
+def lm_eval_sums(logits_BLV: jax.Array, targets_BL: jax.Array, mask_BL: jax.Array):
+  """Sums over a batch, to be added up across batches and divided at the end.
+
+  `exact`: examples whose every masked target is the argmax, i.e. what greedy decoding
+  would produce under teacher forcing.
+  """
+  nll_BL = optax.softmax_cross_entropy_with_integer_labels(logits_BLV, targets_BL)
+  correct_BL = (logits_BLV.argmax(-1) == targets_BL) | (mask_BL == 0)
+  has_target_B = mask_BL.sum(-1) > 0
+  return {
+      "nll": (nll_BL * mask_BL).sum(),
+      "tokens": mask_BL.sum(),
+      "correct_tokens": ((logits_BLV.argmax(-1) == targets_BL) * mask_BL).sum(),
+      "exact": (correct_BL.all(-1) & has_target_B).sum(),
+      "examples": has_target_B.sum(),
+  }
 
 
 class LMFamily:
   """Next-token prediction on tokenized text or task examples; costs counted per token."""
 
+  kind = "lm"
   unit = "token"
+  suites = suites.SUITES
   ema_decay = None  # no weight averaging
+  base_config = staticmethod(base_config)
 
   def __init__(self, cfg):
     self.cfg = cfg
     self.vocab_size = cfg.data.vocab_size
 
-  def make_model(self) -> nnx.Module:
-    return make_model(self.cfg.model, self.vocab_size, self.cfg.seed)
+  def check(self) -> None:
+    base.check_transformer(self.cfg.model)
+    _check_data(self.cfg.data)
+
+  def make_model(self, rngs: nnx.Rngs | None = None) -> nnx.Module:
+    with base.eager_sharding():
+      return LM(self.cfg.model, self.vocab_size, rngs=rngs or nnx.Rngs(params=self.cfg.seed))
 
   def params(self) -> counting.ParamCounts:
     return counting.lm_params(self.cfg.model, self.vocab_size)
@@ -37,6 +166,8 @@ class LMFamily:
 
   def units_per_step(self) -> int:
     return self.cfg.train.batch_size * self.cfg.data.seq_len
+
+  # --- data ---------------------------------------------------------------------------
 
   def load_data(self) -> dict[str, Any]:
     """Prepares the dataset and tokenizer if needed; returns the tokenized splits."""
@@ -48,6 +179,16 @@ class LMFamily:
 
   def save_artifacts(self, data: dict, workdir: str) -> None:
     data["tokenizer"].save(os.path.join(workdir, "tokenizer.model"))
+
+  def load_artifacts(self, workdir: str) -> dict:
+    path = os.path.join(workdir, "tokenizer.model")
+    if not os.path.exists(path):
+      raise UserError(f"{workdir} has no tokenizer.model: a language-model run needs the "
+                      "tokenizer it was trained with")
+    try:
+      return {"tokenizer": Tokenizer.load(path)}
+    except (OSError, RuntimeError) as e:
+      raise UserError(f"cannot read {path}: {e}") from None
 
   def train_dataset(self, data: dict, process_index: int, process_count: int):
     return pipeline.train_dataset(
@@ -70,6 +211,8 @@ class LMFamily:
   def batch_sharding(self, mesh, rules) -> jax.sharding.NamedSharding:
     return mesh_lib.batch_sharding(mesh, rules)
 
+  # --- objective ----------------------------------------------------------------------
+
   @staticmethod
   def _logits(model, batch):
     # Packed rows carry document boundaries; task rows are one document each.
@@ -77,12 +220,11 @@ class LMFamily:
 
   def loss(self, model, batch, key) -> jax.Array:
     del key  # The LM objective is deterministic given the batch.
-    return objectives.lm_loss(self._logits(model, batch), batch["targets"], batch["loss_mask"])
+    return lm_loss(self._logits(model, batch), batch["targets"], batch["loss_mask"])
 
   def eval_sums(self, model, batch, key) -> dict:
     del key
-    return objectives.lm_eval_sums(self._logits(model, batch), batch["targets"],
-                                   batch["loss_mask"])
+    return lm_eval_sums(self._logits(model, batch), batch["targets"], batch["loss_mask"])
 
   @staticmethod
   def eval_metrics(totals: dict[str, float]) -> dict[str, float]:
@@ -93,3 +235,58 @@ class LMFamily:
         "eval_exact_match": totals["exact"] / max(totals["examples"], 1),
         "eval_examples": totals["examples"],
     }
+
+  # --- a trained run ------------------------------------------------------------------
+
+  def inference_devices(self, devices: list) -> list:
+    return devices[:1]  # tiny models: one device decodes fastest
+
+  def check_eval(self, request: base.EvalRequest) -> None:
+    request.check()
+    if request.samplers or request.steps or request.guidance:
+      raise UserError("--sampler, --steps and --guidance are for image models")
+    for name in request.suites or ():
+      if name not in self.suites:
+        raise UserError(f"unknown suite {name!r} for a language model; known: "
+                        f"{', '.join(self.suites)}")
+    for path in request.task_files:
+      if not os.path.exists(path):
+        raise UserError(f"task file not found: {path}")
+
+  def evaluate(self, run, request: base.EvalRequest, *, progress: bool = True) -> dict:
+    """Greedy and teacher-forced scores on the suites (default: arithmetic) and task files."""
+    self.check_eval(request)
+    names = list(request.suites if request.suites is not None
+                 else () if request.task_files else ("arithmetic",))
+    n = request.n or 500
+    items = suites.build(names, run.cfg.data, n_per_subset=n,
+                         task_files=list(request.task_files))
+    if not items:
+      raise UserError("nothing to evaluate: the suites and task files hold no items")
+    outputs = scoring.score(run.model, run.tokenizer, items, batch=request.batch,
+                            progress=progress)
+    result = aggregate.aggregate(items, outputs)
+    meta = {"workdir": os.path.abspath(run.workdir), "step": run.step, "suites": names,
+            "task_files": list(request.task_files), "n_per_subset": n}
+    aggregate.write(run.eval_path, result, meta)
+    return result
+
+  def sample(self, run, request: base.SampleRequest) -> list[str]:
+    """Completions of every prompt, `n` each, printed as prompt + completion."""
+    if request.classes:
+      raise UserError(f"--class is for image models; {run.workdir} holds a language model")
+    if request.n is not None and request.n < 1:
+      raise UserError(f"-n must be at least 1, got {request.n}")
+    cfg = sampling.SamplingConfig(temperature=request.temperature, top_k=request.top_k,
+                                  top_p=request.top_p, min_p=request.min_p)
+    try:
+      cfg.validate()
+    except ValueError as e:
+      raise UserError(str(e)) from None
+    if not request.prompts:
+      raise UserError("give --prompt TEXT (repeatable) or --prompts_file FILE")
+    completions = text_generation.complete(run, list(request.prompts), n=request.n or 1,
+                                           cfg=cfg, max_new_tokens=request.max_new_tokens,
+                                           seed=request.seed)
+    return [f"{prompt}{out}" for prompt, outs in zip(request.prompts, completions)
+            for out in outs]

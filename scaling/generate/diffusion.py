@@ -1,4 +1,5 @@
-"""Gaussian diffusion: noise schedules, the forward process, DDPM / DDIM samplers, guidance.
+"""Gaussian diffusion: noise schedules, the forward process, DDPM / DDIM samplers, guidance,
+and the training objective (noise or v prediction) with its held-out denoising error.
 
 Timesteps index a schedule of T steps, t in [0, T), and the model is given that index.
 x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps with abar_t = prod_{s <= t} (1 - beta_s), so
@@ -15,7 +16,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scaling.config import ConfigError
+
+class SettingError(ValueError):
+  """An impossible setting; `setting` names it (`steps`, `method`, `eta`, `guidance`,
+  `prediction`, `schedule`, `timesteps`), so callers can report it as their own config
+  field or command-line flag."""
+
+  def __init__(self, setting: str, message: str):
+    super().__init__(message)
+    self.setting = setting
+
 
 SCHEDULES = ("linear", "cosine")
 PREDICTIONS = ("eps", "v")
@@ -32,7 +42,7 @@ class Schedule:
 
   Jitted code closes over a schedule (its arrays become constants); it is not a pytree.
   """
-  kind: str
+  name: str
   betas: jax.Array
   alphas_cumprod: jax.Array                 # abar_t
   alphas_cumprod_prev: jax.Array            # abar_{t-1}, with abar_{-1} = 1
@@ -48,28 +58,28 @@ class Schedule:
     return int(self.betas.shape[0])
 
 
-def _betas(kind: str, timesteps: int) -> np.ndarray:
-  if kind == "linear":
+def _betas(name: str, timesteps: int) -> np.ndarray:
+  if name == "linear":
     # DDPM's 1e-4 .. 0.02 at T = 1000, scaled by 1000 / T (as in improved DDPM) so that
     # any T ends at the same, nearly pure, noise.
     scale = 1000.0 / timesteps
     betas = np.linspace(scale * 1e-4, scale * 0.02, timesteps, dtype=np.float64)
-  elif kind == "cosine":
+  elif name == "cosine":
     f = lambda u: np.cos((u + COSINE_OFFSET) / (1 + COSINE_OFFSET) * np.pi / 2) ** 2
     u = np.arange(timesteps, dtype=np.float64) / timesteps
     betas = 1 - f(u + 1 / timesteps) / f(u)
   else:
-    raise ConfigError(f"diffusion.schedule: unknown {kind!r}; choose {' or '.join(SCHEDULES)}")
+    raise SettingError("schedule", f"unknown {name!r}; choose {' or '.join(SCHEDULES)}")
   return np.minimum(betas, MAX_BETA)
 
 
-def _from_betas(kind: str, betas: np.ndarray) -> Schedule:
+def _from_betas(name: str, betas: np.ndarray) -> Schedule:
   alphas = 1.0 - betas
   ac = np.cumprod(alphas)
   ac_prev = np.concatenate([[1.0], ac[:-1]])
   f32 = lambda a: jnp.asarray(a, jnp.float32)
   return Schedule(
-      kind=kind, betas=f32(betas), alphas_cumprod=f32(ac), alphas_cumprod_prev=f32(ac_prev),
+      name=name, betas=f32(betas), alphas_cumprod=f32(ac), alphas_cumprod_prev=f32(ac_prev),
       sqrt_alphas_cumprod=f32(np.sqrt(ac)), sqrt_one_minus_alphas_cumprod=f32(np.sqrt(1 - ac)),
       posterior_variance=f32(betas * (1 - ac_prev) / (1 - ac)),
       posterior_mean_coef1=f32(betas * np.sqrt(ac_prev) / (1 - ac)),
@@ -77,17 +87,17 @@ def _from_betas(kind: str, betas: np.ndarray) -> Schedule:
       alphas_cumprod_f64=ac)
 
 
-def make_schedule(kind: str, timesteps: int) -> Schedule:
+def make_schedule(name: str, timesteps: int) -> Schedule:
   """`linear` (DDPM) or `cosine` (improved DDPM) schedule of `timesteps` steps."""
   if timesteps < 1:
-    raise ConfigError(f"diffusion.timesteps: must be at least 1, got {timesteps}")
-  return _from_betas(kind, _betas(kind, timesteps))
+    raise SettingError("timesteps", f"must be at least 1, got {timesteps}")
+  return _from_betas(name, _betas(name, timesteps))
 
 
 def spaced_timesteps(timesteps: int, steps: int) -> np.ndarray:
   """`steps` evenly spaced timesteps in [0, T), ascending; the last is always T - 1."""
   if not 1 <= steps <= timesteps:
-    raise ConfigError(f"diffusion.steps: must be between 1 and the schedule's "
+    raise SettingError("steps", f"must be between 1 and the schedule's "
                       f"T={timesteps}, got {steps}")
   # Spacing >= 1 with round-half-up keeps them distinct.
   return np.floor(np.linspace(timesteps - 1, 0, steps) + 0.5).astype(np.int32)[::-1].copy()
@@ -102,7 +112,7 @@ def respace(schedule: Schedule, steps: int) -> tuple[np.ndarray, Schedule]:
   ts = spaced_timesteps(schedule.timesteps, steps)
   ac = schedule.alphas_cumprod_f64[ts]
   betas = 1.0 - ac / np.concatenate([[1.0], ac[:-1]])
-  return ts, _from_betas(schedule.kind, betas)
+  return ts, _from_betas(schedule.name, betas)
 
 
 def _at(values_T: jax.Array, t_B: jax.Array, ndim: int) -> jax.Array:
@@ -118,7 +128,7 @@ def q_sample(schedule: Schedule, x0: jax.Array, t_B: jax.Array, noise: jax.Array
 
 def _check_prediction(prediction: str) -> None:
   if prediction not in PREDICTIONS:
-    raise ConfigError(f"diffusion.prediction: unknown {prediction!r}; "
+    raise SettingError("prediction", f"unknown {prediction!r}; "
                       f"choose {' or '.join(PREDICTIONS)}")
 
 
@@ -166,14 +176,14 @@ def ddim_step(x_t: jax.Array, x0_hat: jax.Array, eps_hat: jax.Array, abar_t, aba
 
 def check_sampling(schedule: Schedule, *, steps: int, method: str, eta: float,
                    guidance: float, prediction: str) -> None:
-  """Raises a ConfigError (one line, naming the setting) for impossible sampler settings."""
+  """Raises a SettingError (naming the setting) for impossible sampler settings."""
   spaced_timesteps(schedule.timesteps, steps)
   if method not in METHODS:
-    raise ConfigError(f"diffusion.method: unknown {method!r}; choose {' or '.join(METHODS)}")
+    raise SettingError("method", f"unknown {method!r}; choose {' or '.join(METHODS)}")
   if eta < 0:
-    raise ConfigError(f"diffusion.eta: must be >= 0, got {eta}")
+    raise SettingError("eta", f"must be >= 0, got {eta}")
   if guidance < 0:
-    raise ConfigError(f"diffusion.guidance: must be >= 0, got {guidance}")
+    raise SettingError("guidance", f"must be >= 0, got {guidance}")
   _check_prediction(prediction)
 
 
@@ -232,3 +242,65 @@ def sample(denoise_fn: DenoiseFn, schedule: Schedule, rng: jax.Array, shape: tup
   indices = jnp.arange(steps - 1, -1, -1)
   x, _ = jax.lax.scan(step, x, (indices, jax.random.split(step_rng, steps)))
   return x
+
+
+# --- training objective and held-out error -----------------------------------------
+
+
+def diffusion_loss(model_fn, x0_BHWC: jax.Array, labels_B: jax.Array, rng: jax.Array,
+                   schedule: Schedule, *, prediction: str, label_dropout: float,
+                   null_class: int) -> jax.Array:
+  """Mean squared error on the `eps` or `v` target at uniform timesteps and Gaussian noise.
+
+  Each label becomes `null_class` with probability `label_dropout`, so one model also
+  learns the unconditional prediction that classifier-free guidance needs.
+  """
+  t_rng, noise_rng, drop_rng = jax.random.split(rng, 3)
+  B = x0_BHWC.shape[0]
+  t_B = jax.random.randint(t_rng, (B,), 0, schedule.timesteps)
+  noise_BHWC = jax.random.normal(noise_rng, x0_BHWC.shape, jnp.float32)
+  x_BHWC = q_sample(schedule, x0_BHWC, t_B, noise_BHWC)
+  drop_B = jax.random.bernoulli(drop_rng, label_dropout, (B,))
+  labels_B = jnp.where(drop_B, null_class, labels_B)
+  out_BHWC = model_fn(x_BHWC, t_B, labels_B)
+  target_BHWC = target(schedule, x0_BHWC, noise_BHWC, t_B, prediction)
+  return jnp.mean(jnp.square(out_BHWC.astype(jnp.float32) - target_BHWC))
+
+
+def denoising_errors(model_fn, x0_BHWC: jax.Array, labels_B: jax.Array, rng: jax.Array,
+                     schedule: Schedule, *, prediction: str,
+                     timesteps: tuple[int, ...]) -> jax.Array:
+  """Each example's mean squared error on the target at each fixed timestep, [T', B].
+
+  The conditional labels are used as given; the noise comes from `rng` (fix it for
+  numbers comparable across checkpoints).
+  """
+  B = x0_BHWC.shape[0]
+
+  def at(args):
+    t, key = args
+    t_B = jnp.full((B,), t)
+    noise_BHWC = jax.random.normal(key, x0_BHWC.shape, jnp.float32)
+    out_BHWC = model_fn(q_sample(schedule, x0_BHWC, t_B, noise_BHWC), t_B, labels_B)
+    target_BHWC = target(schedule, x0_BHWC, noise_BHWC, t_B, prediction)
+    return jnp.square(out_BHWC.astype(jnp.float32) - target_BHWC).reshape(B, -1).mean(-1)
+
+  ts = jnp.asarray(timesteps, jnp.int32)
+  # One model trace for all timesteps, each on the batch as it is sharded.
+  return jax.lax.map(at, (ts, jax.random.split(rng, len(timesteps))))
+
+
+def denoising_sums(model_fn, x0_BHWC: jax.Array, labels_B: jax.Array, rng: jax.Array,
+                   schedule: Schedule, *, prediction: str,
+                   timesteps: tuple[int, ...], mask_B: jax.Array | None = None):
+  """Held-out denoising error at fixed timesteps, to be summed across batches.
+
+  Returns `mse` [len(timesteps)]: the sum over (unmasked) examples of each one's mean
+  squared error on the target, and `examples` [len(timesteps)]: how many were summed.
+  """
+  B = x0_BHWC.shape[0]
+  mask_B = jnp.ones((B,), jnp.float32) if mask_B is None else mask_B.astype(jnp.float32)
+  err_TB = denoising_errors(model_fn, x0_BHWC, labels_B, rng, schedule,
+                            prediction=prediction, timesteps=timesteps)
+  return {"mse": (err_TB * mask_B).sum(-1),
+          "examples": jnp.full((len(timesteps),), mask_B.sum())}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from scaling.models.dit import TIME_FREQUENCIES
+
 
 @dataclasses.dataclass(frozen=True)
 class ParamCounts:
@@ -49,8 +51,6 @@ def _dit_parts(model_cfg, image_size: int, channels: int, num_classes: int) -> d
   """Parameters of `scaling.models.dit.DiT` by where they are used."""
   D, F, H, G = model_cfg.d_model, model_cfg.d_ff, model_cfg.n_heads, model_cfg.n_kv_heads
   K, P = D // H, model_cfg.patch_size ** 2 * channels
-  # Imported here so that counting (used by the sweep planner) does not pull in JAX.
-  from scaling.models.dit import TIME_FREQUENCIES
   attention = D * H * K * 2 + D * G * K * 2
   mlp = D * F * (3 if model_cfg.mlp == "swiglu" else 2)
   return {
@@ -92,11 +92,3 @@ def dit_flops_per_sample(model_cfg, image_size: int, channels: int) -> float:
   K = model_cfg.d_model // H
   return (6.0 * (parts["per_token"] * L + parts["per_image"])
           + 12.0 * model_cfg.n_layers * H * K * L * L)
-
-
-def params_for(cfg) -> ParamCounts:
-  """The parameter counts of a full config's model, whichever family it is."""
-  if cfg.model.kind == "dit":
-    d = cfg.data
-    return dit_params(cfg.model, d.image_size, d.channels, d.num_classes)
-  return lm_params(cfg.model, cfg.data.vocab_size)

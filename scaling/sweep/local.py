@@ -1,141 +1,172 @@
-"""Run a sweep's trials on this machine, one after another, each as `scaling train` + `eval`.
+"""Run a sweep's trials on this machine, up to `max_parallel` at once, each on its own
+devices: its share of the CPU cores (an affinity mask and one XLA thread per core), or
+its own GPUs (`CUDA_VISIBLE_DEVICES`), as on a multi-GPU cloud machine without SLURM.
 
-Each trial runs in its own process (a crash, a divergence or an exhausted memory ends the
-trial, not the sweep) and its own session, so Ctrl-C reaches only this executor, which
-then asks the running trial to checkpoint (SIGTERM) and stops. Running the sweep again
-skips finished trials and resumes the interrupted one.
+Every trial runs in its own processes and session, so Ctrl-C reaches only this executor,
+which then asks the running trials to checkpoint (SIGTERM) and stops. Running the sweep
+again skips finished trials and resumes interrupted ones. A trial that fails is recorded
+and the others go on.
 """
 
 from __future__ import annotations
 
-import ctypes
+import dataclasses
 import os
+import queue
+import shutil
 import signal
 import subprocess
-import sys
+import threading
 import time
-from typing import Callable, Sequence
 
 from tqdm import tqdm
 
-from scaling import config as config_lib
+from scaling import cluster, compile_cache
 from scaling.sweep import status as status_lib
+from scaling.sweep import trial as trial_lib
 from scaling.sweep.spec import Trial
-from scaling.train import loop
-
-_TRAIN_STATUS = {loop.EXIT_OK: "trained", loop.EXIT_DIVERGED: "diverged",
-                 loop.EXIT_PREEMPTED: "preempted"}
-
-
-def die_with_parent() -> None:
-  """In the child: get SIGTERM (checkpoint and stop) if the executor itself is killed."""
-  try:
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-  except OSError:  # Not Linux: an orphaned trial then runs to its end.
-    pass
-
-
-def cli_command(*args: str) -> list[str]:
-  return [sys.executable, "-m", "scaling.cli", *args]
-
-
-def _last_error(log_path: str) -> str:
-  with open(log_path, errors="replace") as f:
-    lines = [line.strip() for line in f if line.strip()]
-  errors = [line for line in lines if line.startswith("error:") or "Error" in line]
-  return (errors or lines or ["(no output)"])[-1][:500]
 
 
 class Interrupted(Exception):
   """The sweep was interrupted; its message says what happens to the running trials."""
 
 
-FINAL = ("completed", "diverged")  # a diverged trial would diverge again: not re-run
+@dataclasses.dataclass(frozen=True)
+class Slot:
+  """The devices one trial runs on: CPU cores, or GPU ids (empty: everything)."""
+  cores: tuple[int, ...] = ()
+  gpus: tuple[int, ...] = ()
+
+  def environment(self, env: dict) -> dict:
+    env = dict(env)
+    if self.gpus:
+      env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, self.gpus))
+    if self.cores:
+      # XLA's CPU thread pool sizes itself from the machine, not the affinity mask.
+      flags = [f for f in env.get("XLA_FLAGS", "").split()
+               if not f.startswith("--xla_cpu_multi_thread_eigen")]
+      if len(self.cores) == 1:
+        flags.append("--xla_cpu_multi_thread_eigen=false")
+      env["XLA_FLAGS"] = " ".join(flags)
+      env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = str(len(self.cores))
+    return env
+
+  def pin(self) -> None:
+    """In the child: run on this slot's cores only."""
+    if self.cores:
+      os.sched_setaffinity(0, self.cores)
 
 
-def paths(directory: str, name: str) -> dict[str, str]:
-  """Where a trial's saved config, run directory and log live in the sweep directory."""
-  return {"config": os.path.join(directory, "trials", f"{name}.json"),
-          "run": os.path.join(directory, "runs", name),
-          "log": os.path.join(directory, "logs", f"{name}.log")}
+def _gpu_count() -> int:
+  """GPUs visible here, without starting JAX (which would take their memory)."""
+  if not shutil.which("nvidia-smi"):
+    return 0
+  out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
+  return sum(line.startswith("GPU ") for line in out.stdout.splitlines())
 
 
-def eval_flags(eval_cfg) -> list[str]:
-  """`scaling eval` flags from the sweep's `eval` section: `suites`, `n`, and any other
-  key as `--key=value` (e.g. `steps="5,10,20,50"` for image models)."""
-  flags = [f"--suite={eval_cfg.suites}", f"-n={eval_cfg.n}"]
-  return flags + [f"--{k}={v}" for k, v in sorted(eval_cfg.items()) if k not in ("suites", "n")]
-
-
-def run_trial(directory: str, name: str, eval_cfg, run: Callable[[list[str], str], int],
-              launcher: Sequence[str] = (), train_flags: Sequence[str] = ()) -> dict:
-  """Trains then evaluates a saved trial; `run(cmd, log_path)` runs a command, returns its code.
-
-  Shared by every executor; `launcher` prefixes the train command (`srun ...`). Returns the
-  trial's status fields: state, exit_code and, unless it completed or diverged, error.
-  """
-  p = paths(directory, name)
-  code = run([*launcher, *cli_command("train", f"--config={p['config']}", f"--workdir={p['run']}",
-                               *train_flags)], p["log"])
-  state = _TRAIN_STATUS.get(code, "failed")
-  if state == "trained":
-    code = run(cli_command("eval", f"--workdir={p['run']}", *eval_flags(eval_cfg)), p["log"])
-    state = "completed" if code == 0 else "failed"
-  error = None if state in FINAL else _last_error(p["log"])
-  return {"state": state, "exit_code": code, "error": error}
+def slots(max_parallel: int) -> list[Slot]:
+  """The device shares `max_parallel` trials run on (0 or 1: one trial with everything)."""
+  if max_parallel <= 1:
+    return [Slot()]
+  gpus = _gpu_count()
+  if gpus:
+    n = min(max_parallel, gpus)
+    per = gpus // n
+    return [Slot(gpus=tuple(range(i * per, (i + 1) * per))) for i in range(n)]
+  cores = sorted(os.sched_getaffinity(0))
+  n = min(max_parallel, len(cores))
+  per = len(cores) // n
+  return [Slot(cores=tuple(cores[i * per:(i + 1) * per])) for i in range(n)]
 
 
 class LocalExecutor:
-  """Runs trials sequentially as subprocesses, recording each one's status."""
+  """Runs trials as subprocesses, `len(slots)` at a time, recording each one's status."""
 
-  def __init__(self, directory: str, eval_cfg):
-    self.directory = directory
-    self.eval_cfg = eval_cfg
-    self.status = status_lib.Status(directory)
+  def __init__(self, layout, request, *, max_parallel: int = 1):
+    self.layout = layout
+    self.request = request
+    self.status = status_lib.Status(layout.status)
+    self.slots = slots(max_parallel)
+    self._procs: set[subprocess.Popen] = set()
+    self._lock = threading.Lock()
+    self._stop = threading.Event()
+    # Trials of one size differ only in their seed: they share compiled programs.
+    self._env = {**os.environ, compile_cache.ENV: os.environ.get(
+        compile_cache.ENV, os.path.abspath(layout.compile_cache))}
 
-  def _run(self, cmd: list[str], log_path: str, trial: Trial, bar: tqdm) -> int:
+  def _run(self, cmd: list[str], log_path: str, slot: Slot) -> int:
+    if self._stop.is_set():
+      raise Interrupted("stopping")
     with open(log_path, "a") as log:
+      def child():
+        cluster.die_with_parent()
+        slot.pin()
       proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True, preexec_fn=die_with_parent)
+                              env=slot.environment(self._env), start_new_session=True,
+                              preexec_fn=child)
+      with self._lock:
+        self._procs.add(proc)
       try:
-        while proc.poll() is None:
-          time.sleep(0.5)
-          step = status_lib.latest_step(self.run_dir(trial))
-          bar.set_postfix_str(f"{trial.size} seed {trial.seed}: step {step}/"
-                              f"{trial.cfg.train.steps}", refresh=True)
-      except KeyboardInterrupt:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait()
-        raise Interrupted("the running trial saved a checkpoint; run the same command to "
-                          "continue") from None
-    return proc.returncode
+        return proc.wait()
+      finally:
+        with self._lock:
+          self._procs.discard(proc)
 
-  def run_dir(self, trial: Trial) -> str:
-    return paths(self.directory, trial.name)["run"]
+  def _worker(self, todo: queue.Queue, slot: Slot, bar: tqdm) -> None:
+    while not self._stop.is_set():
+      try:
+        trial = todo.get_nowait()
+      except queue.Empty:
+        return
+      started = time.time()
+      self.status.set(trial.name, "running", size=trial.size, seed=trial.seed)
+      try:
+        result = trial_lib.run_trial(self.layout, trial.name, self.request,
+                                     lambda cmd, log: self._run(cmd, log, slot))
+      except Interrupted:
+        self.status.set(trial.name, "preempted", size=trial.size, seed=trial.seed)
+        return
+      if self._stop.is_set() and result["state"] != "completed":
+        result["state"] = "preempted"
+      self.status.set(trial.name, size=trial.size, seed=trial.seed,
+                      wall_time_s=time.time() - started, **result)
+      bar.update(1)
+      if result["state"] != "completed":
+        tqdm.write(f"trial {trial.size} seed {trial.seed}: {result['state']}"
+                   + (f" ({result['error']})" if result["error"] else ""))
+
+  def _progress(self, running: list[Trial], bar: tqdm) -> None:
+    steps = [f"{t.size}/{t.seed}: {status_lib.latest_step(self.layout.run(t.name).metrics)}"
+             for t in running if self.status.get(t.name) == "running"]
+    bar.set_postfix_str(", ".join(steps), refresh=True)
 
   def run(self, trials: list[Trial]) -> dict:
-    os.makedirs(os.path.join(self.directory, "logs"), exist_ok=True)
-    os.makedirs(os.path.join(self.directory, "trials"), exist_ok=True)
+    os.makedirs(self.layout.logs, exist_ok=True)
     # Failed, preempted and interrupted trials run (or resume) again.
-    todo = [t for t in trials if self.status.get(t.name) not in FINAL]
-    bar = tqdm(total=len(trials), initial=len(trials) - len(todo), unit="trial",
+    pending = [t for t in trials if self.status.get(t.name) not in trial_lib.FINAL]
+    todo: queue.Queue = queue.Queue()
+    for t in pending:
+      todo.put(t)
+    bar = tqdm(total=len(trials), initial=len(trials) - len(pending), unit="trial",
                desc="sweep", dynamic_ncols=True)
+    workers = [threading.Thread(target=self._worker, args=(todo, slot, bar), daemon=True)
+               for slot in self.slots]
+    for w in workers:
+      w.start()
     try:
-      for trial in todo:
-        config_lib.save(trial.cfg, paths(self.directory, trial.name)["config"])
-        started = time.time()
-        self.status.set(trial.name, "running", size=trial.size, seed=trial.seed)
-        result = run_trial(self.directory, trial.name, self.eval_cfg,
-                           lambda cmd, log: self._run(cmd, log, trial, bar))
-        self.status.set(trial.name, size=trial.size, seed=trial.seed,
-                        wall_time_s=time.time() - started, **result)
-        bar.update(1)
-        if result["state"] != "completed":
-          tqdm.write(f"trial {trial.size} seed {trial.seed}: {result['state']}"
-                     + (f" ({result['error']})" if result["error"] else ""))
-    except Interrupted:
-      self.status.set(trial.name, "preempted", size=trial.size, seed=trial.seed)
+      while any(w.is_alive() for w in workers):
+        self._progress(pending, bar)
+        time.sleep(0.5)
+    except KeyboardInterrupt:
+      self._stop.set()
+      with self._lock:
+        for proc in self._procs:
+          proc.send_signal(signal.SIGTERM)
+      for w in workers:
+        w.join()
+      raise Interrupted("the running trials saved a checkpoint; run the same command to "
+                        "continue") from None
+    finally:
       bar.close()
-      raise
-    bar.close()
     return self.status.read()

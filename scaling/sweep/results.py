@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 
+from scaling import files
+from scaling.errors import UserError
 from scaling.sweep import status as status_lib
 from scaling.sweep.spec import Trial
 
 
 def _read(path: str) -> dict:
   try:
-    with open(path) as f:
-      return json.load(f)
-  except (OSError, ValueError):
+    return files.read_json(path, default={})
+  except UserError:  # a damaged file of one trial leaves a hole, not a crash
     return {}
 
 
-def row(trial: Trial, run_dir: str, state: dict) -> dict:
+def row(trial: Trial, run_dir, state: dict) -> dict:
   """Config axes, sizes, costs, losses and every eval metric (with CI) of one trial."""
-  summary = _read(os.path.join(run_dir, "summary.json"))
-  evaluation = _read(os.path.join(run_dir, "eval.json")).get("tasks", {})
+  summary = _read(run_dir.summary)
+  evaluation = _read(run_dir.eval).get("tasks", {})
   params = summary.get("params") or {}
   out = {
       "trial": trial.name, "size": trial.size, "seed": trial.seed,
@@ -45,20 +46,18 @@ def row(trial: Trial, run_dir: str, state: dict) -> dict:
   return out
 
 
-def collect(directory: str, trials: list[Trial]) -> list[dict]:
+def collect(layout, trials: list[Trial]) -> list[dict]:
   """Writes `results.jsonl` and `results.csv` in the sweep directory; returns the rows."""
-  states = status_lib.Status(directory).read()
-  rows = [row(t, os.path.join(directory, "runs", t.name), states.get(t.name, {}))
-          for t in trials]
-  with open(os.path.join(directory, "results.jsonl"), "w") as f:
-    for r in rows:
-      f.write(json.dumps(r) + "\n")
+  states = status_lib.Status(layout.status).read()
+  rows = [row(t, layout.run(t.name), states.get(t.name, {})) for t in trials]
+  files.write_atomic(layout.results, "".join(json.dumps(r) + "\n" for r in rows))
   flat = [flatten(r) for r in rows]
   columns = list(dict.fromkeys(k for r in flat for k in r))
-  with open(os.path.join(directory, "results.csv"), "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(flat)
+  out = io.StringIO()
+  writer = csv.DictWriter(out, fieldnames=columns)
+  writer.writeheader()
+  writer.writerows(flat)
+  files.write_atomic(layout.results_csv, out.getvalue())
   return rows
 
 
@@ -70,9 +69,6 @@ def flatten(r: dict) -> dict:
   return out
 
 
-def read(directory: str) -> list[dict]:
-  path = os.path.join(directory, "results.jsonl")
-  if not os.path.exists(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+def read(path: str) -> list[dict]:
+  """The rows of a results table (one `error:` line when it is damaged)."""
+  return files.read_jsonl(path)

@@ -12,10 +12,8 @@ left the queue, and takes each trial's state from its result file (or, without o
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,12 +21,14 @@ import time
 
 from tqdm import tqdm
 
-from scaling import config as config_lib
-from scaling.config import UserError
-from scaling.sweep import local
+from scaling import cluster, exits, files
+from scaling.errors import UserError
+from scaling.sweep import spec as spec_lib
 from scaling.sweep import status as status_lib
+from scaling.sweep import trial as trial_lib
+from scaling.sweep.layout import SweepDir
+from scaling.sweep.local import Interrupted
 from scaling.sweep.spec import Trial
-from scaling.train import loop
 
 # squeue states of a job that has not started (again) yet; any other listed state is running.
 _WAITING = {"PENDING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "SUSPENDED"}
@@ -37,118 +37,34 @@ _ACTIVE = ("queued", "running")
 _RESULT_GRACE_S = 30.0
 
 
-def _tool(name: str) -> str:
-  path = shutil.which(name)
-  if not path:
-    raise UserError(f"{name} not found on PATH: the slurm executor needs a SLURM cluster's "
-                    "commands (sbatch, squeue, scontrol); use --executor=local here")
-  return path
-
-
-def _call(cmd: list[str], what: str) -> str:
-  """Runs a SLURM command; its own error line becomes ours."""
-  result = subprocess.run(cmd, capture_output=True, text=True)
-  if result.returncode != 0:
-    lines = (result.stderr or result.stdout).strip().splitlines() or ["(no output)"]
-    raise UserError(f"{what} failed: {lines[-1]}")
-  return result.stdout
-
-
-def sbatch_header(s, *, job_name: str, output: str, array: str | None = None) -> list[str]:
-  """`#SBATCH` lines: one task per node, resources and limit from settings `s`, requeueable.
-
-  SIGTERM comes `signal_grace_s` before the time limit to the job steps (`srun`), whose
-  trainer then saves a checkpoint and exits preempted.
-  """
-  opts = [f"--job-name={job_name}", f"--nodes={s['nodes']}", "--ntasks-per-node=1",
-          f"--time={s['time']}", f"--signal=TERM@{s['signal_grace_s']}", "--requeue",
-          "--open-mode=append", f"--output={output}"]
-  if array:
-    opts.append(f"--array={array}")
-  for key in ("partition", "account", "qos", "constraint", "mem"):
-    if s[key]:
-      opts.append(f"--{key}={s[key]}")
-  if s["gpus_per_node"]:
-    opts.append(f"--gpus-per-node={s['gpus_per_node']}")
-  if s["cpus_per_task"]:
-    opts.append(f"--cpus-per-task={s['cpus_per_task']}")
-  opts += list(s["sbatch_args"])
-  return [f"#SBATCH {o}" for o in opts]
-
-
-def submit(script_path: str) -> str:
-  """Submits a batch script; returns the job id."""
-  out = _call([_tool("sbatch"), "--parsable", script_path], "sbatch")
-  return out.strip().split(";")[0]
-
-
-def queue() -> dict[str, str] | None:
-  """Job id (`123` or `123_4` for array tasks) -> squeue state of this user's jobs.
-
-  None when squeue cannot answer (the controller may be restarting): nothing is concluded.
-  """
-  result = subprocess.run([_tool("squeue"), "--me", "-h", "-r", "-o", "%i|%T"],
-                          capture_output=True, text=True)
-  if result.returncode != 0:
-    return None
-  return dict(line.split("|", 1) for line in result.stdout.split() if "|" in line)
-
-
-def accounting_state(job_id: str) -> str | None:
-  """The job's final state from `sacct`, where the cluster keeps accounting."""
-  if not shutil.which("sacct"):
-    return None
-  result = subprocess.run(["sacct", "-j", job_id, "-X", "-n", "-P", "-o", "State"],
-                          capture_output=True, text=True)
-  states = result.stdout.split() if result.returncode == 0 else []
-  return states[-1] if states else None
-
-
-def _result_path(directory: str, name: str) -> str:
-  return os.path.join(directory, "slurm", "results", f"{name}.json")
-
-
-def _read_json(path: str) -> dict:
-  try:
-    with open(path) as f:
-      return json.load(f)
-  except (OSError, ValueError):
-    return {}
-
-
-def _write_json(path: str, data: dict) -> None:
-  tmp = f"{path}.tmp"
-  with open(tmp, "w") as f:
-    json.dump(data, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
-
-
 def _settled(record: dict) -> bool:
   """Finished for good, or in SLURM's hands (a `running` left by a local sweep is not)."""
-  return record.get("state") in local.FINAL or (
+  return record.get("state") in trial_lib.FINAL or (
       record.get("state") in _ACTIVE and bool(record.get("job_id")))
 
 
 class SlurmExecutor:
   """Submits the trials that need running as an array job and waits for them."""
 
-  def __init__(self, directory: str, sweep):
-    self.directory = os.path.abspath(directory)
+  def __init__(self, layout: SweepDir, sweep):
+    self.layout = SweepDir(os.path.abspath(layout.path))
+    self.directory = self.layout.path
     self.sweep = sweep
     self.settings = sweep.slurm.to_dict()
-    self.status = status_lib.Status(self.directory)
+    self.status = status_lib.Status(self.layout.status)
     self._gone_since: dict[str, float] = {}
 
   def check_available(self) -> None:
     for name in ("sbatch", "squeue", "scontrol"):
-      _tool(name)
+      cluster.tool(name)
 
   def _script(self, names: list[str]) -> str:
     s = self.settings
     job_name = f"sweep-{self.sweep.name}"
     array = f"0-{len(names) - 1}" + (f"%{s['max_parallel']}" if s["max_parallel"] else "")
     output = os.path.join(self.directory, "logs", "slurm-%A_%a.out")
-    lines = ["#!/bin/bash", *sbatch_header(s, job_name=job_name, output=output, array=array),
+    lines = ["#!/bin/bash", *cluster.sbatch_header(s, job_name=job_name, output=output,
+                                                    array=array),
              "# Array task i trains and evaluates trial i like the local executor; a preempted",
              "# trainer (exit 75) has saved a checkpoint and the task requeues itself.",
              f"trials=({' '.join(names)})",
@@ -172,7 +88,7 @@ class SlurmExecutor:
       job = record.get("job_id")
       if not job or record.get("state") not in _ACTIVE:
         continue
-      result = _read_json(_result_path(self.directory, t.name))
+      result = files.read_json(self.layout.slurm_result(t.name), default={})
       if result.get("job_id") != job:
         result = {}
       restarts = result.get("restarts", record.get("restarts"))
@@ -186,16 +102,16 @@ class SlurmExecutor:
       elif time.monotonic() - self._gone_since.setdefault(job, time.monotonic()) < _RESULT_GRACE_S:
         continue
       else:
-        final = accounting_state(job) or "gone from the queue"
+        final = cluster.accounting_state(job) or "gone from the queue"
         log = os.path.relpath(os.path.join(self.directory, "logs"), os.getcwd())
         self._set(t, "failed", record, slurm_state=final,
                   error=f"SLURM job {job} ended without a result ({final}); see {log}/")
 
   def run(self, trials: list[Trial]) -> dict:
     self.check_available()
-    for sub in ("logs", "trials", os.path.join("slurm", "results")):
-      os.makedirs(os.path.join(self.directory, sub), exist_ok=True)
-    jobs = queue()
+    for folder in (self.layout.logs, os.path.dirname(self.layout.slurm_result("x"))):
+      os.makedirs(folder, exist_ok=True)
+    jobs = cluster.queue()
     if jobs is None:
       raise UserError("squeue failed: is the SLURM controller reachable? (squeue --me)")
     self._refresh(trials, jobs)
@@ -204,12 +120,11 @@ class SlurmExecutor:
     todo = [t for t in trials if not _settled(table.get(t.name, {}))]
     if todo:
       for t in todo:
-        config_lib.save(t.cfg, local.paths(self.directory, t.name)["config"])
         try:
-          os.remove(_result_path(self.directory, t.name))
+          os.remove(self.layout.slurm_result(t.name))
         except FileNotFoundError:
           pass
-      array_id = submit(self._script([t.name for t in todo]))
+      array_id = cluster.submit(self._script([t.name for t in todo]))
       for i, t in enumerate(todo):
         self.status.set(t.name, "queued", size=t.size, seed=t.seed, job_id=f"{array_id}_{i}")
       print(f"submitted {len(todo)} trial(s) as SLURM array job {array_id}", file=sys.stderr)
@@ -224,7 +139,7 @@ class SlurmExecutor:
     bar = tqdm(total=len(trials), unit="trial", desc="sweep (slurm)", dynamic_ncols=True)
     try:
       while True:
-        jobs = queue()
+        jobs = cluster.queue()
         if jobs is not None:
           self._refresh(trials, jobs)
         table = {k: v for k, v in self.status.read().items() if k in names}
@@ -241,7 +156,7 @@ class SlurmExecutor:
                           "wait for them again")
         time.sleep(s["poll_s"])
     except KeyboardInterrupt:
-      raise local.Interrupted("the SLURM jobs keep running; run the same command to wait "
+      raise Interrupted("the SLURM jobs keep running; run the same command to wait "
                               "for them (nothing is submitted twice)") from None
     finally:
       bar.close()
@@ -258,16 +173,19 @@ def _run_logged(cmd: list[str], log_path: str) -> int:
 
 
 def task(directory: str, name: str) -> int:
-  """One array task: train (via srun) and evaluate a trial, record it, requeue if preempted."""
+  """One array task: train (via srun) and evaluate a trial, record it, requeue if preempted.
+
+  Reads the sweep and the trial as saved (JSON); no config file is executed.
+  """
   # SIGTERM is for the trainer, which saves a checkpoint first; this process waits for it.
   signal.signal(signal.SIGTERM, lambda *_: None)
-  from scaling.sweep import run as sweep_run
-  sweep, _ = sweep_run.load_saved(directory)
+  layout = SweepDir(directory)
+  sweep, _ = spec_lib.load_saved(layout)
   env = os.environ
   array = env.get("SLURM_ARRAY_JOB_ID")
   job = f"{array}_{env['SLURM_ARRAY_TASK_ID']}" if array else env.get("SLURM_JOB_ID", "")
-  path = _result_path(directory, name)
-  before = _read_json(path)
+  path = layout.slurm_result(name)
+  before = files.read_json(path, default={})
   before = before if before.get("job_id") == job else {}
   started = time.time()
   launcher = ["srun", "--kill-on-bad-exit=1"]
@@ -275,19 +193,21 @@ def task(directory: str, name: str) -> int:
     launcher.append(f"--cpus-per-task={env['SLURM_CPUS_PER_TASK']}")
   # Several nodes: one process each, and JAX learns the layout from SLURM's environment.
   flags = ["--distributed"] if int(env.get("SLURM_NTASKS", "1")) > 1 else []
-  result = local.run_trial(directory, name, sweep.eval, _run_logged, launcher, flags)
-  step = status_lib.latest_step(local.paths(directory, name)["run"])
+  result = trial_lib.run_trial(layout, name, spec_lib.eval_request(sweep), _run_logged,
+                               launcher, flags)
+  step = status_lib.latest_step(layout.run(name).metrics)
   attempts = [*before.get("attempts", []), {"state": result["state"], "step": step,
                                             "exit_code": result["exit_code"]}]
-  _write_json(path, {**result, "job_id": job, "attempts": attempts,
-                     "restarts": int(env.get("SLURM_RESTART_COUNT", "0")),
-                     "wall_time_s": before.get("wall_time_s", 0.0) + time.time() - started})
+  files.write_json(path, {**result, "job_id": job, "attempts": attempts,
+                          "restarts": int(env.get("SLURM_RESTART_COUNT", "0")),
+                          "wall_time_s": before.get("wall_time_s", 0.0) + time.time() - started},
+                   sort_keys=True)
   if result["state"] == "preempted" and job:
     # Back into the queue; the next start resumes from the checkpoint just saved. An array
     # task is named as such: the last task's SLURM_JOB_ID names the whole array.
     requeued = subprocess.call(["scontrol", "requeue", job])
-    return 0 if requeued == 0 else loop.EXIT_PREEMPTED
-  return {"completed": 0, "diverged": loop.EXIT_DIVERGED}.get(result["state"], 1)
+    return 0 if requeued == 0 else exits.PREEMPTED
+  return {"completed": exits.OK, "diverged": exits.DIVERGED}.get(result["state"], exits.ERROR)
 
 
 if __name__ == "__main__":

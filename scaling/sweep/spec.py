@@ -1,6 +1,7 @@
 """Sweep specs: a base config and the axes to vary, expanded into fully resolved trials.
 
-A sweep config file's `get_config(arg)` returns a ConfigDict with:
+A sweep config file's `get_config(arg)` returns a ConfigDict with the fields of
+`base_sweep()` (any it omits take their defaults):
 
   name            the sweep's name (its default directory is `sweeps/<name>`)
   base            the base config, `path.py[:arg]`; sizes are added to its arg as `size=`
@@ -10,13 +11,17 @@ A sweep config file's `get_config(arg)` returns a ConfigDict with:
   overrides       `section.key=value` strings applied to every trial
   size_overrides  {size: (overrides, ...)}, e.g. a learning rate per size
   tokens_per_param  > 0 sets each trial's steps to train on r x (its parameter count) tokens
-  eval            {"suites": "arithmetic,analogy", "n": items per subset}
+  eval            what `scaling eval` scores after training: `suites`, `n`, `batch`, and for
+                  image models `sampler`, `steps`, `guidance` (comma-separated lists)
   headline        (task, subset) plotted and tested for a transition, e.g. ("arithmetic", "+3d")
-  executor        "local" (default: one trial after another here) or "slurm" (an array job)
-  slurm           the SLURM jobs' resources and waiting, see SLURM_DEFAULTS
+  executor        "local" (trials here, `max_parallel` at once) or "slurm" (an array job)
+  max_parallel    local: trials at once, each on its own share of the devices (0: auto)
+  slurm           the SLURM jobs' resources and waiting, see `scaling.cluster.SLURM_DEFAULTS`
 
 Each trial is named by its config's content hash, so re-running a sweep finds finished
-trials by name and skips them, and resumes interrupted ones from their checkpoints.
+trials by name and skips them, and resumes interrupted ones from their checkpoints. The
+sweep file is Python and runs when named on the command line (`sweep run`); what the
+sweep saved (`sweep.json`, `trials.json`, `trials/*.json`) is only ever read.
 """
 
 from __future__ import annotations
@@ -27,25 +32,24 @@ import os
 
 import ml_collections
 
+from scaling import cluster, files
 from scaling import config as config_lib
-from scaling.config import ConfigError
-from scaling.models import counting
+from scaling.errors import ConfigError, UserError
+from scaling.families import EvalRequest, family_for, validate
 
-SWEEP_FIELDS = {"name", "base", "sizes", "target_params", "seeds", "overrides",
-                "size_overrides", "tokens_per_param", "eval", "headline", "executor", "slurm"}
 EXECUTORS = ("local", "slurm")
-# Every trial is one job (an array task) of `nodes` x one task; `gpus_per_node` and
-# `cpus_per_task` 0 mean "do not ask". Empty strings leave the cluster's defaults.
-SLURM_DEFAULTS = dict(
-    partition="", account="", qos="", constraint="",
-    time="4:00:00",           # wall-clock limit per job, as sbatch --time takes it
-    nodes=1, gpus_per_node=0, cpus_per_task=0, mem="",
-    signal_grace_s=120,       # SIGTERM this long before the limit: save a checkpoint, requeue
-    max_parallel=0,           # array throttle (`--array=...%N`); 0: no limit
-    sbatch_args=(),           # any other sbatch options, e.g. ("--exclusive",)
-    poll_s=15.0,              # how often the executor asks squeue
-    timeout_s=0.0,            # give up waiting after this long (jobs keep running); 0: never
-)
+
+
+def base_sweep() -> ml_collections.ConfigDict:
+  """Every sweep field with its default: also the accepted schema."""
+  return ml_collections.ConfigDict(dict(
+      name="sweep", base="", sizes=(), target_params=(), seeds=(0,), overrides=(),
+      size_overrides={}, tokens_per_param=0.0,
+      eval=dict(suites="", n=0, batch=128, sampler="", steps="", guidance=""),
+      headline=("arithmetic", "+3d"),
+      executor="local", max_parallel=0,
+      slurm=dict(cluster.SLURM_DEFAULTS),
+  ))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +61,11 @@ class Trial:
 
   @property
   def params(self) -> int:
-    return counting.params_for(self.cfg).total
+    return family_for(self.cfg).params().total
+
+  def index(self) -> dict:
+    """What `trials.json` records of the trial besides its config."""
+    return {"name": self.name, "size": self.size, "seed": self.seed}
 
 
 def shape_for(target_params: float) -> dict:
@@ -82,59 +90,67 @@ def shape_for(target_params: float) -> dict:
               n_kv_heads=d_model // 16, d_ff=4 * d_model)
 
 
-def load(spec: str) -> ml_collections.ConfigDict:
-  sweep = config_lib.load(spec)
-  unknown = set(sweep.keys()) - SWEEP_FIELDS
-  if unknown:
-    raise ConfigError(f"unknown sweep field: {sorted(unknown)[0]}")
-  for field in ("name", "base", "seeds"):
-    if field not in sweep:
-      raise ConfigError(f"sweep.{field} is required")
-  _executor_defaults(sweep)
-  # A relative base path is taken from the working directory, else from the repository
-  # the sweep file lives in (configs/sweeps/x.py -> the folder above configs/).
+def _resolve_base(sweep: ml_collections.ConfigDict, spec_path: str) -> None:
+  """A relative base path is taken from the working directory, else from the repository
+  the sweep file lives in (configs/sweeps/x.py -> the folder above configs/)."""
   base_path, sep, base_arg = sweep.base.partition(":")
-  if not os.path.isabs(base_path):
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
-        spec.partition(":")[0]))))
-    for candidate in (os.path.abspath(base_path), os.path.join(root, base_path)):
-      if os.path.exists(candidate):
-        with sweep.unlocked():
-          sweep.base = candidate + sep + base_arg
-        break
+  if os.path.isabs(base_path):
+    return
+  root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(spec_path))))
+  for candidate in (os.path.abspath(base_path), os.path.join(root, base_path)):
+    if os.path.exists(candidate):
+      with sweep.unlocked():
+        sweep.base = candidate + sep + base_arg
+      return
+
+
+def load(spec: str, overrides=(), executor: str | None = None) -> ml_collections.ConfigDict:
+  """Runs the sweep file named on the command line and checks its fields."""
+  sweep = config_lib.load(spec)
+  config_lib.check_fields(sweep, base_sweep(), what="sweep")
+  config_lib.apply_overrides(sweep, overrides)
+  with sweep.unlocked():
+    sweep.executor = executor or sweep.executor
+  if not sweep.base:
+    raise ConfigError("sweep.base is required: the config every trial starts from")
+  if sweep.executor not in EXECUTORS:
+    raise ConfigError(f"sweep.executor: unknown {sweep.executor!r}; choose from "
+                      f"{', '.join(EXECUTORS)}")
+  if sweep.max_parallel < 0:
+    raise ConfigError(f"sweep.max_parallel: must be >= 0, got {sweep.max_parallel}")
+  _resolve_base(sweep, spec.partition(":")[0])
   return sweep
 
 
-def _executor_defaults(sweep: ml_collections.ConfigDict) -> None:
-  """Fills in `executor` and every `slurm` field, so overrides can name any of them."""
-  given = dict(sweep.get("slurm") or {})
-  unknown = set(given) - set(SLURM_DEFAULTS)
-  if unknown:
-    raise ConfigError(f"unknown sweep field: slurm.{sorted(unknown)[0]}")
-  with sweep.unlocked():
-    sweep.executor = sweep.get("executor", "local")
-    sweep.slurm = ml_collections.ConfigDict({**SLURM_DEFAULTS, **given})
+def eval_request(sweep) -> EvalRequest:
+  """The `scaling eval` request every trial gets after training."""
+  e = sweep.eval
+  try:
+    return EvalRequest.from_flags(suite=e.suites or None, n=e.n or None, batch=e.batch,
+                                  sampler=e.sampler or None, steps=e.steps or None,
+                                  guidance=e.guidance or None)
+  except UserError as err:
+    raise ConfigError(f"sweep.eval: {err}") from None
 
 
 def _steps_for_budget(cfg, tokens_per_param: float) -> int:
-  if cfg.model.kind != "lm":
+  family = family_for(cfg)
+  if family.unit != "token":
     raise ConfigError("sweep.tokens_per_param: token budgets are for language models; "
                       "set train.steps for image models")
-  params = counting.lm_params(cfg.model, cfg.data.vocab_size).total
-  tokens_per_step = cfg.train.batch_size * cfg.data.seq_len
-  return max(1, math.ceil(tokens_per_param * params / tokens_per_step))
+  return max(1, math.ceil(tokens_per_param * family.params().total / family.units_per_step()))
 
 
 def trials(sweep: ml_collections.ConfigDict) -> list[Trial]:
   """Every (size, seed) of the sweep as a resolved config; nothing is trained or written."""
-  sizes = tuple(sweep.get("sizes", ()) or ())
-  targets = tuple(sweep.get("target_params", ()) or ())
+  sizes = tuple(sweep.sizes or ())
+  targets = tuple(sweep.target_params or ())
   if bool(sizes) == bool(targets):
     raise ConfigError("sweep: give exactly one non-empty ladder, sizes or target_params")
   if not sweep.seeds:
     raise ConfigError("sweep.seeds: needs at least one seed")
   base_path, _, base_arg = sweep.base.partition(":")
-  size_overrides = dict(sweep.get("size_overrides", {}) or {})
+  size_overrides = dict(sweep.size_overrides or {})
   for size in size_overrides:
     if size not in (sizes or tuple(f"{t:g}" for t in targets)):
       raise ConfigError(f"sweep.size_overrides: {size!r} is not on the ladder")
@@ -146,31 +162,62 @@ def trials(sweep: ml_collections.ConfigDict) -> list[Trial]:
         arg = ",".join(filter(None, [base_arg, f"size={size}"]))
         try:
           cfg = config_lib.load(f"{base_path}:{arg}")
-        except ValueError as e:
+        except ConfigError as e:
           raise ConfigError(f"sweep.sizes: {size!r}: {e}") from None
       else:
         cfg = config_lib.load(sweep.base)
         config_lib.apply_overrides(cfg, [f"model.{k}={v}" for k, v in shape_for(size).items()])
         with cfg.unlocked():
           cfg.name = f"{cfg.name.rsplit('-', 1)[0]}-n{label}"
-      config_lib.apply_overrides(cfg, [*sweep.get("overrides", ()),
-                                       *size_overrides.get(label, ()), f"seed={seed}"])
-      if sweep.get("tokens_per_param", 0):
+      config_lib.apply_overrides(cfg, [*sweep.overrides, *size_overrides.get(label, ()),
+                                       f"seed={seed}"])
+      if sweep.tokens_per_param:
         with cfg.unlocked():
           cfg.train.steps = _steps_for_budget(cfg, sweep.tokens_per_param)
       out.append(Trial(config_lib.run_name(cfg), label, int(seed), cfg))
   return out
 
 
-def check(trial_list: list[Trial], devices=None) -> None:
-  """Validates every trial's config for these devices before anything trains."""
-  from scaling.train.validate import validate
+def check(sweep, trial_list: list[Trial], devices=None, *, check_mesh: bool = True) -> None:
+  """Everything the sweep will need, before anything trains: every trial's config (for
+  these devices, unless the trials run on other machines) and its eval request."""
+  request = eval_request(sweep)
   for t in trial_list:
     try:
-      validate(t.cfg, devices)
-    except ConfigError as e:
+      if check_mesh:
+        validate(t.cfg, devices)
+      family = family_for(t.cfg)
+      family.check()
+      family.check_eval(request)
+    except UserError as e:
       raise ConfigError(f"trial {t.size} seed {t.seed}: {e}") from None
 
 
 def sweep_dir(sweep, directory: str | None) -> str:
   return directory or os.path.join("sweeps", sweep.name)
+
+
+def save(sweep, trial_list: list[Trial], layout) -> None:
+  """Writes what later commands read instead of running the sweep file again."""
+  os.makedirs(layout.trials, exist_ok=True)
+  config_lib.save(sweep, layout.sweep)
+  for t in trial_list:
+    config_lib.save(t.cfg, layout.trial_config(t.name))
+  files.write_json(layout.index, [t.index() for t in trial_list])
+
+
+def load_saved(layout):
+  """The sweep and its trials as saved in a sweep directory: JSON only, no code runs."""
+  if not os.path.exists(layout.sweep):
+    raise UserError(f"{layout.path} is not a sweep directory (no sweep.json)")
+  sweep = config_lib.from_json(layout.sweep)
+  index = files.read_json(layout.index, default=[])
+  if not index:
+    raise UserError(f"{layout.path} has no trials.json: run the sweep again with "
+                    "`scaling sweep run --config=...`")
+  out = []
+  for entry in index:
+    path = layout.trial_config(entry["name"])
+    out.append(Trial(entry["name"], entry["size"], int(entry["seed"]),
+                     config_lib.from_json(path)))
+  return sweep, out

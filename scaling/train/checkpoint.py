@@ -2,34 +2,71 @@
 
 Every process takes part in saving and restoring: orbax writes the array shards each
 process owns, and grain writes one small JSON file of iterator state per process.
+
+A checkpoint that cannot be restored (truncated by a full disk, damaged by hand) is
+reported by step and skipped for the newest one that can; training moves it aside to
+`checkpoints.unreadable/` (it is never deleted), so the run can save that step again.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
+from typing import Any, Callable
 
 import grain
 import orbax.checkpoint as ocp
+from orbax.checkpoint.checkpoint_managers import preservation_policy
+
+from scaling.errors import UserError
+
+log = logging.getLogger("scaling")
+
+
+class Unreadable(Exception):
+  """No checkpoint of the run could be restored."""
+
+
+def _reason(e: Exception) -> str:
+  text = str(e).strip().splitlines()
+  return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__
 
 
 class Checkpointer:
-  """Saves every `every_steps` steps (asynchronously), keeps the last `max_to_keep`."""
+  """Saves every `every_steps` steps and at `keep_steps` (asynchronously); keeps the last
+  `max_to_keep` and every one of `keep_steps`."""
 
-  def __init__(self, directory: str, ckpt_cfg):
+  def __init__(self, directory: str, ckpt_cfg, *, read_only: bool = False,
+               unreadable_dir: str | None = None):
+    self.directory = os.path.abspath(directory)
     self.every_steps = ckpt_cfg.every_steps
+    self.keep_steps = frozenset(int(s) for s in ckpt_cfg.get("keep_steps", ()))
+    self.unreadable_dir = unreadable_dir
+    policies = [preservation_policy.LatestN(ckpt_cfg.max_to_keep)]
+    if self.keep_steps:
+      policies.append(preservation_policy.CustomSteps(sorted(self.keep_steps)))
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=ckpt_cfg.max_to_keep,
-        enable_async_checkpointing=ckpt_cfg.async_save,
-        create=True,
-    )
-    self.manager = ocp.CheckpointManager(os.path.abspath(directory), options=options,
+        preservation_policy=preservation_policy.AnyPreservationPolicy(policies),
+        enable_async_checkpointing=ckpt_cfg.async_save and not read_only,
+        create=not read_only, read_only=read_only)
+    self.manager = ocp.CheckpointManager(self.directory, options=options,
                                          item_names=("state", "data"))
+
+  def __enter__(self) -> "Checkpointer":
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
 
+  def all_steps(self) -> list[int]:
+    return sorted(self.manager.all_steps())
+
   def due(self, step: int) -> bool:
-    return self.every_steps > 0 and step % self.every_steps == 0
+    return (self.every_steps > 0 and step % self.every_steps == 0) or step in self.keep_steps
 
   def save(self, step: int, state, data_iter: grain.DatasetIterator, *,
            force: bool = False) -> bool:
@@ -39,19 +76,69 @@ class Checkpointer:
                                 data=grain.checkpoint.CheckpointSave(data_iter)),
         force=force)
 
-  def restore(self, step: int, abstract_state, data_iter: grain.DatasetIterator):
-    """Restores the state into `abstract_state`'s shardings and rewinds `data_iter`."""
-    restored = self.manager.restore(
-        step,
-        args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
-                                data=grain.checkpoint.CheckpointRestore(data_iter)))
-    return restored["state"]
+  def _restore_newest(self, restore: Callable[[int], Any], steps: list[int] | None = None):
+    """(step, restored) of the newest step `restore` can read, or None without steps.
 
-  def restore_state(self, step: int, abstract_state):
-    """Restores only the train state (for sampling and evaluation)."""
-    restored = self.manager.restore(
-        step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
-    return restored["state"]
+    Each unreadable one is reported and, where this checkpointer may, moved aside.
+    """
+    steps = sorted(self.manager.all_steps() if steps is None else steps, reverse=True)
+    failed = []
+    for step in steps:
+      try:
+        return step, restore(step)
+      except Exception as e:  # orbax and tensorstore report damage in many ways
+        failed.append(step)
+        log.warning("checkpoint %d in %s is unreadable (%s); trying an older one", step,
+                    self.directory, _reason(e))
+        self._move_aside(step)
+    if failed:
+      raise Unreadable(f"no readable checkpoint in {self.directory} (unreadable: "
+                       f"{', '.join(map(str, failed))})")
+    return None
+
+  def _move_aside(self, step: int) -> None:
+    if self.unreadable_dir is None:
+      return
+    os.makedirs(self.unreadable_dir, exist_ok=True)
+    target = os.path.join(self.unreadable_dir, str(step))
+    suffix = 1
+    while os.path.exists(target):
+      target, suffix = os.path.join(self.unreadable_dir, f"{step}.{suffix}"), suffix + 1
+    shutil.move(os.path.join(self.directory, str(step)), target)
+    self.manager.reload()
+    log.warning("moved checkpoint %d to %s", step, target)
+
+  def restore_latest(self, abstract_state, data_iter: grain.DatasetIterator):
+    """(step, state) from the newest readable checkpoint, with `data_iter` rewound to
+    it; None when the run has none."""
+    def restore(step):
+      restored = self.manager.restore(
+          step,
+          args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
+                                  data=grain.checkpoint.CheckpointRestore(data_iter)))
+      return restored["state"]
+    return self._restore_newest(restore)
+
+  def restore_params(self, abstract: dict, step: int | None = None) -> tuple[int, dict]:
+    """(step, subtree) of the newest readable checkpoint (or of `step`): only the train
+    state's top-level fields `abstract` names (e.g. params or ema), not the optimizer's
+    moments, which sampling and evaluation do not need."""
+    def restore(s):
+      args = ocp.args.PyTreeRestore(
+          item=abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),
+          partial_restore=True)
+      return self.manager.restore(s, args=ocp.args.Composite(state=args))["state"]
+    steps = None if step is None else [step]
+    if step is not None and step not in self.manager.all_steps():
+      raise UserError(f"{self.directory} has no checkpoint at step {step} (it has "
+                      f"{', '.join(map(str, self.all_steps())) or 'none'})")
+    try:
+      found = self._restore_newest(restore, steps)
+    except Unreadable as e:
+      raise UserError(str(e)) from None
+    if found is None:
+      raise UserError(f"{os.path.dirname(self.directory)} has no checkpoint to load")
+    return found
 
   def wait(self) -> None:
     self.manager.wait_until_finished()

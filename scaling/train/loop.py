@@ -1,13 +1,19 @@
 """The training loop: data, sharded state, jitted step, evals, checkpoints, preemption.
 
-`train(cfg, workdir)` returns the process exit code: EXIT_OK when the run completed,
-EXIT_PREEMPTED after SIGTERM (a checkpoint was saved; requeue to resume), EXIT_DIVERGED
-when the loss became non-finite. Re-running in the same directory resumes from the latest
-checkpoint, with the data iterator where it was.
+`train(cfg, workdir)` returns the process exit code (`scaling.exits`): OK when the run
+completed, PREEMPTED after SIGTERM (a checkpoint was saved; run again to resume),
+DIVERGED when the loss became non-finite. Running again in the same directory resumes
+from the newest readable checkpoint, with the data iterator where it was; the records
+(`metrics.jsonl`, `summary.json`) then equal an uninterrupted run's.
+
+The host stays a step ahead of the device: a logged step's metrics are read after the
+next step has been dispatched, so logging never waits for the device.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import signal
 import time
@@ -20,18 +26,16 @@ from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from scaling import config as config_lib
-from scaling import hardware
+from scaling import exits, files, hardware, optim
 from scaling import mesh as mesh_lib
 from scaling.config import ConfigError
 from scaling.data import pipeline
-from scaling.train import optim, summary
+from scaling.families import family_for, validate
+from scaling.rundir import RunDir
+from scaling.train import summary
 from scaling.train.checkpoint import Checkpointer
-from scaling.families import family_for
-from scaling.train.metrics import MetricWriter
-from scaling.train.state import StateFactory, TrainState
-from scaling.train.validate import validate
-
-EXIT_OK, EXIT_ERROR, EXIT_DIVERGED, EXIT_PREEMPTED = 0, 1, 3, 75
+from scaling.train.metric_writer import MetricWriter
+from scaling.train.state import StateSpec, TrainState
 
 
 def ema_update(ema, params, step: jax.Array, decay: float):
@@ -40,19 +44,20 @@ def ema_update(ema, params, step: jax.Array, decay: float):
   return jax.tree.map(lambda e, p: rate * e + (1.0 - rate) * p, ema, params)
 
 
-def make_train_step(factory: StateFactory, family, tx, lr_schedule, batch_sharding, *,
-                    seed: int = 0, ema_decay: float | None = None):
-  """One jitted optimisation step; the incoming state's buffers are donated.
+def make_train_step(spec: StateSpec, family, tx, lr_schedule, batch_sharding, *,
+                    ema_decay: float | None = None):
+  """`step(state, batch, key) -> (state, metrics)`, jitted; the state's buffers are donated.
 
-  Randomness (noise levels, label dropout) comes from the seed and the step alone, so a
-  resumed run draws exactly what the uninterrupted one would have.
+  Randomness (noise levels, label dropout) comes from `fold_in(key, step)`, so a resumed
+  run draws exactly what the uninterrupted one would have. The key is an argument, not a
+  constant, so trials that differ only in their seed compile the same program.
   """
 
-  def step_fn(state: TrainState, batch):
-    key = jax.random.fold_in(jax.random.key(seed), state.step)
+  def step_fn(state: TrainState, batch, key):
+    key = jax.random.fold_in(key, state.step)
 
     def loss_fn(params):
-      return family.loss(factory.model(params), batch, key)
+      return family.loss(spec.model(params), batch, key)
 
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -65,13 +70,13 @@ def make_train_step(factory: StateFactory, family, tx, lr_schedule, batch_shardi
 
   # Metrics replicated, so every process can read them.
   replicated = jax.sharding.NamedSharding(batch_sharding.mesh, jax.sharding.PartitionSpec())
-  return jax.jit(step_fn, in_shardings=(factory.shardings, batch_sharding),
-                 out_shardings=(factory.shardings, replicated), donate_argnums=0)
+  return jax.jit(step_fn, in_shardings=(spec.shardings, batch_sharding, replicated),
+                 out_shardings=(spec.shardings, replicated), donate_argnums=0)
 
 
-def make_eval_step(factory: StateFactory, family, mesh: jax.sharding.Mesh):
+def make_eval_step(spec: StateSpec, family, mesh: jax.sharding.Mesh):
   def eval_fn(params, batch, key):
-    return family.eval_sums(factory.model(params), batch, key)
+    return family.eval_sums(spec.model(params), batch, key)
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   return jax.jit(eval_fn, out_shardings=replicated)
 
@@ -88,35 +93,62 @@ def evaluate(eval_fn, family, params, batches, sharding, seed: int) -> dict[str,
   return family.eval_metrics(totals)
 
 
-class _Preemption:
-  """Turns SIGTERM into a flag the loop checks between steps."""
+class Preemption:
+  """Turns SIGTERM into a stop between steps; restores the previous handler on exit.
 
-  def __init__(self):
+  One process checks its flag every step. Several processes must stop at the same step,
+  so they agree (an all-gather) only every `sync_every` steps rather than on every one.
+  """
+
+  def __init__(self, sync_every: int):
+    self.sync_every = max(1, sync_every)
     self.requested = False
+    self._previous = None
+
+  def __enter__(self) -> "Preemption":
     self._previous = signal.signal(signal.SIGTERM, self._handle)
+    return self
+
+  def __exit__(self, *exc) -> None:
+    signal.signal(signal.SIGTERM, self._previous)
 
   def _handle(self, signum, frame):
     del signum, frame
     self.requested = True
 
-  def agreed(self) -> bool:
-    """True on every process once any process got SIGTERM (they must stop together)."""
+  def should_stop(self, step: int) -> bool:
     if jax.process_count() == 1:
       return self.requested
+    if step % self.sync_every:
+      return False
     return bool(multihost_utils.process_allgather(np.array(self.requested)).any())
 
-  def restore(self):
-    signal.signal(signal.SIGTERM, self._previous)
+
+@dataclasses.dataclass
+class Progress:
+  """Where the run is: the last step trained and the last metrics logged."""
+  step: int = 0
+  last: dict = dataclasses.field(default_factory=dict)
 
 
-def _prepare_workdir(cfg, workdir: str) -> None:
+def _prepare_workdir(cfg, run_dir: RunDir) -> None:
   """Refuses a directory that holds a different run; writes nothing before that check."""
-  path = os.path.join(workdir, "config.json")
-  if os.path.exists(path):
-    saved = config_lib.config_hash(config_lib.from_json(path))
+  if os.path.exists(run_dir.config):
+    saved = config_lib.config_hash(config_lib.from_json(run_dir.config))
     if saved != config_lib.config_hash(cfg):
-      raise ConfigError(f"{workdir} holds a run with a different config (hash {saved}); "
+      raise ConfigError(f"{run_dir.path} holds a run with a different config (hash {saved}); "
                         "use a new --workdir")
+
+
+def _load_data(family):
+  """Process 0 prepares the data (and tokenizer, caches); the others then read them."""
+  lead = jax.process_index() == 0
+  data = None
+  for turn in ("lead", "others"):
+    if lead == (turn == "lead"):
+      data = family.load_data()
+    multihost_utils.sync_global_devices(f"data prepared: {turn}")
+  return data
 
 
 def train(cfg, workdir: str, devices=None) -> int:
@@ -124,113 +156,138 @@ def train(cfg, workdir: str, devices=None) -> int:
 
   `devices` defaults to all devices; the mesh must use exactly these.
   """
-  start_time = time.time()
+  started = time.time()
   mesh = validate(cfg, devices)
-  rules = mesh_lib.complete_rules(cfg.mesh.rules)
-  _prepare_workdir(cfg, workdir)
-  lead = jax.process_index() == 0
   family = family_for(cfg)
-
-  # Process 0 writes the dataset (and tokenizer, caches); the others then read them.
-  data = None
-  for turn in ("lead", "others"):
-    if lead == (turn == "lead"):
-      data = family.load_data()
-    multihost_utils.sync_global_devices(f"data prepared: {turn}")
-
+  run_dir = RunDir(workdir)
+  files.check_writable(run_dir.config, "the run directory")
+  _prepare_workdir(cfg, run_dir)
+  data = _load_data(family)
+  lead = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
   if lead:
-    config_lib.save(cfg, os.path.join(workdir, "config.json"))
+    config_lib.save(cfg, run_dir.config)
     family.save_artifacts(data, workdir)
-
-  batch_sharding = family.batch_sharding(mesh, rules)
-  tx = optim.optimizer(cfg.train)
-  lr_schedule = optim.schedule(cfg.train)
-  flops_per_unit = family.flops_per_unit()
-  units_per_step = family.units_per_step()
-  unit = family.unit
-  peak, _ = hardware.peak_flops()
-  writer = MetricWriter(workdir, enabled=lead)
-  checkpointer = Checkpointer(os.path.join(workdir, "checkpoints"), cfg.checkpoint)
-  preemption = _Preemption()
-  record = summary.Summary(workdir, cfg, family.params(), flops_per_unit, units_per_step,
-                           unit=unit, enabled=lead)
-  ema_decay = family.ema_decay
-
-  step, last = 0, {}
+  record = summary.Summary(run_dir.summary, cfg, family.params(), family.flops_per_unit(),
+                           family.units_per_step(), unit=family.unit, enabled=lead)
+  progress = Progress()
   try:
-    with mesh_lib.activate(mesh, rules):
-      factory = StateFactory(family.make_model, tx, mesh, ema=ema_decay is not None)
-      data_iter = iter(family.train_dataset(data, jax.process_index(), jax.process_count()))
-      latest = saved_step = checkpointer.latest_step()
-      if latest is not None:
-        state = checkpointer.restore(latest, factory.abstract, data_iter)
-        writer.truncate_after(latest)
-      else:
-        state = factory.init()
-      train_step = make_train_step(factory, family, tx, lr_schedule, batch_sharding,
-                                   seed=cfg.seed, ema_decay=ema_decay)
-      eval_fn = make_eval_step(factory, family, mesh)
-
-      def run_eval(state):
-        batches = family.eval_batches(data, jax.process_index(), jax.process_count())
-        # Evaluate the weights that sampling uses: the EMA where one is kept.
-        params = state.params if state.ema is None else state.ema
-        return evaluate(eval_fn, family, params, batches, batch_sharding, cfg.seed + 1)
-
-      step = int(jax.device_get(state.step))
-      status = "completed"
-      bar = tqdm(total=cfg.train.steps, initial=step, disable=not lead, unit="step",
-                 dynamic_ncols=True, mininterval=1.0)
-      interval_start, interval_steps = None, 0
-      try:
-        while step < cfg.train.steps:
-          if preemption.agreed():
-            status = "preempted"
-            break
-          batch = pipeline.to_global(next(data_iter), batch_sharding, jax.process_count())
-          state, metrics = train_step(state, batch)
-          step += 1
-          interval_steps += 1
-          bar.update(1)
-          if interval_start is None:  # The first step compiles; time from its end.
-            jax.block_until_ready(metrics)
-            interval_start, interval_steps = time.perf_counter(), 0
-          if step % cfg.train.log_every == 0 or step == cfg.train.steps:
-            last = {k: float(v) for k, v in jax.device_get(metrics).items()}
-            if not np.isfinite(last["loss"]):
-              writer.write(step, last)
-              status = "diverged"
-              break
-            elapsed = time.perf_counter() - interval_start
-            if interval_steps:
-              per_s = interval_steps * units_per_step / elapsed
-              last.update({f"{unit}s_per_second": per_s, "step_time_s": elapsed / interval_steps,
-                           "mfu": flops_per_unit * per_s / peak})
-            interval_start, interval_steps = time.perf_counter(), 0
-            every = cfg.eval.every_steps
-            if (every and step % every == 0) or step == cfg.train.steps:
-              last.update(run_eval(state))
-            writer.write(step, last)
-            bar.set_postfix(loss=f"{last['loss']:.4f}",
-                            per_s=f"{last.get(f'{unit}s_per_second', 0):.0f}", refresh=False)
-          if checkpointer.due(step) or step == cfg.train.steps:
-            checkpointer.save(step, state, data_iter)
-            saved_step = step
-        # A SIGTERM right after a periodic save finds this step saved already.
-        if status == "preempted" and saved_step != step:
-          checkpointer.save(step, state, data_iter, force=True)
-        checkpointer.wait()
-      finally:
-        bar.close()
-        preemption.restore()
-        checkpointer.close()
-        writer.close()
+    status = _run(cfg, family, data, mesh, run_dir, progress)
   except Exception as e:  # Recorded for the sweep's table, then raised as usual.
-    record.write(status="failed", step=step, last=last, wall_time_s=time.time() - start_time,
-                 error=f"{type(e).__name__}: {e}")
+    record.write(status="failed", step=progress.step, last=progress.last,
+                 wall_time_s=time.time() - started, error=f"{type(e).__name__}: {e}")
     raise
+  record.write(status=status, step=progress.step, last=progress.last,
+               wall_time_s=time.time() - started)
+  return exits.FOR_STATUS[status]
 
-  record.write(status=status, step=step, last=last, wall_time_s=time.time() - start_time)
-  return {"completed": EXIT_OK, "preempted": EXIT_PREEMPTED, "diverged": EXIT_DIVERGED}[status]
 
+def _run(cfg, family, data, mesh, run_dir: RunDir, progress: Progress) -> str:
+  """The step loop inside everything it opens; returns the run's status."""
+  rules = mesh_lib.complete_rules(cfg.mesh.rules)
+  lead = jax.process_index() == 0
+  tx = optim.optimizer(cfg.train)
+  with contextlib.ExitStack() as stack:
+    stack.enter_context(mesh_lib.activate(mesh, rules))
+    preemption = stack.enter_context(Preemption(cfg.checkpoint.preemption_check_every))
+    checkpointer = stack.enter_context(Checkpointer(
+        run_dir.checkpoints, cfg.checkpoint, unreadable_dir=run_dir.unreadable_checkpoints))
+    spec = StateSpec(family.make_model, tx, mesh, ema=family.ema_decay is not None)
+    data_iter = iter(family.train_dataset(data, jax.process_index(), jax.process_count()))
+    restored = checkpointer.restore_latest(spec.abstract, data_iter)
+    step, state = restored if restored else (0, spec.init(cfg.seed))
+    writer = stack.enter_context(MetricWriter(run_dir.metrics, run_dir.tensorboard,
+                                              resume_step=step, enabled=lead))
+    progress.step, progress.last = step, writer.last()
+    loop = _Loop(cfg, family, data, spec, tx, mesh, rules, checkpointer, writer, progress)
+    bar = stack.enter_context(tqdm(total=cfg.train.steps, initial=step, disable=not lead,
+                                   unit="step", dynamic_ncols=True, mininterval=1.0))
+    status = loop.run(state, data_iter, preemption, bar,
+                      saved_step=step if restored else None)
+    checkpointer.wait()
+  return status
+
+
+class _Loop:
+  """One training session from a given state: step, log a step late, eval, checkpoint."""
+
+  def __init__(self, cfg, family, data, spec, tx, mesh, rules, checkpointer, writer,
+               progress):
+    self.cfg, self.family, self.data = cfg, family, data
+    self.checkpointer, self.writer, self.progress = checkpointer, writer, progress
+    self.batch_sharding = family.batch_sharding(mesh, rules)
+    self.train_step = make_train_step(spec, family, tx, optim.schedule(cfg.train),
+                                      self.batch_sharding, ema_decay=family.ema_decay)
+    self.eval_step = make_eval_step(spec, family, mesh)
+    self.key = jax.random.key(cfg.seed)
+    self.peak, _ = hardware.peak_flops()
+    self.pending = None  # (step, metrics on device, eval results) not yet written
+    self.clock = None    # (time, step) of the last written record
+
+  def run(self, state, data_iter, preemption, bar, saved_step) -> str:
+    steps = self.cfg.train.steps
+    step = self.progress.step
+    while step < steps:
+      if preemption.should_stop(step):
+        if not self._flush():
+          return "diverged"
+        if saved_step != step:  # A SIGTERM right after a periodic save finds it saved.
+          self.checkpointer.save(step, state, data_iter, force=True)
+        return "preempted"
+      batch = pipeline.to_global(next(data_iter), self.batch_sharding, jax.process_count())
+      state, metrics = self.train_step(state, batch, self.key)
+      step += 1
+      self.progress.step = step
+      bar.update(1)
+      if self.clock is None:  # The first step compiles; time from its end.
+        jax.block_until_ready(metrics)
+        self.clock = (time.perf_counter(), step)
+      if not self._flush():  # the previous logged step, now that this one is queued
+        return "diverged"
+      if step % self.cfg.train.log_every == 0 or step == steps:
+        self.pending = (step, metrics, self._maybe_eval(state, step))
+      if self.checkpointer.due(step) or step == steps:
+        if not self._flush():  # every record up to a checkpoint is written before it
+          return "diverged"
+        self.checkpointer.save(step, state, data_iter)
+        saved_step = step
+      bar.set_postfix(loss=f"{self.progress.last.get('loss', float('nan')):.4f}",
+                      refresh=False)
+    return "completed" if self._flush() else "diverged"
+
+  def _maybe_eval(self, state, step: int) -> dict:
+    every = self.cfg.eval.every_steps
+    if not ((every and step % every == 0) or step == self.cfg.train.steps):
+      return {}
+    started = time.perf_counter()
+    batches = self.family.eval_batches(self.data, jax.process_index(), jax.process_count())
+    # Evaluate the weights that sampling uses: the EMA where one is kept.
+    params = state.params if state.ema is None else state.ema
+    out = evaluate(self.eval_step, self.family, params, batches, self.batch_sharding,
+                   self.cfg.seed + 1)
+    # Throughput is of training: the eval's time does not count.
+    self.clock = (self.clock[0] + time.perf_counter() - started, self.clock[1])
+    return out
+
+  def _flush(self) -> bool:
+    """Writes the pending record; False when its loss is not finite (diverged)."""
+    if self.pending is None:
+      return True
+    step, metrics, evals = self.pending
+    self.pending = None
+    last = {k: float(v) for k, v in jax.device_get(metrics).items()}
+    if not np.isfinite(last["loss"]):
+      self.progress.step, self.progress.last = step, last
+      self.writer.write(step, last)
+      return False
+    now, since = time.perf_counter(), self.clock[1]
+    if step > since:
+      per_s = (step - since) * self.family.units_per_step() / (now - self.clock[0])
+      last.update({f"{self.family.unit}s_per_second": per_s,
+                   "step_time_s": (now - self.clock[0]) / (step - since),
+                   "mfu": self.family.flops_per_unit() * per_s / self.peak})
+    self.clock = (now, step)
+    last.update(evals)
+    self.progress.last = last
+    self.writer.write(step, last)
+    return True

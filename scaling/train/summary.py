@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import math
+import logging
 import os
 import subprocess
 
@@ -11,7 +10,11 @@ import flax
 import jax
 import optax
 
+from scaling import files, hardware
+from scaling.errors import UserError
 from scaling.models.counting import ParamCounts
+
+log = logging.getLogger("scaling")
 
 
 def git_revision() -> str | None:
@@ -28,24 +31,29 @@ def git_revision() -> str | None:
 class Summary:
   """Accumulates across resumes: wall time adds up over the sessions of one run."""
 
-  def __init__(self, workdir: str, cfg, params: ParamCounts, flops_per_unit: float,
+  def __init__(self, path: str, cfg, params: ParamCounts, flops_per_unit: float,
                units_per_step: int, *, unit: str = "token", enabled: bool = True):
     """`unit` is what training costs are counted in: "token" (LMs) or "sample" (images)."""
-    self.path = os.path.join(workdir, "summary.json")
+    self.path = path
     self.cfg, self.params, self.enabled = cfg, params, enabled
     self.flops_per_unit, self.units_per_step, self.unit = flops_per_unit, units_per_step, unit
 
   def previous(self) -> dict:
-    if not os.path.exists(self.path):
+    try:
+      return files.read_json(self.path, default={})
+    except UserError:  # a damaged summary is rewritten, not read
       return {}
-    with open(self.path) as f:
-      return json.load(f)
 
   def write(self, *, status: str, step: int, last: dict, wall_time_s: float,
             error: str | None = None) -> dict:
     if not self.enabled:
       return {}
     before = self.previous()
+    if status == "failed" and before.get("status") == "completed":
+      # A later command that failed (a damaged checkpoint, a full disk) says nothing
+      # about the finished run; its record stays.
+      log.warning("%s stays completed; this attempt failed: %s", self.path, error)
+      return before
     seen = step * self.units_per_step
     data = {
         "status": status,
@@ -65,23 +73,10 @@ class Summary:
         "device_kind": jax.devices()[0].device_kind,
         "device_count": jax.device_count(),
         "process_count": jax.process_count(),
+        "fingerprint": hardware.fingerprint(),
         "git_revision": git_revision(),
     }
     if error:
       data["error"] = error
-    data = _finite_json(data)
-    tmp = self.path + ".tmp"
-    with open(tmp, "w") as f:
-      json.dump(data, f, indent=2)
-      f.write("\n")
-    os.replace(tmp, self.path)
-    return data
-
-
-def _finite_json(node):
-  """JSON has no NaN or infinity: write them as strings ("nan", "inf")."""
-  if isinstance(node, dict):
-    return {k: _finite_json(v) for k, v in node.items()}
-  if isinstance(node, float) and not math.isfinite(node):
-    return str(node)
-  return node
+    files.write_json(self.path, data)
+    return files.plain(data)

@@ -196,11 +196,11 @@ def _arithmetic(rng: random.Random, h: int, arity: int) -> tuple | None:
 def _conditional(rng: random.Random, arity: int) -> tuple | None:
   """A kept `c?a:b`, min, max or abs at the root, over operands of height 0 or 1, or None."""
   operand = lambda: _arithmetic(rng, rng.randrange(2), arity)
-  kind = rng.choice(("cond", "min", "max", "abs"))
-  if kind == "abs":
+  form = rng.choice(("cond", "min", "max", "abs"))
+  if form == "abs":
     arg = _arithmetic(rng, 1, arity)
     return arg and _kept(Call("abs", (arg[0],)), [arg])
-  if kind == "cond":
+  if form == "cond":
     var = rng.randrange(arity)
     other = (_var(1 - var, arity) if arity == 2 and rng.random() < 0.5
              else _lit(rng.randint(1, 9), arity))
@@ -211,10 +211,10 @@ def _conditional(rng: random.Random, arity: int) -> tuple | None:
     kids = [operand(), operand()]
   if any(kid is None for kid in kids):
     return None
-  if kind == "cond":
+  if form == "cond":
     return _kept(Cond(*(kid[0] for kid in kids)), kids)
-  a, b = _ordered(kind, *kids)
-  return _kept(Call(kind, (a[0], b[0])), [a, b])
+  a, b = _ordered(form, *kids)
+  return _kept(Call(form, (a[0], b[0])), [a, b])
 
 
 def _uses_both(table: np.ndarray) -> bool:

@@ -22,7 +22,7 @@ import numpy as np
 import optax
 from flax import nnx
 
-from scaling.data import images as images_lib
+from scaling.data import image_sets as images_lib
 
 VERSION = 1  # bump when the architecture or training recipe changes: old caches are ignored
 FEATURES = 128

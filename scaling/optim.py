@@ -5,9 +5,10 @@ from __future__ import annotations
 import jax
 import optax
 
-from scaling.config import ConfigError
+from scaling.errors import ConfigError
 
 SCHEDULES = ("cosine", "constant", "wsd")
+OPTIMIZERS = ("adamw",)
 
 
 def schedule(train_cfg) -> optax.Schedule:

@@ -10,7 +10,7 @@ SentencePiece tokenizer trained on a sample of every source, then `num_train` tr
 (`scaling.data.packing`) and stored as memory-mapped arrays under `<data_dir>/text/`.
 Every process and every model size then reads the same rows in the same order.
 
-Prepare a corpus once with `python -m scaling.data.text NAME [NAME ...]`.
+Prepare a corpus once with `python -m scaling.data.corpora NAME [NAME ...]`.
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ from tqdm import tqdm
 from scaling.config import ConfigError
 from scaling.data import packing
 from scaling.data import tokenizer as tokenizer_lib
-from scaling.data.builders import Prepared
-from scaling.data.pipeline import Examples
+from scaling.data.examples import Examples, Prepared
 from scaling.data.tasks import mixture
 
 PREFIX = "text:"
@@ -92,7 +91,7 @@ def open_source(name: str, split: str):
     raise ConfigError(
         f"config.data.mixture: cannot read split {split!r} of TFDS dataset {name!r} as "
         f"array_record under {data_dir} ({reason}); prepare it once with "
-        f"`python -m scaling.data.text {name}` or set $TFDS_DATA_DIR") from None
+        f"`python -m scaling.data.corpora {name}` or set $TFDS_DATA_DIR") from None
 
 
 def _as_str(value) -> str:
@@ -280,7 +279,7 @@ def prepare(data_cfg, data_dir: str) -> Prepared:
 
 def main(argv=None) -> int:
   """Downloads and prepares TFDS text datasets as array_record (what `prepare` reads)."""
-  parser = argparse.ArgumentParser(prog="python -m scaling.data.text",
+  parser = argparse.ArgumentParser(prog="python -m scaling.data.corpora",
                                    description=main.__doc__)
   parser.add_argument("names", nargs="+", help="TFDS names, e.g. lm1b c4/en tiny_shakespeare")
   parser.add_argument("--data_dir", help="default: $TFDS_DATA_DIR or ~/tensorflow_datasets")

@@ -1,16 +1,18 @@
-"""Text in, text out: tokenize prompts, generate with a run's model, detokenize."""
+"""Text in, text out: tokenize prompts, generate with a run's model, detokenize.
+
+`run` is a loaded run (`scaling.runs.Run`): its model, tokenizer and context length.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from scaling.config import UserError
+from scaling.errors import UserError
 from scaling.data.tokenizer import BOS_ID, EOS_ID
 from scaling.generate import decode, sampling
-from scaling.runs import Run
 
 
-def encode_prompts(run: Run, prompts: list[str], max_new_tokens: int | None):
+def encode_prompts(run, prompts: list[str], max_new_tokens: int | None):
   """Right-padded token ids (with <bos>), their lengths, and the continuation budget."""
   if not prompts:
     raise UserError("no prompt given")
@@ -18,6 +20,10 @@ def encode_prompts(run: Run, prompts: list[str], max_new_tokens: int | None):
   for prompt in prompts:
     if not prompt:
       raise UserError("empty prompt: give at least one character")
+    try:
+      prompt.encode("utf-8")
+    except UnicodeEncodeError:  # bytes that were not UTF-8 reach Python as surrogates
+      raise UserError(f"prompt {prompt[:40]!r} is not valid UTF-8 text") from None
     ids = [BOS_ID, *run.tokenizer.encode(prompt)]
     if len(ids) >= run.context:
       raise UserError(f"prompt {prompt[:40]!r} is {len(ids)} tokens with <bos>; the model's "
@@ -36,7 +42,7 @@ def encode_prompts(run: Run, prompts: list[str], max_new_tokens: int | None):
   return tokens, np.array([len(ids) for ids in encoded]), max_new_tokens
 
 
-def complete(run: Run, prompts: list[str], *, n: int = 1,
+def complete(run, prompts: list[str], *, n: int = 1,
              cfg: sampling.SamplingConfig = sampling.SamplingConfig(temperature=0.0),
              max_new_tokens: int | None = None, seed: int = 0) -> list[list[str]]:
   """`n` completions of each prompt (the text after the prompt, up to <eos>)."""

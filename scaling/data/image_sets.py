@@ -21,7 +21,7 @@ import tensorflow_datasets as tfds
 
 from scaling.config import ConfigError
 from scaling.data import builders, pipeline
-from scaling.data.builders import read_all
+from scaling.data.examples import read_all
 
 NATIVE = {"digits": (8, 1), "mnist": (28, 1), "cifar10": (32, 3)}  # (size, channels)
 NUM_CLASSES = 10  # all three have ten classes

@@ -6,25 +6,23 @@ and `figures/` in the sweep directory, and prints the table, the fits and where 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
 import numpy as np
 
+from scaling import files
 from scaling.analysis import emergence, fits, image_plots, plots
-from scaling.config import UserError
+from scaling.errors import UserError
 from scaling.sweep import results
+from scaling.sweep.layout import SweepDir
 
 CONTINUOUS = "char_accuracy"  # the smooth view set beside exact match in the report
 
 
-def _headline(directory: str) -> tuple[str, str]:
-  try:
-    with open(os.path.join(directory, "sweep.json")) as f:
-      return tuple(json.load(f).get("headline") or ("arithmetic", "+3d"))
-  except OSError:
-    return ("arithmetic", "+3d")
+def _headline(layout: SweepDir) -> tuple[str, str]:
+  return tuple(files.read_json(layout.sweep, default={}).get("headline")
+               or ("arithmetic", "+3d"))
 
 
 def _tasks(rows) -> list[tuple[str, str]]:
@@ -124,11 +122,16 @@ def _image_table(rows, subset: str) -> str:
 
 def analyze(directory: str) -> int:
   """Writes analysis.json and the figures; prints a summary. Returns the exit code."""
-  rows = results.read(directory)
-  if not rows:
+  layout = SweepDir(directory)
+  if not os.path.exists(layout.results):
     raise UserError(f"{directory} has no results.jsonl (run `scaling sweep collect` first)")
-  task, subset = _headline(directory)
-  figures = os.path.join(directory, "figures")
+  rows = results.read(layout.results)
+  if not any(r.get("status") == "completed" for r in rows):
+    states = sorted({r.get("status", "pending") for r in rows})
+    raise UserError(f"{directory}: no trial completed ({', '.join(states) or 'no trials'}); "
+                    "nothing to fit or plot")
+  task, subset = _headline(layout)
+  figures = layout.figures
   written = []
   analysis = {"headline": [task, subset], "fits": {}, "emergence": {}}
   images = bool(image_plots.settings(rows))
@@ -146,9 +149,7 @@ def analyze(directory: str) -> int:
     safe = f"{t}_{s}".replace("/", "_").replace("+", "add").replace("=", "")
     written += plots.save(plots.capability_vs_params(rows, t, s), figures, f"capability_{safe}")
     analysis["emergence"][f"{t}/{s}"] = emergence_for(rows, t, s)
-  with open(os.path.join(directory, "analysis.json"), "w") as f:
-    json.dump(analysis, f, indent=2)
-    f.write("\n")
+  files.write_json(layout.analysis, analysis)
 
   print(_image_table(rows, subset) if images else _summary_table(rows, task, subset))
   for name, fit in analysis["fits"].items():
@@ -159,8 +160,8 @@ def analyze(directory: str) -> int:
   report = analysis["emergence"].get(f"{task}/{subset}")
   if report:
     print("\n" + emergence.format_report(report))
-  print(f"\nresults table: {os.path.join(directory, 'results.csv')}")
+  print(f"\nresults table: {layout.results_csv}")
   print(f"figures:       {figures}/ ({len(written) // 2} figures, PNG and SVG)")
-  print(f"analysis:      {os.path.join(directory, 'analysis.json')}")
+  print(f"analysis:      {layout.analysis}")
   sys.stdout.flush()
   return 0

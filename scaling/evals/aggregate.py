@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 
+from scaling import files
 from scaling.evals import metrics
 
 # Shown in the table, in this order; eval.json holds every metric.
@@ -70,11 +70,8 @@ def aggregate(items, outputs, *, n_resamples: int = 1000) -> dict:
 
 
 def write(path: str, result: dict, meta: dict) -> None:
-  tmp = f"{path}.tmp"
-  with open(tmp, "w") as f:
-    json.dump({**meta, "tasks": result}, f, indent=2)
-    f.write("\n")
-  os.replace(tmp, path)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  files.write_json(path, {**meta, "tasks": result})
 
 
 def table(result: dict) -> str:

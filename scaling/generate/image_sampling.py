@@ -18,9 +18,14 @@ from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
 from scaling import config as config_lib
+from scaling import files
 from scaling import mesh as mesh_lib
-from scaling.config import ConfigError, UserError
+from scaling.errors import UserError
 from scaling.generate import diffusion
+
+
+# The command-line flag of each sampler setting, for error messages.
+FLAGS = {"steps": "--steps", "method": "--sampler", "eta": "--eta", "guidance": "--guidance"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,19 +53,22 @@ def check_labels(labels, num_classes: int) -> np.ndarray:
   return labels
 
 
-def generate(run, labels, settings: SamplerSettings, *, seed: int = 0,
-             batch: int = 256) -> np.ndarray:
-  """One image per label, float32 in [-1, 1], [N, H, W, C] on the host."""
-  if run.kind != "dit":
-    raise UserError(f"{run.workdir} holds a {run.kind!r} model, not an image model")
-  d = run.cfg.data
-  labels = check_labels(labels, d.num_classes)
+def check_settings(run, settings: SamplerSettings) -> None:
+  """One `error:` line naming the flag of an impossible setting for this run."""
   try:
     diffusion.check_sampling(run.family.schedule, steps=settings.steps, method=settings.method,
                              eta=settings.eta, guidance=settings.guidance,
                              prediction=run.cfg.diffusion.prediction)
-  except ConfigError as e:  # The sampler's checks name settings that came from flags.
-    raise UserError(str(e)) from None
+  except diffusion.SettingError as e:  # The settings came from flags: name the flag.
+    raise UserError(f"{FLAGS.get(e.setting, e.setting)}: {e}") from None
+
+
+def generate(run, labels, settings: SamplerSettings, *, seed: int = 0,
+             batch: int = 256) -> np.ndarray:
+  """One image per label, float32 in [-1, 1], [N, H, W, C] on the host."""
+  d = run.cfg.data
+  labels = check_labels(labels, d.num_classes)
+  check_settings(run, settings)
   shards = run.mesh.devices.size
   batch = min(batch, math.ceil(len(labels) / shards) * shards)
   batch = math.ceil(batch / shards) * shards  # every device gets the same share
@@ -117,6 +125,13 @@ def grid(images_NHWC: np.ndarray, columns: int | None = None, pad: int = 1) -> n
     out[pad + r * (h + pad):pad + r * (h + pad) + h,
         pad + col * (w + pad):pad + col * (w + pad) + w] = image
   return out
+
+
+def check_output(path: str) -> None:
+  """Fails before sampling when the grid could not be written."""
+  if not path.lower().endswith(".png"):
+    raise UserError(f"--out must name a .png file, got {path}")
+  files.check_writable(path, "image grid")
 
 
 def save_grid(images_NHWC: np.ndarray, path: str, columns: int | None = None,
