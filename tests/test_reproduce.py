@@ -29,6 +29,8 @@ def test_reproduced_run_matches(evaluated, tmp_path, capsys):
 
 
 def test_different_numbers_are_reported(evaluated, tmp_path, capsys):
+  import shutil
+  evaluated = shutil.copytree(evaluated, str(tmp_path / "copy"))
   path = os.path.join(evaluated, "summary.json")
   with open(path) as f:
     summary = json.load(f)
@@ -40,3 +42,53 @@ def test_different_numbers_are_reported(evaluated, tmp_path, capsys):
   assert "NOT reproduced" in out
   assert [line for line in out.splitlines() if "DIFFERENT" in line][0].startswith(
       "final_train_loss")
+
+
+def _copy_with(evaluated, tmp_path, *, fingerprint=None, shift=None):
+  """A copy of the run whose records say it ran elsewhere and/or scored differently."""
+  import shutil
+  copy = str(tmp_path / "elsewhere")
+  shutil.copytree(evaluated, copy)
+  path = os.path.join(copy, "summary.json")
+  with open(path) as f:
+    summary = json.load(f)
+  if fingerprint:
+    summary["fingerprint"].update(fingerprint)
+  with open(path, "w") as f:
+    json.dump(summary, f)
+  if shift is not None:
+    path = os.path.join(copy, "eval.json")
+    with open(path) as f:
+      evaluation = json.load(f)
+    s = evaluation["tasks"]["arithmetic"]["all"]["metrics"]["answer_logprob"]
+    width = s["ci_high"] - s["ci_low"]
+    assert width > 0
+    for k in ("mean", "ci_low", "ci_high"):  # the truth ends up inside (< 0.5) or outside
+      s[k] += shift * width                  # (> 1) the shifted interval
+    with open(path, "w") as f:
+      json.dump(evaluation, f)
+  return copy
+
+
+def test_other_hardware_is_judged_statistically(evaluated, tmp_path, capsys):
+  copy = _copy_with(evaluated, tmp_path, fingerprint={"cpu": "Some Other CPU"}, shift=0.3)
+  assert reproduce.reproduce(copy, str(tmp_path / "again")) == exits.OK
+  out = capsys.readouterr().out
+  assert "different fingerprint (cpu: 'Some Other CPU' -> " in out
+  assert "reproduced within statistical tolerance" in out
+
+
+def test_other_hardware_outside_the_interval_is_not_reproduced(evaluated, tmp_path, capsys):
+  copy = _copy_with(evaluated, tmp_path, fingerprint={"vector_isa": ["neon"]}, shift=2.0)
+  assert reproduce.reproduce(copy, str(tmp_path / "again")) == exits.MISMATCH
+  out = capsys.readouterr().out
+  assert "different fingerprint (vector_isa: ['neon'] -> " in out
+  assert [line for line in out.splitlines() if "DIFFERENT" in line][0].startswith(
+      "arithmetic/answer_logprob")
+  assert "NOT reproduced" in out
+
+
+def test_same_hardware_allows_only_float_noise(evaluated, tmp_path, capsys):
+  copy = _copy_with(evaluated, tmp_path, shift=0.3)  # inside its interval, yet changed
+  assert reproduce.reproduce(copy, str(tmp_path / "again")) == exits.MISMATCH
+  assert "same fingerprint" in capsys.readouterr().out

@@ -151,3 +151,13 @@ def test_killed_sweep_resumes_without_retraining(uninterrupted, tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   assert os.path.getmtime(os.path.join(s0_run, "summary.json")) == s0_mtime  # not retrained
   assert _table(directory) == _table(uninterrupted[0])
+
+
+@pytest.mark.slow
+def test_reproduce_a_whole_sweep(uninterrupted, tmp_path, capsys):
+  directory, _ = uninterrupted
+  again = str(tmp_path / "again")
+  assert cli.main(["reproduce", directory, f"--workdir={again}"]) == 0
+  out = capsys.readouterr().out
+  assert "same fingerprint" in out and "reproduced: the numbers match" in out
+  assert _table(again) == _table(directory)

@@ -269,7 +269,7 @@ class DiffusionFamily:
     """`n` images of each requested class (default: of every class), as one PNG grid."""
     if request.prompts:
       raise UserError(f"{run.workdir} holds an image model: use --class, not prompts")
-    n = request.n or 16
+    n = 16 if request.n is None else request.n
     if n < 1:
       raise UserError(f"-n must be at least 1, got {n}")
     classes = list(request.classes) or list(range(run.cfg.data.num_classes))

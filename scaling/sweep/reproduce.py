@@ -61,15 +61,17 @@ def _same(a: float | None, b: float | None) -> bool:
   return abs(a - b) <= TOLERANCE * max(1.0, abs(a))
 
 
-def _within(q: Quantity, b, spread: tuple[float, float] | None) -> bool:
+def _within(q: Quantity, b, spread: tuple[float, float] | None) -> bool | None:
+  """Inside the original's interval or its size's seed spread; None when it has neither
+  (a single run's loss), so it cannot be judged."""
   if _same(q.value, b):
     return True
+  bounds = [lh for lh in (q.interval, spread) if lh]
+  if not bounds:
+    return None
   if not isinstance(b, (int, float)):
     return False
-  for low_high in (q.interval, spread):
-    if low_high and low_high[0] - 1e-12 <= b <= low_high[1] + 1e-12:
-      return True
-  return False
+  return any(low - 1e-12 <= b <= high + 1e-12 for low, high in bounds)
 
 
 def compare(original: dict[str, Quantity], again: dict[str, Quantity], *, strict: bool,
@@ -86,8 +88,9 @@ def compare(original: dict[str, Quantity], again: dict[str, Quantity], *, strict
 
 def _print_rows(rows: list[tuple]) -> None:
   print(f"{'quantity':<44} {'original':>14} {'reproduced':>14}")
+  flag = {True: "", False: "  DIFFERENT", None: "  (no interval: not judged)"}
   for key, a, b, ok in rows:
-    print(f"{key:<44} {a!s:>14.14} {b!s:>14.14} {'' if ok else '  DIFFERENT'}")
+    print(f"{key:<44} {a!s:>14.14} {b!s:>14.14} {flag[ok]}")
 
 
 def _retrain(config_path: str, workdir: str, original: RunDir) -> int:
@@ -128,7 +131,7 @@ def _spreads(number_sets: list[dict[str, Quantity]]) -> dict[str, tuple[float, f
 
 
 def _verdict(rows, difference: list[str]) -> int:
-  ok = all(r[3] for r in rows)
+  ok = all(r[3] is not False for r in rows) and any(r[3] for r in rows)
   if not difference:
     print("same fingerprint: compared to float noise")
     print("reproduced: the numbers match" if ok else "NOT reproduced: numbers differ on "

@@ -24,8 +24,8 @@ from scaling.errors import UserError
 log = logging.getLogger("scaling")
 
 
-class Unreadable(Exception):
-  """No checkpoint of the run could be restored."""
+class Unreadable(UserError):
+  """No checkpoint of the run could be restored (each was reported)."""
 
 
 def _reason(e: Exception) -> str:
@@ -132,10 +132,7 @@ class Checkpointer:
     if step is not None and step not in self.manager.all_steps():
       raise UserError(f"{self.directory} has no checkpoint at step {step} (it has "
                       f"{', '.join(map(str, self.all_steps())) or 'none'})")
-    try:
-      found = self._restore_newest(restore, steps)
-    except Unreadable as e:
-      raise UserError(str(e)) from None
+    found = self._restore_newest(restore, steps)
     if found is None:
       raise UserError(f"{os.path.dirname(self.directory)} has no checkpoint to load")
     return found

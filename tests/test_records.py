@@ -1,0 +1,118 @@
+"""A kill never loses data: SIGKILL in every window of a run, or a damaged newest checkpoint,
+and the re-run's records (summary.json, metrics.jsonl) equal an uninterrupted run's."""
+
+import glob
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from scaling import cli, exits
+from scaling import config as config_lib
+from scaling.errors import UserError
+from scaling.train import loop
+from tests.helpers import ROOT, summary, tiny_config, tiny_dit
+
+WINDOWS = ("before_first_checkpoint", "between_checkpoints", "before_summary")
+RUN = ("train.steps=30", "train.log_every=5", "checkpoint.every_steps=10",
+       "checkpoint.max_to_keep=5", "eval.every_steps=10")
+TIMINGS = {"tokens_per_second", "samples_per_second", "step_time_s", "mfu"}
+CONFIGS = {"lm": lambda: tiny_config(*RUN), "dit": lambda: tiny_dit(*RUN)}
+
+
+def records(workdir):
+  """metrics.jsonl without timings, and summary.json without wall time."""
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    metrics = [{k: v for k, v in json.loads(line).items() if k not in TIMINGS} for line in f]
+  record = summary(workdir)
+  record.pop("wall_time_s")
+  return metrics, record
+
+
+@pytest.fixture(scope="module", params=sorted(CONFIGS))
+def reference(request, tmp_path_factory):
+  cfg = CONFIGS[request.param]()
+  workdir = str(tmp_path_factory.mktemp(f"uninterrupted-{request.param}"))
+  assert loop.train(cfg, workdir) == exits.OK
+  return request.param, cfg, workdir
+
+
+@pytest.mark.parametrize("window", WINDOWS)
+def test_kill_in_any_window_then_rerun_gives_the_same_records(reference, window, tmp_path):
+  kind, cfg, uninterrupted = reference
+  config_path = str(tmp_path / "config.json")
+  config_lib.save(cfg, config_path)
+  workdir = str(tmp_path / "run")
+  result = subprocess.run([sys.executable, "-m", "tests.kill_at", window, config_path, workdir],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert result.returncode == -9, result.stderr[-2000:]  # killed, not finished
+  assert not os.path.exists(os.path.join(workdir, "summary.json"))
+  assert loop.train(cfg, workdir) == exits.OK
+  metrics, record = records(workdir)
+  assert [m["step"] for m in metrics] == list(range(5, 31, 5))  # each step logged once
+  assert (metrics, record) == records(uninterrupted)
+  assert record["final_eval"] and record["final_train_loss"] is not None
+
+
+@pytest.fixture
+def warnings_log(caplog):
+  """What the toolkit logged (its logger does not propagate to pytest's root handler)."""
+  logger = logging.getLogger("scaling")
+  logger.addHandler(caplog.handler)
+  yield caplog
+  logger.removeHandler(caplog.handler)
+
+
+def _damage(checkpoint_dir):
+  """Overwrites every array file of a checkpoint with garbage (as a full disk might)."""
+  paths = [p for p in glob.glob(os.path.join(checkpoint_dir, "state", "**"), recursive=True)
+           if os.path.isfile(p) and "metadata" not in os.path.basename(p)]
+  assert paths
+  for path in paths:
+    with open(path, "wb") as f:
+      f.write(b"\x00garbage" * 8)
+
+
+def test_damaged_newest_checkpoint_resumes_from_the_previous_one(reference, tmp_path,
+                                                                 warnings_log):
+  kind, cfg, uninterrupted = reference
+  workdir = str(tmp_path / "run")
+  shutil.copytree(uninterrupted, workdir)
+  os.remove(os.path.join(workdir, "summary.json"))
+  _damage(os.path.join(workdir, "checkpoints", "30"))
+  assert loop.train(cfg, workdir) == exits.OK
+  assert "checkpoint 30" in warnings_log.text  # named, then moved aside
+  assert os.listdir(os.path.join(workdir, "checkpoints.unreadable")) == ["30"]
+  assert records(workdir) == records(uninterrupted)  # retrained 20 -> 30 identically
+
+
+def test_sample_falls_back_or_stops_with_one_line(reference, tmp_path, capsys, warnings_log):
+  kind, _, uninterrupted = reference
+  workdir = str(tmp_path / "run")
+  shutil.copytree(uninterrupted, workdir)
+  _damage(os.path.join(workdir, "checkpoints", "30"))
+  args = (["--prompt", "12+34="] if kind == "lm" else ["--class", "3", "-n", "2",
+                                                       "--steps", "2"])
+  assert cli.main(["sample", f"--workdir={workdir}", *args]) == 0
+  assert "checkpoint 30" in warnings_log.text
+  assert os.path.isdir(os.path.join(workdir, "checkpoints", "30"))  # a reader moves nothing
+  for step in (10, 20):
+    _damage(os.path.join(workdir, "checkpoints", str(step)))
+  assert cli.main(["sample", f"--workdir={workdir}", *args]) == 1
+  last = capsys.readouterr().err.strip().splitlines()[-1]
+  assert last.startswith("error: no readable checkpoint") and "30, 20, 10" in last
+
+
+def test_failed_retry_never_marks_a_completed_run_failed(reference, tmp_path):
+  kind, cfg, uninterrupted = reference
+  workdir = str(tmp_path / "run")
+  shutil.copytree(uninterrupted, workdir)
+  for step in (10, 20, 30):
+    _damage(os.path.join(workdir, "checkpoints", str(step)))
+  with pytest.raises(UserError, match="no readable checkpoint"):
+    loop.train(cfg, workdir)
+  assert summary(workdir)["status"] == "completed"

@@ -1,0 +1,227 @@
+"""Bad input never crashes: every mistake a user (or a full or read-only disk) can cause is
+one `error:` line naming the field, file or flag, exit code 1, no traceback, and any
+existing run directory is left exactly as it was."""
+
+import contextlib
+import hashlib
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from scaling import cli, exits
+from scaling.train import loop
+from tests.helpers import DIT_CONFIG, LM_CONFIG, TINY, cli_args, tiny_config
+
+
+def tree_hash(directory) -> dict:
+  out = {}
+  for root, _, names in os.walk(directory):
+    for name in names:
+      path = os.path.join(root, name)
+      with open(path, "rb") as f:
+        out[os.path.relpath(path, directory)] = hashlib.sha256(f.read()).hexdigest()
+  return out
+
+
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("good"))
+  cfg = tiny_config("train.steps=10", "checkpoint.every_steps=5", "train.log_every=5")
+  assert loop.train(cfg, workdir) == exits.OK
+  return workdir
+
+
+@pytest.fixture
+def copy_of(good_run, tmp_path):
+  """A copy of the good run to damage (the original is checked to stay unchanged)."""
+  def make():
+    target = str(tmp_path / "copy")
+    shutil.copytree(good_run, target)
+    return target
+  return make
+
+
+def one_error(capsys, argv, *needles) -> str:
+  assert cli.main(argv) == 1
+  err = capsys.readouterr().err.strip()
+  lines = [line for line in err.splitlines() if line.startswith("error:")]
+  assert len(lines) == 1, err
+  assert "Traceback" not in err
+  for needle in needles:
+    assert needle in lines[0], lines[0]
+  return lines[0]
+
+
+@contextlib.contextmanager
+def tmpfs(path, size: str):
+  """A small real file system (for full and read-only disks); skips where mounting is
+  not allowed (it needs root)."""
+  os.makedirs(path, exist_ok=True)
+  mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", path],
+                           capture_output=True, text=True)
+  if mounted.returncode != 0:
+    pytest.skip(reason=f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+  try:
+    yield path
+  finally:
+    subprocess.run(["umount", "-l", path], capture_output=True)
+
+
+def remount_read_only(path):
+  subprocess.run(["mount", "-o", "remount,ro", path], check=True)
+
+
+# --- train --------------------------------------------------------------------------
+
+
+def test_unknown_preset(capsys):
+  one_error(capsys, ["train", f"--config={LM_CONFIG}:size=s9", "--workdir=/tmp/never"],
+            "unknown size 's9'")
+
+
+def test_corrupt_config_json_to_resume_and_to_sample(good_run, copy_of, capsys):
+  before = tree_hash(good_run)
+  workdir = copy_of()
+  with open(os.path.join(workdir, "config.json"), "w") as f:
+    f.write('{"model": {"kind": ')
+  one_error(capsys, ["train", *cli_args("train.steps=10", "checkpoint.every_steps=5",
+                                        "train.log_every=5"), f"--workdir={workdir}"],
+            "config.json")
+  one_error(capsys, ["sample", f"--workdir={workdir}", "--prompt", "1+2="], "config.json")
+  assert tree_hash(good_run) == before
+
+
+def test_workdir_below_a_regular_file(tmp_path, capsys):
+  (tmp_path / "file").write_text("")
+  one_error(capsys, ["train", *cli_args(), f"--workdir={tmp_path / 'file' / 'run'}"],
+            "is a file")
+
+
+def test_read_only_run_directory(good_run, tmp_path, capsys):
+  with tmpfs(str(tmp_path / "ro"), "64m") as mount:
+    workdir = os.path.join(mount, "run")
+    shutil.copytree(good_run, workdir)
+    remount_read_only(mount)
+    before = tree_hash(workdir)
+    one_error(capsys, ["train", *cli_args("train.steps=20", "checkpoint.every_steps=5",
+                                          "train.log_every=5"), f"--workdir={workdir}"],
+              "not writable")
+    one_error(capsys, ["eval", f"--workdir={workdir}", "-n", "5"], "not writable")
+    assert tree_hash(workdir) == before
+
+
+def test_full_disk(tmp_path, capsys):
+  with tmpfs(str(tmp_path / "full"), "300k") as mount:
+    line = one_error(capsys, ["train", *cli_args("train.steps=10", "checkpoint.every_steps=5",
+                                                 "model.d_model=64", "model.d_ff=256"),
+                              f"--workdir={os.path.join(mount, 'run')}"])
+    assert "No space left on device" in line or "RESOURCE_EXHAUSTED" in line, line
+
+
+# --- sample -------------------------------------------------------------------------
+
+
+def test_sample_without_tokenizer(copy_of, capsys):
+  workdir = copy_of()
+  os.remove(os.path.join(workdir, "tokenizer.model"))
+  one_error(capsys, ["sample", f"--workdir={workdir}", "--prompt", "1+2="], "tokenizer.model")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--prompt", "1+\udcff="], "not valid UTF-8"),
+    (["--prompt", "1+2=", "-n", "0"], "-n must be at least 1"),
+    (["--prompt", "1+2=", "--top_p", "0"], "top_p"),
+    (["--class", "3"], "--class is for image models"),
+    ([], "give --prompt"),
+])
+def test_bad_sample_flags(good_run, capsys, args, needle):
+  before = tree_hash(good_run)
+  one_error(capsys, ["sample", f"--workdir={good_run}", *args], needle)
+  assert tree_hash(good_run) == before
+
+
+def test_sample_out_below_a_regular_file(tmp_path, capsys):
+  dit = tmp_path / "dit"
+  assert cli.main(["train", f"--config={DIT_CONFIG}", f"--workdir={dit}",
+                   *(f"--config.{o}" for o in ("model.d_model=16", "model.n_layers=1",
+                                               "model.n_heads=2", "model.n_kv_heads=2",
+                                               "model.d_ff=32", "train.steps=2",
+                                               "train.batch_size=16", "eval.every_steps=0",
+                                               "eval.batch_size=64", "eval.max_examples=64",
+                                               "diffusion.timesteps=20",
+                                               "diffusion.eval_timesteps=(5,)",
+                                               "diffusion.sample_steps=2"))]) == 0
+  capsys.readouterr()
+  (tmp_path / "file").write_text("")
+  one_error(capsys, ["sample", f"--workdir={dit}", "--class", "1", "-n", "1",
+                     f"--out={tmp_path / 'file' / 'grid.png'}"], "is a file")
+  one_error(capsys, ["sample", f"--workdir={dit}", "-n", "0"], "-n must be at least 1")
+  one_error(capsys, ["bench", "decode", f"--config={DIT_CONFIG}"], "KV cache")
+
+
+# --- eval, bench --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["-n", "-5"], "-n must be at least 1"),
+    (["-n", "0"], "-n must be at least 1"),
+    (["--batch", "0"], "--batch must be at least 1"),
+    (["--suite", "arithmetik"], "unknown suite 'arithmetik'"),
+    (["--steps", "5"], "for image models"),
+    (["--step", "7"], "no checkpoint at step 7"),
+])
+def test_bad_eval_flags(good_run, capsys, args, needle):
+  before = tree_hash(good_run)
+  one_error(capsys, ["eval", f"--workdir={good_run}", *args], needle)
+  assert tree_hash(good_run) == before
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train", "--steps", "-1"], "--steps must be at least 0"),
+    (["decode", "--new_tokens", "0"], "--new_tokens must be at least 1"),
+    (["train", "--json", "/nonexistent-folder/bench.json"], "does not exist"),
+])
+def test_bad_bench_flags(capsys, args, needle):
+  one_error(capsys, ["bench", args[0], f"--config={LM_CONFIG}", *args[1:]], needle)
+
+
+# --- sweep, plot --------------------------------------------------------------------
+
+
+def _sweep_file(path, extra=""):
+  path.write_text(f'''
+import ml_collections
+
+def get_config(arg=None):
+  s = ml_collections.ConfigDict()
+  s.name = "bad"
+  s.base = "{LM_CONFIG}"
+  s.sizes = ("s0",)
+  s.seeds = (0,)
+  s.overrides = {tuple(TINY) + ("train.steps=4",)!r}
+  s.eval = ml_collections.ConfigDict({{"suites": "arithmetic", "n": 4}})
+{extra}
+  return s
+''')
+  return str(path)
+
+
+def test_sweep_eval_typo_fails_before_training(tmp_path, capsys):
+  path = _sweep_file(tmp_path / "s.py", '  s.eval.suites = "arithmetic,analogie"')
+  one_error(capsys, ["sweep", "run", f"--config={path}", f"--dir={tmp_path / 'out'}"],
+            "unknown suite 'analogie'")
+  assert not (tmp_path / "out").exists()
+
+
+def test_plot_with_no_completed_trial_and_a_corrupt_table(tmp_path, capsys):
+  directory = tmp_path / "sweep"
+  directory.mkdir()
+  (directory / "results.jsonl").write_text(
+      '{"trial": "a", "size": "s0", "seed": 0, "status": "failed", "params": 5000, '
+      '"metrics": {}, "chance": {}}\n')
+  one_error(capsys, ["plot", str(directory)], "no trial completed")
+  (directory / "results.jsonl").write_text('{"trial": "a", "size"\n')
+  one_error(capsys, ["plot", str(directory)], "results.jsonl")
+  one_error(capsys, ["sweep", "status", str(directory)], "not a sweep directory")
