@@ -21,7 +21,7 @@ from scaling.errors import ConfigError
 MESH_AXES = ("data", "fsdp", "tensor")
 LOGICAL_AXES = (
     # parameters
-    "vocab", "embed", "heads", "kv", "head_dim", "mlp", "layers", "patch", "cond",
+    "vocab", "embed", "heads", "kv", "head_dim", "mlp", "layers", "patch", "cond", "cond_embed",
     # activations
     "batch", "length", "act_embed", "act_heads", "act_mlp",
 )

@@ -1,9 +1,30 @@
-"""Optax optimizer and learning-rate schedule from the `train` config section."""
+"""Optax optimizer and learning-rate schedule from the `train` config section, with muP's
+per-parameter learning rates.
+
+Under muP (`model.parametrization="mup"`, Yang et al. 2022, Tensor Programs V, the Adam
+table) each parameter's rule follows from the logical names of its dimensions, never from
+model code. Width axes are `embed`, `mlp`, `heads`, `kv`, `head_dim` and `cond_embed`
+(the `layers` axis of stacked weights does not count):
+
+  hidden weights   two or more width axes (attention q/k/v/o, MLP, the DiT's timestep and
+                   adaLN projections from the conditioning vector): init std 1/sqrt(fan_in)
+                   as under SP, Adam learning rate x base_width / d_model
+  vector-like      one width axis (token embedding, untied head, patch embedding, class
+                   table, output projection, biases) and norm scales: unscaled
+  readout          the model multiplies its logits (LM) or output projection (DiT) by
+                   base_width / d_model (`scaling.models.layers.readout_multiplier`)
+  attention        scores scaled by 1/head_dim instead of 1/sqrt(head_dim)
+
+At d_model == base_width muP and SP are the same model and the same optimizer.
+"""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import jax
 import optax
+from flax import nnx
 
 from scaling.errors import ConfigError
 
@@ -39,7 +60,40 @@ def _decay_mask(params):
       lambda path, _: not any(getattr(k, "key", None) == "scale" for k in path), params)
 
 
-def optimizer(train_cfg) -> optax.GradientTransformation:
+WIDTH_AXES = ("embed", "mlp", "heads", "kv", "head_dim", "cond_embed")
+
+
+def _key(path) -> tuple:
+  """A parameter's path in an nnx.State, as `nnx.to_flat_state` names it."""
+  return tuple(k.key for k in path if isinstance(k, jax.tree_util.DictKey))
+
+
+def lr_scales(abstract_params: nnx.State, model_cfg) -> dict[tuple, float] | None:
+  """Each parameter's learning-rate factor under muP, by path (None under SP)."""
+  if model_cfg.parametrization != "mup":
+    return None
+  ratio = model_cfg.base_width / model_cfg.d_model
+  out = {}
+  for path, var in nnx.to_flat_state(abstract_params):
+    names = var.get_metadata().get("out_sharding") or ()
+    hidden = sum(n in WIDTH_AXES for n in names if n != "layers") >= 2
+    out[tuple(path)] = ratio if hidden else 1.0
+  return out
+
+
+def scale_by_table(table: dict[tuple, float]) -> optax.GradientTransformation:
+  """Multiplies each parameter's update by its factor in `table` (keyed by path)."""
+  def update(updates, state, params=None):
+    del params
+    scaled = jax.tree_util.tree_map_with_path(lambda p, u: u * table[_key(p)], updates)
+    return scaled, state
+  return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def optimizer(train_cfg, scales: dict[tuple, float] | None = None
+              ) -> optax.GradientTransformation:
+  """AdamW (decoupled weight decay on matrices) after global-norm clipping; `scales`
+  multiplies each parameter's update (muP's learning rates, see `lr_scales`)."""
   if train_cfg.optimizer != "adamw":
     raise ConfigError(f"config.train.optimizer: unknown {train_cfg.optimizer!r}; known: adamw")
   parts = []
@@ -47,4 +101,12 @@ def optimizer(train_cfg) -> optax.GradientTransformation:
     parts.append(optax.clip_by_global_norm(train_cfg.grad_clip))
   parts.append(optax.adamw(schedule(train_cfg), b1=train_cfg.b1, b2=train_cfg.b2,
                            weight_decay=train_cfg.weight_decay, mask=_decay_mask))
+  if scales is not None:
+    parts.append(scale_by_table(scales))
   return optax.chain(*parts)
+
+
+def for_model(cfg, make_model: Callable[[], nnx.Module]) -> optax.GradientTransformation:
+  """The run's optimizer, with the per-parameter factors its parametrization asks for."""
+  abstract = nnx.state(nnx.eval_shape(make_model), nnx.Param)
+  return optimizer(cfg.train, lr_scales(abstract, cfg.model))

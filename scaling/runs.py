@@ -76,7 +76,7 @@ def load(workdir: str, devices=None, step: int | None = None) -> Run:
   field = "ema" if family.ema_decay is not None else "params"
   with Checkpointer(run_dir.checkpoints, cfg.checkpoint, read_only=True) as checkpointer, \
       mesh_lib.activate(mesh, rules):
-    spec = StateSpec(family.make_model, optim.optimizer(cfg.train), mesh,
+    spec = StateSpec(family.make_model, optim.for_model(cfg, family.make_model), mesh,
                      ema=family.ema_decay is not None)
     found_step, restored = checkpointer.restore_params(
         {field: getattr(spec.abstract, field)}, step)

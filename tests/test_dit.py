@@ -12,6 +12,7 @@ from flax import nnx
 from scaling import mesh as mesh_lib
 from scaling.config import ConfigError
 from scaling.models import counting
+from scaling.families import diffusion
 from scaling.models.dit import DiT
 from scaling.families.base import eager_sharding
 from tests.helpers import tiny_config
@@ -20,10 +21,10 @@ IMAGE, CHANNELS, CLASSES, B = 8, 3, 10, 8
 
 
 def dit_config(**overrides):
-  cfg = dict(kind="dit", d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64, mlp="gelu",
-             norm_eps=1e-6, dtype="float32", attention="xla",
-             scan_layers=False, remat="none", patch_size=2)
-  return ml_collections.ConfigDict({**cfg, **overrides})
+  """The DiT family's model section with a small shape (and any overrides)."""
+  cfg = diffusion.base_config().model
+  cfg.update({**dict(d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64), **overrides})
+  return cfg
 
 
 def make(cfg, seed=0, mesh=None):

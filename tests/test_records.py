@@ -30,6 +30,7 @@ def records(workdir):
     metrics = [{k: v for k, v in json.loads(line).items() if k not in TIMINGS} for line in f]
   record = summary(workdir)
   record.pop("wall_time_s")
+  record.pop("first_step_s")
   return metrics, record
 
 

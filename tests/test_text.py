@@ -21,7 +21,7 @@ from scaling.data import builders, packing, pipeline
 from scaling.data.tokenizer import BOS_ID, EOS_ID
 from scaling.models import counting
 from scaling.train import loop
-from tests.helpers import make_lm as make_model
+from tests.helpers import tiny_config, make_lm as make_model
 from scaling.families import validate
 from tests.helpers import ROOT, summary
 
@@ -96,10 +96,7 @@ def _lm_forward(vocab=64):
 
   (XLA takes far longer to compile the model's random initialisers than its forward.)
   """
-  cfg = ml_collections.ConfigDict(dict(
-      d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64, mlp="gelu",
-      tie_embeddings=True, rope_base=10_000.0, norm_eps=1e-6, dtype="float32",
-      attention="xla", scan_layers=False, remat="none"))
+  cfg = tiny_config().model
   graphdef, abstract = nnx.split(nnx.eval_shape(lambda: make_model(cfg, vocab, seed=0)))
   rng = np.random.default_rng(0)
   params = jax.tree.map(lambda a: rng.normal(0, 0.2, a.shape).astype(a.dtype), abstract)

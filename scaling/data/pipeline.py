@@ -24,6 +24,7 @@ import jax
 import numpy as np
 
 from scaling.config import ConfigError
+from scaling.data import packing
 from scaling.data.examples import FIELDS, Examples, Prepared, read_all
 from scaling.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
 
@@ -45,15 +46,37 @@ def tokenize(records: list[dict], tokenizer: Tokenizer, seq_len: int, loss_on: s
   return Examples(seq[:, :-1], seq[:, 1:], mask)
 
 
-def load_split(prepared: Prepared, split: str, seq_len: int, loss_on: str) -> Examples:
-  """The tokenized split, from the cache beside the dataset or made (and cached) now."""
+def pack_tokenized(records: list[dict], tokenizer: Tokenizer, seq_len: int,
+                   loss_on: str) -> Examples:
+  """Question/answer records packed several to a row, in order, with segment ids and
+  positions (`scaling.data.packing`); no example is cut, so a row ends padded when the
+  next example does not fit."""
+  questions = tokenizer.encode_batch([r["question"].decode() for r in records])
+  answers = tokenizer.encode_batch([r["answer"].decode() for r in records])
+  docs = (packing.task_document(q, a, loss_on) for q, a in zip(questions, answers))
+  rows = list(packing.pack(docs, seq_len))
+  return Examples(**{k: np.stack([row[k] for row in rows]) for k in packing.FIELDS})
+
+
+def load_split(prepared: Prepared, split: str, seq_len: int, loss_on: str,
+               pack: bool = False) -> Examples:
+  """The tokenized split, from the cache beside the dataset or made (and cached) now.
+
+  With `pack`, training examples share rows; held-out examples always have a row each,
+  so exact match can be read per row.
+  """
   if prepared.splits is not None:  # Text mixtures are tokenized and packed when prepared.
     return prepared.splits[split]
-  path = os.path.join(prepared.directory, f"tokens-{split}-L{seq_len}-{loss_on}.npz")
+  pack = pack and split == "train"
+  name = f"tokens-{split}-L{seq_len}-{loss_on}{'-packed' if pack else ''}.npz"
+  path = os.path.join(prepared.directory, name)
+  fields = packing.FIELDS if pack else FIELDS
   if os.path.exists(path):
     with np.load(path) as f:
-      return Examples(**{k: f[k] for k in FIELDS})
-  examples = tokenize(read_all(prepared.sources[split]), prepared.tokenizer, seq_len, loss_on)
+      return Examples(**{k: f[k] for k in fields})
+  records = read_all(prepared.sources[split])
+  examples = (pack_tokenized if pack else tokenize)(records, prepared.tokenizer, seq_len,
+                                                     loss_on)
   tmp = f"{path}.{os.getpid()}.tmp.npz"
   np.savez(tmp, **examples.rows(slice(None)))
   os.replace(tmp, path)

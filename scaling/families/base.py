@@ -166,6 +166,9 @@ def check_transformer(m) -> None:
           "cudnn attention needs model.dtype=bfloat16")
   require(m.remat in ("none", "full", "dots_saveable"), "model.remat",
           f"unknown {m.remat!r}; choose none, full or dots_saveable")
+  require(m.parametrization in ("sp", "mup"), "model.parametrization",
+          f"unknown {m.parametrization!r}; choose sp or mup")
+  require(m.base_width > 0, "model.base_width", f"must be positive, got {m.base_width}")
 
 
 def check_training(cfg) -> None:

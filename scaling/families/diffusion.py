@@ -48,6 +48,8 @@ def base_config() -> ml_collections.ConfigDict:
           attention="xla",         # xla | cudnn
           scan_layers=False,
           remat="none",            # none | full | dots_saveable
+          parametrization="sp",    # sp | mup (see scaling.optim.lr_scales)
+          base_width=64,           # mup: the d_model the hyperparameters were tuned at
           patch_size=2,            # image_size must be divisible by it
       ),
       mesh=dict(data=-1, fsdp=1, tensor=1, rules=mesh_lib.DEFAULT_RULES),

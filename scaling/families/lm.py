@@ -49,6 +49,8 @@ def base_config() -> ml_collections.ConfigDict:
           attention="xla",         # xla | cudnn (GPU, bfloat16)
           scan_layers=False,       # one lax.scan over layers (compile time independent of depth)
           remat="none",            # none | full | dots_saveable
+          parametrization="sp",    # sp | mup (see scaling.optim.lr_scales)
+          base_width=64,           # mup: the d_model the hyperparameters were tuned at
       ),
       mesh=dict(data=-1, fsdp=1, tensor=1, rules=mesh_lib.DEFAULT_RULES),
       data=dict(
@@ -65,6 +67,7 @@ def base_config() -> ml_collections.ConfigDict:
           num_eval=2_000,          # per task; with text: packed held-out rows
           seq_len=16,
           loss_on="answer",        # task examples: answer | all (text: every token)
+          pack=False,              # task examples several to a training row (text: always)
           vocab_size=288,
           data_dir="",             # "" = $SCALING_DATA_DIR or ~/.cache/scaling/data
           seed=0,                  # problems and their order; shared by every model size
@@ -173,7 +176,7 @@ class LMFamily:
     """Prepares the dataset and tokenizer if needed; returns the tokenized splits."""
     d = self.cfg.data
     prepared = builders.prepare(d, d.data_dir or None)
-    splits = {split: pipeline.load_split(prepared, split, d.seq_len, d.loss_on)
+    splits = {split: pipeline.load_split(prepared, split, d.seq_len, d.loss_on, d.pack)
               for split in ("train", "eval")}
     return {"tokenizer": prepared.tokenizer, **splits}
 

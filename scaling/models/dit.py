@@ -12,8 +12,13 @@ trained with (`scaling.generate.diffusion`); samplers that skip steps pass the o
 index. Class `num_classes` is the null class used for classifier-free guidance.
 
 Logical axes: `patch` is the flattened patch (p*p*C) dimension; `cond` is the input
-dimension of the conditioning projections (timestep frequencies, class rows, the
-conditioning vector). Both are small and replicated unless the rules say otherwise.
+dimension of the conditioning projections of fixed size (timestep frequencies, class
+rows), `cond_embed` that of the conditioning vector (width D, so muP treats the
+projections from it as hidden weights). All are replicated unless the rules say otherwise.
+
+Under muP (`model.parametrization="mup"`) the output projection is multiplied by
+base_width / d_model and attention scores use 1 / head_dim (`scaling.optim` scales the
+hidden weights' learning rates).
 """
 
 from __future__ import annotations
@@ -25,8 +30,9 @@ from flax import nnx
 
 from scaling.config import require
 from scaling.mesh import constrain
-from scaling.models.layers import (Attention, Mlp, fan_in_init, from_rows, param, run_stacked,
-                                   stacked, to_rows)
+from scaling.models.layers import (Attention, Mlp, fan_in_init, from_rows, param,
+                                   readout_multiplier, run_stacked, score_scale, stacked,
+                                   to_rows)
 
 TIME_FREQUENCIES = 256  # width of the sinusoidal timestep features, as in DiT
 CLASS_INIT_STD = 0.02
@@ -92,7 +98,7 @@ class AdaLN(nnx.Module):
   def __init__(self, d_model: int, n: int, *, dtype: jnp.dtype, rngs: nnx.Rngs):
     self.dtype = dtype
     zeros = nnx.initializers.zeros
-    self.w_DND = param(rngs, zeros, (d_model, n, d_model), ("cond", None, "embed"))
+    self.w_DND = param(rngs, zeros, (d_model, n, d_model), ("cond_embed", None, "embed"))
     self.b_ND = param(rngs, zeros, (n, d_model), (None, "embed"))
 
   def __call__(self, c_BD: jax.Array) -> list[jax.Array]:
@@ -111,7 +117,7 @@ class DiTBlock(nnx.Module):
     # positions come from the fixed 2D table, so attention has no rotary embedding.
     self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.n_kv_heads, rope_base=None,
                           dtype=dtype, implementation=cfg.attention, out_scale=1.0,
-                          rngs=rngs, causal=False)
+                          rngs=rngs, causal=False, score_scale=score_scale(cfg))
     self.mlp = Mlp(cfg.d_model, cfg.d_ff, cfg.mlp, dtype=dtype, out_scale=1.0, rngs=rngs)
     self.ada = AdaLN(cfg.d_model, 6, dtype=dtype, rngs=rngs)
 
@@ -142,7 +148,7 @@ class DiT(nnx.Module):
     self.time_in_TD = param(rngs, fan_in_init(TIME_FREQUENCIES),
                             (TIME_FREQUENCIES, D), ("cond", "embed"))
     self.time_in_b_D = param(rngs, nnx.initializers.zeros, (D,), ("embed",))
-    self.time_out_DD = param(rngs, fan_in_init(D), (D, D), ("cond", "embed"))
+    self.time_out_DD = param(rngs, fan_in_init(D), (D, D), ("cond_embed", "embed"))
     self.time_out_b_D = param(rngs, nnx.initializers.zeros, (D,), ("embed",))
     # One row per class plus the null class (row `num_classes`) for guidance.
     self.class_ND = param(rngs, nnx.initializers.normal(CLASS_INIT_STD),
@@ -151,6 +157,7 @@ class DiT(nnx.Module):
     self.final_ada = AdaLN(D, 2, dtype=self.dtype, rngs=rngs)
     self.out_DP = param(rngs, nnx.initializers.zeros, (D, P), ("embed", "patch"))
     self.out_b_P = param(rngs, nnx.initializers.zeros, (P,), ("patch",))
+    self.readout = readout_multiplier(cfg)
 
   def condition(self, t_B: jax.Array, labels_B: jax.Array) -> jax.Array:
     """The conditioning vector c [B, D]: timestep MLP plus class embedding."""
@@ -177,5 +184,5 @@ class DiT(nnx.Module):
                            scan=self.scan_layers, remat=self.remat)
     shift_BD, scale_BD = self.final_ada(c_BD)
     x_BLD = modulate(layer_norm(x_BLD, self.eps), shift_BD, scale_BD)
-    out_BLP = from_rows(to_rows(x_BLD) @ w(self.out_DP), B) + w(self.out_b_P)
+    out_BLP = from_rows(to_rows(x_BLD) @ w(self.out_DP), B) * self.readout + w(self.out_b_P)
     return unpatchify(out_BLP, p, self.image_size, self.channels).astype(jnp.float32)

@@ -75,16 +75,31 @@ def constrain_rows(x_N_: jax.Array, batch: int, names) -> jax.Array:
   return to_rows(constrain(from_rows(x_N_, batch), names))
 
 
-def einsum_attention(q_BLHK, k_BSGK, v_BSGK, mask_B1LS, causal: bool):
+def score_scale(cfg) -> float:
+  """Attention scores' factor: 1/sqrt(head_dim), or 1/head_dim under muP (where queries and
+  keys become correlated as training moves them, and their dot products grow with d)."""
+  head_dim = cfg.d_model // cfg.n_heads
+  return 1.0 / head_dim if cfg.parametrization == "mup" else head_dim ** -0.5
+
+
+def readout_multiplier(cfg) -> float:
+  """The output layer's factor: 1, or base_width / d_model under muP (so the outputs stay
+  of the same size as the model widens; Yang et al. 2022, Tensor Programs V)."""
+  return cfg.base_width / cfg.d_model if cfg.parametrization == "mup" else 1.0
+
+
+def einsum_attention(q_BLHK, k_BSGK, v_BSGK, mask_B1LS, causal: bool,
+                     scale: float | None = None):
   """Softmax attention as two einsums (grouped-query heads share their key/value head).
 
-  On CPU this measured faster than `jax.nn.dot_product_attention`'s XLA path.
+  On CPU this measured faster than `jax.nn.dot_product_attention`'s XLA path. `scale`
+  multiplies the scores (default 1/sqrt(head_dim)).
   """
   B, L, H, K = q_BLHK.shape
   G = k_BSGK.shape[2]
   q_BLGRK = q_BLHK.reshape(B, L, G, H // G, K)
   scores_BGRLS = jnp.einsum("blgrk,bsgk->bgrls", q_BLGRK, k_BSGK).astype(jnp.float32)
-  scores_BGRLS = scores_BGRLS * K ** -0.5
+  scores_BGRLS = scores_BGRLS * (K ** -0.5 if scale is None else scale)
   if causal and mask_B1LS is None:
     S = k_BSGK.shape[1]
     mask_B1LS = jnp.tril(jnp.ones((L, S), bool))[None, None]
@@ -107,8 +122,10 @@ class Attention(nnx.Module):
 
   def __init__(self, d_model: int, n_heads: int, n_kv_heads: int, *,
                rope_base: float | None, dtype: jnp.dtype, implementation: str,
-               out_scale: float, rngs: nnx.Rngs, causal: bool = True):
+               out_scale: float, rngs: nnx.Rngs, causal: bool = True,
+               score_scale: float | None = None):
     head_dim = d_model // n_heads
+    self.score_scale = score_scale
     self.n_heads, self.n_kv_heads, self.head_dim = n_heads, n_kv_heads, head_dim
     self.causal = causal
     self.rope_base, self.dtype, self.implementation = rope_base, dtype, implementation
@@ -144,10 +161,11 @@ class Attention(nnx.Module):
       slots_S = jnp.arange(k_BLHK.shape[1])
       mask_B1LL = (slots_S[None, None, :] <= positions_BL[:, :, None])[:, None]
     if self.implementation == "xla" and jax.default_backend() == "cpu":
-      out_BLHK = einsum_attention(q_BLHK, k_BLHK, v_BLHK, mask_B1LL, self.causal)
+      out_BLHK = einsum_attention(q_BLHK, k_BLHK, v_BLHK, mask_B1LL, self.causal,
+                                  self.score_scale)
     else:
       out_BLHK = jax.nn.dot_product_attention(
-          q_BLHK, k_BLHK, v_BLHK, mask=mask_B1LL,
+          q_BLHK, k_BLHK, v_BLHK, mask=mask_B1LL, scale=self.score_scale,
           is_causal=self.causal and mask_B1LL is None,
           implementation=self.implementation)
     out_ND = jnp.einsum("nhk,hkd->nd", to_rows(out_BLHK), w(self.o_HKD))
@@ -195,7 +213,7 @@ class Block(nnx.Module):
     self.attn_norm = RMSNorm(cfg.d_model, cfg.norm_eps, rngs=rngs)
     self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.n_kv_heads, rope_base=cfg.rope_base,
                           dtype=dtype, implementation=cfg.attention, out_scale=out_scale,
-                          rngs=rngs)
+                          rngs=rngs, score_scale=score_scale(cfg))
     self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps, rngs=rngs)
     self.mlp = Mlp(cfg.d_model, cfg.d_ff, cfg.mlp, dtype=dtype, out_scale=out_scale, rngs=rngs)
 

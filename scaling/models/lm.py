@@ -7,8 +7,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from scaling.mesh import constrain
-from scaling.models.layers import (Block, RMSNorm, from_rows, param, run_stacked, stacked,
-                                   to_rows)
+from scaling.models.layers import (Block, RMSNorm, from_rows, param, readout_multiplier,
+                                   run_stacked, stacked, to_rows)
 
 
 class LM(nnx.Module):
@@ -19,6 +19,7 @@ class LM(nnx.Module):
     self.dtype = jnp.dtype(cfg.dtype)
     self.n_layers, self.scan_layers, self.remat = cfg.n_layers, cfg.scan_layers, cfg.remat
     self.tie_embeddings = cfg.tie_embeddings
+    self.readout = readout_multiplier(cfg)  # 1, or base_width / d_model under muP
     # std 1/sqrt(D): embedded tokens have unit norm and, when tied, logits unit variance.
     self.embed_VD = param(rngs, nnx.initializers.normal(cfg.d_model ** -0.5),
                           (vocab_size, cfg.d_model), ("vocab", "embed"))
@@ -50,6 +51,8 @@ class LM(nnx.Module):
     x_BLD = self.final_norm(x_BLD)
     head_DV = self.embed_VD[...].T if self.tie_embeddings else self.head_DV[...]
     logits_NV = to_rows(x_BLD) @ head_DV.astype(self.dtype)
+    if self.readout != 1.0:
+      logits_NV = logits_NV * self.readout
     logits_BLV = from_rows(logits_NV, x_BLD.shape[0]).astype(jnp.float32)
     return logits_BLV if cache is None else (logits_BLV, new_cache)
 

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import threading
 import time
+import warnings
 
 from tqdm import tqdm
 
@@ -102,9 +103,13 @@ class LocalExecutor:
       def child():
         cluster.die_with_parent()
         slot.pin()
-      proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                              env=slot.environment(self._env), start_new_session=True,
-                              preexec_fn=child)
+      with warnings.catch_warnings():
+        # The child only pins its cores and then runs `scaling` afresh (exec): JAX's
+        # warning about forking a multithreaded process does not apply.
+        warnings.filterwarnings("ignore", message="os.fork", category=RuntimeWarning)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                env=slot.environment(self._env), start_new_session=True,
+                                preexec_fn=child)
       with self._lock:
         self._procs.add(proc)
       try:

@@ -6,6 +6,7 @@ sweep. The trial's outcome is read from the trainer's exit code (`scaling.exits`
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Sequence
 
 from scaling import cluster, exits
@@ -44,14 +45,18 @@ def last_error(log_path: str) -> str:
 def run_trial(layout, name: str, request: EvalRequest, run: Callable[[list[str], str], int],
               launcher: Sequence[str] = (), train_flags: Sequence[str] = ()) -> dict:
   """Trains then evaluates a saved trial; `run(cmd, log_path)` runs a command and returns
-  its exit code. Returns the trial's status fields: state, exit_code and, unless it
-  completed or diverged, error."""
+  its exit code. Returns the trial's status fields: state, exit_code, the seconds each
+  command took (train_s, eval_s) and, unless it completed or diverged, error."""
   config, run_dir, log = layout.trial_config(name), layout.run(name).path, layout.log(name)
+  started = time.time()
   code = run([*launcher, *cluster.cli_command("train", f"--config={config}",
                                               f"--workdir={run_dir}", *train_flags)], log)
+  times = {"train_s": time.time() - started}
   state = _TRAIN_STATE.get(code, "failed")
   if state == "trained":
+    started = time.time()
     code = run(cluster.cli_command("eval", f"--workdir={run_dir}", *eval_args(request)), log)
+    times["eval_s"] = time.time() - started
     state = "completed" if code == exits.OK else "failed"
   error = None if state in FINAL else last_error(log)
-  return {"state": state, "exit_code": code, "error": error}
+  return {"state": state, "exit_code": code, "error": error, **times}

@@ -129,6 +129,7 @@ class Progress:
   """Where the run is: the last step trained and the last metrics logged."""
   step: int = 0
   last: dict = dataclasses.field(default_factory=dict)
+  first_step_s: float | None = None  # from the start of `train` to the first step's end
 
 
 def _prepare_workdir(cfg, run_dir: RunDir) -> None:
@@ -157,6 +158,7 @@ def train(cfg, workdir: str, devices=None) -> int:
   `devices` defaults to all devices; the mesh must use exactly these.
   """
   started = time.time()
+  progress = Progress()
   mesh = validate(cfg, devices)
   family = family_for(cfg)
   run_dir = RunDir(workdir)
@@ -170,23 +172,23 @@ def train(cfg, workdir: str, devices=None) -> int:
     family.save_artifacts(data, workdir)
   record = summary.Summary(run_dir.summary, cfg, family.params(), family.flops_per_unit(),
                            family.units_per_step(), unit=family.unit, enabled=lead)
-  progress = Progress()
   try:
-    status = _run(cfg, family, data, mesh, run_dir, progress)
+    status = _run(cfg, family, data, mesh, run_dir, progress, started)
   except Exception as e:  # Recorded for the sweep's table, then raised as usual.
     record.write(status="failed", step=progress.step, last=progress.last,
                  wall_time_s=time.time() - started, error=f"{type(e).__name__}: {e}")
     raise
   record.write(status=status, step=progress.step, last=progress.last,
-               wall_time_s=time.time() - started)
+               wall_time_s=time.time() - started, first_step_s=progress.first_step_s)
   return exits.FOR_STATUS[status]
 
 
-def _run(cfg, family, data, mesh, run_dir: RunDir, progress: Progress) -> str:
+def _run(cfg, family, data, mesh, run_dir: RunDir, progress: Progress,
+         started: float) -> str:
   """The step loop inside everything it opens; returns the run's status."""
   rules = mesh_lib.complete_rules(cfg.mesh.rules)
   lead = jax.process_index() == 0
-  tx = optim.optimizer(cfg.train)
+  tx = optim.for_model(cfg, family.make_model)
   with contextlib.ExitStack() as stack:
     stack.enter_context(mesh_lib.activate(mesh, rules))
     preemption = stack.enter_context(Preemption(cfg.checkpoint.preemption_check_every))
@@ -199,7 +201,8 @@ def _run(cfg, family, data, mesh, run_dir: RunDir, progress: Progress) -> str:
     writer = stack.enter_context(MetricWriter(run_dir.metrics, run_dir.tensorboard,
                                               resume_step=step, enabled=lead))
     progress.step, progress.last = step, writer.last()
-    loop = _Loop(cfg, family, data, spec, tx, mesh, rules, checkpointer, writer, progress)
+    loop = _Loop(cfg, family, data, spec, tx, mesh, rules, checkpointer, writer, progress,
+                 started)
     bar = stack.enter_context(tqdm(total=cfg.train.steps, initial=step, disable=not lead,
                                    unit="step", dynamic_ncols=True, mininterval=1.0))
     status = loop.run(state, data_iter, preemption, bar,
@@ -212,7 +215,7 @@ class _Loop:
   """One training session from a given state: step, log a step late, eval, checkpoint."""
 
   def __init__(self, cfg, family, data, spec, tx, mesh, rules, checkpointer, writer,
-               progress):
+               progress, started):
     self.cfg, self.family, self.data = cfg, family, data
     self.checkpointer, self.writer, self.progress = checkpointer, writer, progress
     self.batch_sharding = family.batch_sharding(mesh, rules)
@@ -223,6 +226,7 @@ class _Loop:
     self.peak, _ = hardware.peak_flops()
     self.pending = None  # (step, metrics on device, eval results) not yet written
     self.clock = None    # (time, step) of the last written record
+    self.started = started
 
   def run(self, state, data_iter, preemption, bar, saved_step) -> str:
     steps = self.cfg.train.steps
@@ -242,6 +246,7 @@ class _Loop:
       if self.clock is None:  # The first step compiles; time from its end.
         jax.block_until_ready(metrics)
         self.clock = (time.perf_counter(), step)
+        self.progress.first_step_s = time.time() - self.started
       if not self._flush():  # the previous logged step, now that this one is queued
         return "diverged"
       if step % self.cfg.train.log_every == 0 or step == steps:

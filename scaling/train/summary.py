@@ -45,7 +45,7 @@ class Summary:
       return {}
 
   def write(self, *, status: str, step: int, last: dict, wall_time_s: float,
-            error: str | None = None) -> dict:
+            error: str | None = None, first_step_s: float | None = None) -> dict:
     if not self.enabled:
       return {}
     before = self.previous()
@@ -68,6 +68,8 @@ class Summary:
         "final_eval": {k: v for k, v in last.items() if k.startswith("eval_")}
                       or before.get("final_eval", {}),
         "wall_time_s": before.get("wall_time_s", 0.0) + wall_time_s,
+        # data, model and compilation before the first step, in this session
+        "first_step_s": first_step_s,
         "versions": {"jax": jax.__version__, "flax": flax.__version__,
                      "optax": optax.__version__},
         "device_kind": jax.devices()[0].device_kind,
