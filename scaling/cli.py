@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 
 from scaling.config import UserError
@@ -53,6 +54,11 @@ def _cmd_train(args, overrides) -> int:
   from scaling.train import loop
   code = loop.train(cfg, workdir)
   print(f"run directory: {workdir}", file=sys.stderr)
+  if code == 0 and args.then_eval is not None:
+    # In this process: no second start-up, and the scoring programs compile once.
+    eval_args = build_parser().parse_args(["eval", f"--workdir={workdir}",
+                                           *shlex.split(args.then_eval)])
+    return _cmd_eval(eval_args, [])
   return code
 
 
@@ -87,12 +93,18 @@ def _cmd_eval(args, overrides) -> int:
   request = EvalRequest.from_flags(suite=args.suite, task=args.task, n=args.n,
                                    batch=args.batch, sampler=args.sampler, steps=args.steps,
                                    guidance=args.guidance)
-  run = runs.load(args.workdir, step=args.step)
-  run.family.check_eval(request)
-  files.check_writable(run.eval_path, "eval results")
-  result = run.family.evaluate(run, request)
-  print(aggregate.table(result))
-  print(f"wrote {run.eval_path}", file=sys.stderr)
+  steps = []
+  for text in args.step or ["final"]:
+    if text != "final" and not text.isdigit():
+      raise UserError(f"--step: a checkpoint's step or 'final', got {text!r}")
+    steps.append(None if text == "final" else int(text))
+  for step in steps:  # one process scores several checkpoints: the model compiles once
+    run = runs.load(args.workdir, step=step)
+    run.family.check_eval(request)
+    files.check_writable(run.eval_path, "eval results")
+    result = run.family.evaluate(run, request)
+    print(aggregate.table(result))
+    print(f"wrote {run.eval_path}", file=sys.stderr)
   return 0
 
 
@@ -180,6 +192,8 @@ def _cmd_bench(args, overrides) -> int:
     if value < least:
       raise UserError(f"{flag} must be at least {least}, got {value}")
   cfg = _load_config(args.config, overrides)
+  if args.what == "coords":
+    return _coords(cfg, args)
   from scaling import bench
   if args.what == "decode":
     results = [bench.bench_decode(cfg, batch=args.batch, prompt_len=args.prompt_len,
@@ -188,6 +202,28 @@ def _cmd_bench(args, overrides) -> int:
     return 0
   result = bench.bench_train(cfg, steps=args.steps, warmup=args.warmup)
   bench.report(result, args.json)
+  return 0
+
+
+def _coords(cfg, args) -> int:
+  from scaling import files
+  from scaling.train import coords
+  try:
+    widths = [int(w) for w in args.widths.split(",") if w]
+  except ValueError:
+    raise UserError(f"--widths: expected comma-separated integers, got {args.widths!r}") from None
+  if len(widths) < 2 or any(w < args.head_dim or w % args.head_dim for w in widths):
+    raise UserError(f"--widths: give at least two multiples of --head_dim={args.head_dim}")
+  out = {}
+  for parametrization in ("sp", "mup"):
+    with cfg.unlocked():
+      cfg.model.parametrization = parametrization
+      cfg.model.base_width = min(widths)
+    table = coords.coordinate_check(cfg, widths, steps=args.steps, head_dim=args.head_dim)
+    print(coords.report(table, parametrization))
+    out[parametrization] = {"scales": table, "growth": coords.growth(table)}
+  if args.json:
+    files.write_json(args.json, out)
   return 0
 
 
@@ -205,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--process_id", type=int, help="multi-process run: this process's id")
   p.add_argument("--distributed_timeout", type=int, default=300,
                  help="seconds to wait for every process to join")
+  p.add_argument("--then_eval", metavar="FLAGS",
+                 help="after training completes, `scaling eval FLAGS` in the same process "
+                 "(e.g. --then_eval='--suite=arithmetic -n=100')")
   p.set_defaults(func=_cmd_train)
 
   p = sub.add_parser("sample", help="generate text or images from a trained run")
@@ -238,14 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("-n", type=int, help="items per subset of generated suites (default 500), or "
                  "generated images per class (default 100)")
   p.add_argument("--batch", type=int, default=128)
-  p.add_argument("--step", type=int, help="evaluate the checkpoint of this step (default: "
-                 "the newest; scores go to evals/step-N.json instead of eval.json)")
+  p.add_argument("--step", action="append",
+                 help="score the checkpoint of this step (repeatable; default or 'final': the "
+                 "newest, into eval.json; others into evals/step-N.json)")
   p.add_argument("--sampler", help="images: comma-separated ddim,ddpm (default: the config's)")
   p.add_argument("--steps", help="images: comma-separated step counts, e.g. 5,10,20,50")
   p.add_argument("--guidance", help="images: comma-separated guidance scales, e.g. 0,1,2,4")
   p.set_defaults(func=_cmd_eval)
 
-  p = sub.add_parser("sweep", help="train and evaluate a family of models: run|status|collect")
+  p = sub.add_parser("sweep", help="train and evaluate a ladder of models: run|status|collect")
   p.add_argument("action", choices=["run", "status", "collect"])
   p.add_argument("path", nargs="?", help="sweep directory (status, collect)")
   p.add_argument("--config", help="sweep config file (run)")
@@ -306,7 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
   p.set_defaults(func=_cmd_reproduce)
 
   p = sub.add_parser("bench", help="measure speed and memory")
-  p.add_argument("what", choices=["train", "decode"])
+  p.add_argument("what", choices=["train", "decode", "coords"],
+                 help="train step speed, decode speed, or a muP coordinate check")
   p.add_argument("--config", required=True)
   p.add_argument("--steps", type=int, default=10, help="train: timed steps")
   p.add_argument("--warmup", type=int, default=2, help="train: untimed steps after compiling")
@@ -314,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--prompt_len", type=int, default=16, help="decode: prompt tokens")
   p.add_argument("--new_tokens", type=int, nargs="+", default=[64, 512],
                  help="decode: generated tokens (several values: one row each)")
+  p.add_argument("--widths", default="32,64,128,256,512",
+                 help="coords: model widths (the smallest is muP's base width)")
+  p.add_argument("--head_dim", type=int, default=16, help="coords: width of each head")
   p.add_argument("--json", help="also write the result to this JSON file")
   p.set_defaults(func=_cmd_bench)
   return parser

@@ -13,6 +13,8 @@ import math
 import os
 from typing import Any
 
+import numpy as np
+
 from scaling.errors import UserError
 
 
@@ -38,6 +40,22 @@ def plain(node: Any) -> Any:
   if isinstance(node, float) and not math.isfinite(node):
     return str(node)
   return node
+
+
+def jsonable(obj: Any) -> Any:
+  """Plain floats, ints, lists and dicts (from numpy types too); non-finite numbers become
+  None (for analysis results, where a missing value is not a string)."""
+  if isinstance(obj, dict):
+    return {str(k): jsonable(v) for k, v in obj.items()}
+  if isinstance(obj, (list, tuple, np.ndarray)):
+    return [jsonable(v) for v in obj]
+  if isinstance(obj, (bool, np.bool_)):
+    return bool(obj)
+  if isinstance(obj, (int, np.integer)):
+    return int(obj)
+  if isinstance(obj, (float, np.floating)):
+    return float(obj) if math.isfinite(obj) else None
+  return obj
 
 
 def write_json(path: str, data: Any, *, sort_keys: bool = False) -> None:

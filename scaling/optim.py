@@ -15,7 +15,8 @@ model code. Width axes are `embed`, `mlp`, `heads`, `kv`, `head_dim` and `cond_e
                    base_width / d_model (`scaling.models.layers.readout_multiplier`)
   attention        scores scaled by 1/head_dim instead of 1/sqrt(head_dim)
 
-At d_model == base_width muP and SP are the same model and the same optimizer.
+At d_model == base_width muP and SP share the optimizer and the readout; the attention
+scale differs, and the LM's untied head starts at zero under muP (`scaling.models.lm`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,17 @@
-"""`scaling plot SWEEP_DIR`: fits, emergence reports and figures from the results table.
+"""`scaling plot SWEEP_DIR`: fits, emergence reports, predictions and figures.
 
-Reads only `results.jsonl` and `sweep.json` (for the headline task); writes `analysis.json`
-and `figures/` in the sweep directory, and prints the table, the fits and where it all is.
+Reads only `results.jsonl` and `sweep.json` (headline task, prediction cut); writes
+`analysis.json`, `figures/` and the self-contained `report.html` in the sweep directory,
+and prints the table, the fits and where it all is. Each part runs when the table holds
+what it needs:
+
+  always              loss against size and compute (power law), capability against size
+                      with an emergence test per task
+  image metrics       quality against size, sampling steps and guidance
+  learning-rate grid  the best rate per size (fits then use it), loss-vs-rate figure
+  flop budgets        IsoFLOP profiles and compute-optimal exponents (`compute_optimal`)
+  checkpoint rows     capability over training and against loss, loss thresholds, the
+                      order of emergence, and with `predict_from` a two-step prediction
 """
 
 from __future__ import annotations
@@ -12,17 +22,14 @@ import sys
 import numpy as np
 
 from scaling import files
-from scaling.analysis import emergence, fits, image_plots, plots
+from scaling.analysis import (checkpoints, compute_optimal, emergence, fits, html_report,
+                              image_plots, learning_rates, plots, prediction,
+                              prediction_plots, tables)
 from scaling.errors import UserError
 from scaling.sweep import results
 from scaling.sweep.layout import SweepDir
 
-CONTINUOUS = "char_accuracy"  # the smooth view set beside exact match in the report
-
-
-def _headline(layout: SweepDir) -> tuple[str, str]:
-  return tuple(files.read_json(layout.sweep, default={}).get("headline")
-               or ("arithmetic", "+3d"))
+CONTINUOUS = tables.CONTINUOUS
 
 
 def _tasks(rows) -> list[tuple[str, str]]:
@@ -30,6 +37,10 @@ def _tasks(rows) -> list[tuple[str, str]]:
   names = {tuple(k.split("/")[:2]) for r in rows for k in r["metrics"]
            if k.endswith("/exact_match")}
   return sorted(names, key=lambda ts: (ts[1] != "all", ts))
+
+
+def _safe(task: str, subset: str) -> str:
+  return f"{task}_{subset}".replace("/", "_").replace("+", "add").replace("=", "")
 
 
 def loss_fit(rows, x_key: str):
@@ -62,39 +73,33 @@ def emergence_for(rows, task: str, subset: str) -> dict:
                                     bootstrap=100)
 
 
-def _summary_table(rows, task: str, subset: str) -> str:
-  lines = [f"{'size':<6} {'seed':>4} {'params':>9} {'status':<10} {'eval loss':>9} "
-           f"{'exact match (95% CI)':>24} {'char acc':>9} {'pred. EM':>9}"]
-  for r in sorted(rows, key=lambda r: (r["params"], r["seed"])):
-    m = r["metrics"]
-    em = m.get(f"{task}/{subset}/exact_match")
-    ca = m.get(f"{task}/{subset}/{CONTINUOUS}")
-    pe = m.get(f"{task}/{subset}/predicted_exact_match")
-    loss = r.get("final_eval_loss")
-    lines.append(
-        f"{r['size']:<6} {r['seed']:>4} {r['params']:>9,} {r['status']:<10} "
-        f"{'-' if loss is None else f'{loss:.4f}':>9} "
-        f"{f'{em[0]:.3f} [{em[1]:.3f}, {em[2]:.3f}]' if em else '-':>24} "
-        f"{f'{ca[0]:.3f}' if ca else '-':>9} {f'{pe[0]:.3f}' if pe else '-':>9}")
-  return "\n".join(lines)
+class _Figures:
+  """Saves figures (PNG and SVG) into the sweep's figures/ and remembers their captions."""
+
+  def __init__(self, directory: str):
+    self.directory, self.written = directory, []
+
+  def save(self, fig, name: str, caption: str) -> None:
+    paths = plots.save(fig, self.directory, name)
+    self.written.append((paths[0], caption))
 
 
-def _image_figures(rows, headline: str, figures: str, analysis: dict) -> list[str]:
+def _image_part(rows, headline: str, figs: _Figures, analysis: dict) -> None:
   """Quality vs size for the headline sampler setting, and vs steps and guidance."""
   found = image_plots.settings(rows)
   if headline not in found:
     headline = next(iter(found))
     analysis["headline"] = ["image_quality", headline]
   method, steps, guidance = found[headline]
-  written = []
   for metric in ("fd", "class_accuracy", "kid"):
-    written += plots.save(image_plots.quality_vs_params(rows, headline, metric), figures,
-                          f"{metric}_vs_params")
-  written += plots.save(image_plots.quality_vs_steps(rows, guidance), figures, "fd_vs_steps")
-  written += plots.save(image_plots.quality_vs_steps(rows, guidance, "class_accuracy"),
-                        figures, "class_accuracy_vs_steps")
-  written += plots.save(image_plots.quality_vs_guidance(rows, method, steps), figures,
-                        "quality_vs_guidance")
+    figs.save(image_plots.quality_vs_params(rows, headline, metric), f"{metric}_vs_params",
+              f"{metric} against parameters ({headline})")
+  figs.save(image_plots.quality_vs_steps(rows, guidance), "fd_vs_steps",
+            "FD against sampling steps")
+  figs.save(image_plots.quality_vs_steps(rows, guidance, "class_accuracy"),
+            "class_accuracy_vs_steps", "class accuracy against sampling steps")
+  figs.save(image_plots.quality_vs_guidance(rows, method, steps), "quality_vs_guidance",
+            "quality against guidance")
   # Sample quality as a power law in size, like the loss: FD = E + A N^-alpha.
   done = [r for r in rows if r["status"] == "completed"
           and f"image_quality/{headline}/fd" in r["metrics"]]
@@ -102,56 +107,114 @@ def _image_figures(rows, headline: str, figures: str, analysis: dict) -> list[st
   if len(np.unique(x)) >= 4:
     fd = np.asarray([r["metrics"][f"image_quality/{headline}/fd"][0] for r in done], float)
     analysis["fits"]["fd_vs_params"] = fits.fit_power_law(x, fd, bootstrap=100).to_dict()
-  return written
 
 
-def _image_table(rows, subset: str) -> str:
-  lines = [f"{'size':<6} {'seed':>4} {'params':>9} {'status':<10} {'eval mse':>9} "
-           f"{'FD':>8} {'KID':>8} {'class acc (95% CI)':>22}   ({subset})"]
-  for r in sorted(rows, key=lambda r: (r["params"], r["seed"])):
-    m = r["metrics"]
-    fd, kid, acc = (m.get(f"image_quality/{subset}/{k}") for k in ("fd", "kid", "class_accuracy"))
-    loss = r.get("final_eval_loss")
-    lines.append(
-        f"{r['size']:<6} {r['seed']:>4} {r['params']:>9,} {r['status']:<10} "
-        f"{'-' if loss is None else f'{loss:.4f}':>9} "
-        f"{f'{fd[0]:.2f}' if fd else '-':>8} {f'{kid[0]:.2f}' if kid else '-':>8} "
-        f"{f'{acc[0]:.3f} [{acc[1]:.3f}, {acc[2]:.3f}]' if acc else '-':>22}")
-  return "\n".join(lines)
+def _compute_optimal_part(rows, figs: _Figures, analysis: dict) -> list[str]:
+  """IsoFLOP parabolas (Approach 2) and the Chinchilla form (Approach 3) over all runs."""
+  done = [r for r in checkpoints.completed(rows) if r.get("flop_budget")
+          and isinstance(r.get("final_eval_loss"), (int, float))]
+  if len({r["flop_budget"] for r in done}) < 2:
+    return []
+  N, D, C, L, budget = (np.asarray([r[k] for r in done], float) for k in
+                        ("params", "tokens", "training_flops", "final_eval_loss",
+                         "flop_budget"))
+  try:
+    iso = compute_optimal.fit_isoflop(N, C, L, budget, D=D, flops_per_token=None,
+                                      bootstrap=200)
+  except ValueError as e:
+    return [f"compute-optimal fit not possible: {e}"]
+  parametric = compute_optimal.fit_parametric(N, D, L, C=C, flops_per_token=None,
+                                              bootstrap=100)
+  block = compute_optimal.compute_optimal_block(iso, parametric)
+  analysis["compute_optimal"] = block
+  figs.save(compute_optimal.isoflop_figure(iso, parametric), "isoflop",
+            "IsoFLOP profiles (loss against parameters per budget, minima starred) and "
+            "N*(C) by both approaches")
+  out = []
+  for approach in ("approach2", "approach3"):
+    v = block.get(approach)
+    if v and v["ci"].get("a"):
+      lo, hi = v["ci"]["a"]
+      out.append(f"compute-optimal N*(C) ~ C^a, {approach}: a = {v['a']:.3f} "
+                 f"[{lo:.3f}, {hi:.3f}], b = {v['b']:.3f}")
+  return out
+
+
+def _checkpoint_part(rows, task: str, subset: str, predict_from: float, figs: _Figures,
+                     analysis: dict) -> list[str]:
+  """Capability over training and against loss; loss thresholds; emergence order; the
+  two-step prediction of the larger sizes from the smaller ones."""
+  if all(checkpoints.is_final(r) for r in rows):
+    return []
+  texts = []
+  safe = _safe(task, subset)
+  figs.save(prediction_plots.capability_vs_tokens(rows, task, subset),
+            f"capability_vs_tokens_{safe}", f"{task} {subset} over training, per size")
+  figs.save(prediction_plots.capability_vs_loss(rows, task, subset),
+            f"capability_vs_loss_{safe}",
+            f"{task} {subset} against held-out loss, every size and checkpoint")
+  analysis["loss_threshold"] = {f"{task}/{subset}": prediction.loss_threshold(rows, task, subset)}
+  tasks = [(t, s) for t, s in _tasks(rows) if s == "all" or (t, s) == (task, subset)]
+  analysis["emergence_order"] = prediction.emergence_order(rows, tasks)
+  if predict_from:
+    report = prediction.two_step_prediction(rows, task, subset, max_params=predict_from)
+    analysis["prediction"] = {f"{task}/{subset}": report}
+    texts += report.get("summary", [])
+    if report.get("status") == "ok":
+      figs.save(prediction_plots.prediction_vs_measurement(rows, report),
+                f"prediction_{safe}", f"two-step prediction of {task} {subset} from the "
+                f"sizes up to {predict_from:g} parameters, against measurement")
+  return texts
 
 
 def analyze(directory: str) -> int:
-  """Writes analysis.json and the figures; prints a summary. Returns the exit code."""
+  """Writes analysis.json, the figures and report.html; prints a summary. Exit code 0."""
   layout = SweepDir(directory)
   if not os.path.exists(layout.results):
     raise UserError(f"{directory} has no results.jsonl (run `scaling sweep collect` first)")
-  rows = results.read(layout.results)
-  if not any(r.get("status") == "completed" for r in rows):
-    states = sorted({r.get("status", "pending") for r in rows})
+  all_rows = results.read(layout.results)
+  if not any(r.get("status") == "completed" for r in all_rows):
+    states = sorted({r.get("status", "pending") for r in all_rows})
     raise UserError(f"{directory}: no trial completed ({', '.join(states) or 'no trials'}); "
                     "nothing to fit or plot")
-  task, subset = _headline(layout)
-  figures = layout.figures
-  written = []
+  sweep = files.read_json(layout.sweep, default={})
+  task, subset = tuple(sweep.get("headline") or ("arithmetic", "+3d"))
+  final = [r for r in all_rows if checkpoints.is_final(r)]
   analysis = {"headline": [task, subset], "fits": {}, "emergence": {}}
-  images = bool(image_plots.settings(rows))
+  figs, texts = _Figures(layout.figures), []
+  if learning_rates.has_grid(final):
+    analysis["learning_rates"] = learning_rates.report(final)
+    texts.append(analysis["learning_rates"]["text"])
+    figs.save(learning_rates.figure(final), "loss_vs_learning_rate",
+              "held-out loss against learning rate, one line per width")
+    final = learning_rates.at_best(final)  # size laws use each size's best rate
+  sized = [r for r in final if not r.get("flop_budget")] or final
+  images = bool(image_plots.settings(final))
   ylabel = "held-out denoising error (MSE)" if images else "held-out loss (nats/token)"
   for x_key, plot in (("params", plots.loss_vs_params), ("training_flops", plots.loss_vs_flops)):
-    fit = loss_fit(rows, x_key)
+    fit = loss_fit(sized, x_key)
     if fit is not None:
       analysis["fits"][f"loss_vs_{x_key}"] = fit.to_dict()
-    written += plots.save(plot(rows, fit, ylabel=ylabel), figures, f"loss_vs_{x_key}")
+    figs.save(plot(sized, fit, ylabel=ylabel), f"loss_vs_{x_key}",
+              f"held-out loss against {x_key.replace('_', ' ')}, with the fitted power law")
   if images:
-    written += _image_figures(rows, subset, figures, analysis)
-  for t, s in _tasks(rows):
+    _image_part(final, subset, figs, analysis)
+  for t, s in _tasks(final):
     if s != "all" and (t, s) != (task, subset):
       continue
-    safe = f"{t}_{s}".replace("/", "_").replace("+", "add").replace("=", "")
-    written += plots.save(plots.capability_vs_params(rows, t, s), figures, f"capability_{safe}")
-    analysis["emergence"][f"{t}/{s}"] = emergence_for(rows, t, s)
-  files.write_json(layout.analysis, analysis)
+    figs.save(plots.capability_vs_params(sized, t, s), f"capability_{_safe(t, s)}",
+              f"{t} {s}: capability against size (exact match beside continuous metrics)")
+    analysis["emergence"][f"{t}/{s}"] = emergence_for(sized, t, s)
+  texts += _compute_optimal_part(final, figs, analysis)
+  texts += _checkpoint_part(all_rows, task, subset, float(sweep.get("predict_from") or 0),
+                            figs, analysis)
+  files.write_json(layout.analysis, files.jsonable(analysis))
+  html_report.write_report(layout.path, title=f"{sweep.get('name', 'sweep')}: results",
+                           table_rows=final, analysis=analysis, figures=figs.written,
+                           texts=texts)
 
-  print(_image_table(rows, subset) if images else _summary_table(rows, task, subset))
+  print(tables.image_table(final, subset) if images
+        else tables.capability_table(final, task, subset))
   for name, fit in analysis["fits"].items():
     p, ci = fit["params"], fit["ci"]
     print(f"\n{name}: " + ", ".join(
@@ -160,8 +223,11 @@ def analyze(directory: str) -> int:
   report = analysis["emergence"].get(f"{task}/{subset}")
   if report:
     print("\n" + emergence.format_report(report))
+  for text in texts:
+    print(text)
   print(f"\nresults table: {layout.results_csv}")
-  print(f"figures:       {figures}/ ({len(written) // 2} figures, PNG and SVG)")
+  print(f"figures:       {layout.figures}/ ({len(figs.written)} figures, PNG and SVG)")
   print(f"analysis:      {layout.analysis}")
+  print(f"report:        {layout.report}")
   sys.stdout.flush()
   return 0

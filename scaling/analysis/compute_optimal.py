@@ -25,6 +25,7 @@ matplotlib.use("Agg")  # Files only; no display needed.
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from scaling import files
 from scaling.analysis import fits  # noqa: E402
 
 FLOPS_PER_TOKEN = 6.0  # training FLOPs per token per parameter (forward + backward)
@@ -259,21 +260,6 @@ def fit_parametric(N, D, L, *, C=None, flops_per_token: float | None = FLOPS_PER
   return out
 
 
-def _jsonable(obj):
-  """Plain floats, lists and dicts; non-finite numbers become None."""
-  if isinstance(obj, dict):
-    return {str(k): _jsonable(v) for k, v in obj.items()}
-  if isinstance(obj, (list, tuple, np.ndarray)):
-    return [_jsonable(v) for v in obj]
-  if isinstance(obj, (bool, np.bool_)):
-    return bool(obj)
-  if isinstance(obj, (int, np.integer)):
-    return int(obj)
-  if isinstance(obj, (float, np.floating)):
-    return float(obj) if math.isfinite(obj) else None
-  return obj
-
-
 def compute_optimal_block(iso: IsoFlopFit, parametric: ParametricFit | None = None) -> dict:
   """The JSON-ready `compute_optimal` block: per-budget minima and both approaches' N*(C),
   D*(C) there, both approaches' exponents with intervals, and the Chinchilla parameters."""
@@ -310,7 +296,7 @@ def compute_optimal_block(iso: IsoFlopFit, parametric: ParametricFit | None = No
                           "ci": {k: list(v) for k, v in parametric.ci.items()},
                           "n_boot": 0 if parametric.draws is None else len(parametric.draws),
                           "fit": parametric.fit.to_dict()}
-  return _jsonable(block)
+  return files.jsonable(block)
 
 
 def isoflop_figure(iso: IsoFlopFit, parametric: ParametricFit | None = None):

@@ -10,6 +10,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from scaling import files
 from scaling.analysis import fits
 
 MIN_SIZES_SIGMOID = 4  # below this a sigmoid cannot be told from a line
@@ -17,22 +18,7 @@ AIC_MARGIN = 2.0  # the sigmoid must beat the best smooth fit's criterion by thi
 CRITERION = "aicc"
 JUMP = 0.5  # a metric "jumps" when one step between adjacent sizes is half its whole change
 ERROR_FLOOR = 1e-4  # error rates are clipped here before the log-space power-law fit
-_Z = 1.959964  # two-sided 95% normal quantile: CI width = 2 * _Z * standard error
-
-
-def _jsonable(obj):
-  """Plain floats, lists and dicts; non-finite numbers become None."""
-  if isinstance(obj, dict):
-    return {str(k): _jsonable(v) for k, v in obj.items()}
-  if isinstance(obj, (list, tuple, np.ndarray)):
-    return [_jsonable(v) for v in obj]
-  if isinstance(obj, (bool, np.bool_)):
-    return bool(obj)
-  if isinstance(obj, (int, np.integer)):
-    return int(obj)
-  if isinstance(obj, (float, np.floating)):
-    return float(obj) if math.isfinite(obj) else None
-  return obj
+Z95 = 1.959964  # two-sided 95% normal quantile: CI width = 2 * Z95 * standard error
 
 
 def _per_size(x, v):
@@ -146,7 +132,7 @@ def _metric_report(x, y, lo, hi, floor, ceiling, use_power_law, bootstrap, seed)
     rep["notes"].append("the sigmoid fits better but rises too gradually to be a transition: "
                         "a smooth S-shaped curve")
   if rep["verdict"] == "sigmoid":
-    sd = None if lo is None or hi is None else (np.asarray(hi) - np.asarray(lo)) / (2 * _Z)
+    sd = None if lo is None or hi is None else (np.asarray(hi) - np.asarray(lo)) / (2 * Z95)
     if sd is not None and not np.any(sd > 0):
       sd = None
     f = fits.fit_sigmoid(x, y, floor=floor, ceiling=ceiling, bootstrap=bootstrap, seed=seed,
@@ -242,7 +228,7 @@ def emergence_report(log_params: Sequence[float],
       return v[0], v[1], v[2]
     report["comparison"] = _compare(x, triple(exact_metric), triple(continuous_metric),
                                     exact_metric, continuous_metric)
-  return _jsonable(report)
+  return files.jsonable(report)
 
 
 def format_report(report: dict) -> str:

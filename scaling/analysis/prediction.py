@@ -21,6 +21,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from scaling import files
 from scaling.analysis import emergence, fits
 from scaling.analysis.checkpoints import (by_size, chance as chance_of, completed, group_by,
                                           is_final, training_order)
@@ -122,7 +123,7 @@ def two_step_prediction(rows, task: str, subset: str, *, max_params: float,
     out["summary"] = [f"{task} {subset}: {n_sizes} ladder sizes with {metric} and "
                       f"answer_logprob up to {max_params:.3g} parameters; the two-step "
                       f"prediction needs at least {MIN_SIZES}."]
-    return emergence._jsonable(out)
+    return files.jsonable(out)
   form, why = _step1_form(finals)
   step1 = _fit1(form, finals)
   step2 = fits.fit_sigmoid(*_xy(ladder), floor=floor, ceiling=1.0)
@@ -171,7 +172,7 @@ def two_step_prediction(rows, task: str, subset: str, *, max_params: float,
   if out["predictions"]:
     out["all_inside"] = all(p["all_inside"] for p in out["predictions"])
   out["summary"] = _prediction_summary(out, step1, step2)
-  return emergence._jsonable(out)
+  return files.jsonable(out)
 
 
 def _noise(step1: fits.Fit, finals, step2: fits.Fit, ladder) -> tuple[float, float]:
@@ -189,7 +190,7 @@ def _noise(step1: fits.Fit, finals, step2: fits.Fit, ladder) -> tuple[float, flo
   ci = np.array([r["metrics"]["_m"] for r in ladder], float)
   mid = (ci[:, 0] > 0.05) & (ci[:, 0] < 0.95) & (ci[:, 2] > ci[:, 1])
   if mid.any():
-    sd = (ci[mid, 2] - ci[mid, 1]) / (2 * emergence._Z)
+    sd = (ci[mid, 2] - ci[mid, 1]) / (2 * emergence.Z95)
     phi = max(phi, float(np.median(sd ** 2 / (ci[mid, 0] * (1 - ci[mid, 0])))))
   return s1, phi
 
@@ -331,7 +332,7 @@ def loss_threshold(rows, task: str, subset: str, *, metric: str = "exact_match")
   # Per size: threshold and lowest_loss as [held-out, task], interval and seed_spread as
   # [[lo, hi] held-out, [lo, hi] task]; None for an unbounded end or a missing loss.
   out.update(sizes=sizes, summary=lines)
-  return emergence._jsonable(out)
+  return files.jsonable(out)
 
 
 # --- order of emergence ----------------------------------------------------------------------
@@ -399,5 +400,5 @@ def emergence_order(rows, tasks: Iterable[Sequence[str] | str], *,
                                          f"{_ival(*e['loss_interval'])}" for e in (b, a)) + ".")
   order = ", ".join(f"{e['task']}/{e['subset']}" for e in entries)
   summary = [f"Order of emergence ({metric}), earliest first: {order}."] + lines
-  return emergence._jsonable({"metric": metric, "tasks": entries, "pairs": pairs,
+  return files.jsonable({"metric": metric, "tasks": entries, "pairs": pairs,
                               "summary": summary})

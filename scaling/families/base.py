@@ -124,6 +124,9 @@ class Family(Protocol):
   def eval_sums(self, model, batch, key) -> dict: ...
   def eval_metrics(self, totals: dict[str, float]) -> dict[str, float]: ...
 
+  def activations(self, model, batch, key) -> dict[str, jax.Array]:
+    """Mean absolute activation of each layer on a batch (coordinate checks)."""
+
   def inference_devices(self, devices: list) -> list:
     """The devices a loaded run samples on (its batch is split over them)."""
 

@@ -204,6 +204,14 @@ class DiffusionFamily:
     return {"eval_loss": sum(per_t.values()) / len(per_t), **per_t,
             "eval_examples": totals["examples"]}
 
+  def activations(self, model, batch, key) -> dict[str, jax.Array]:
+    """On images noised to the middle of the schedule, where the model does most work."""
+    x0_BHWC = batch["images"]
+    t_B = jax.numpy.full((x0_BHWC.shape[0],), self.schedule.timesteps // 2)
+    noise_BHWC = jax.random.normal(key, x0_BHWC.shape, jax.numpy.float32)
+    x_BHWC = diffusion.q_sample(self.schedule, x0_BHWC, t_B, noise_BHWC)
+    return model.activations(x_BHWC, t_B, batch["labels"])
+
   # --- a trained run ------------------------------------------------------------------
 
   def inference_devices(self, devices: list) -> list:

@@ -154,7 +154,12 @@ class LMFamily:
     self.vocab_size = cfg.data.vocab_size
 
   def check(self) -> None:
-    base.check_transformer(self.cfg.model)
+    m = self.cfg.model
+    base.check_transformer(m)
+    # A tied readout is the input embedding, whose init muP keeps constant; under the
+    # readout multiplier its logits would then vanish as the model widens.
+    require(m.parametrization != "mup" or not m.tie_embeddings, "model.tie_embeddings",
+            "muP needs an untied output head (tie_embeddings=False)")
     _check_data(self.cfg.data)
 
   def make_model(self, rngs: nnx.Rngs | None = None) -> nnx.Module:
@@ -238,6 +243,10 @@ class LMFamily:
         "eval_exact_match": totals["exact"] / max(totals["examples"], 1),
         "eval_examples": totals["examples"],
     }
+
+  def activations(self, model, batch, key) -> dict[str, jax.Array]:
+    del key
+    return model.activations(batch["inputs"])
 
   # --- a trained run ------------------------------------------------------------------
 

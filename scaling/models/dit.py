@@ -171,6 +171,17 @@ class DiT(nnx.Module):
 
   def __call__(self, x_BHWC: jax.Array, t_B: jax.Array, labels_B: jax.Array) -> jax.Array:
     """Float32 prediction of the same shape as `x_BHWC`."""
+    return self._forward(x_BHWC, t_B, labels_B)[0]
+
+  def activations(self, x_BHWC: jax.Array, t_B: jax.Array,
+                  labels_B: jax.Array) -> dict[str, jax.Array]:
+    """Mean absolute value of the patch embedding, every block's output and the output."""
+    out, layers = self._forward(x_BHWC, t_B, labels_B, collect=True)
+    return {"embedding": layers["embedding"],
+            **{f"block_{i}": v for i, v in enumerate(layers["blocks"])},
+            "output": jnp.abs(out).mean()}
+
+  def _forward(self, x_BHWC, t_B, labels_B, collect=False):
     w = lambda v: v[...].astype(self.dtype)
     p = self.patch_size
     x_BLP = patchify(x_BHWC.astype(self.dtype), p)
@@ -180,9 +191,15 @@ class DiT(nnx.Module):
     x_BLD = x_BLD + jnp.asarray(sincos_2d(self.image_size // p, x_BLD.shape[-1]), self.dtype)
     x_BLD = constrain(x_BLD, ("batch", "length", "act_embed"))
     c_BD = self.condition(t_B, labels_B)
-    x_BLD, _ = run_stacked(self.blocks, x_BLD, c_BD, n=self.n_layers,
-                           scan=self.scan_layers, remat=self.remat)
+    embedded_BLD = x_BLD
+    x_BLD, _, *outputs = run_stacked(self.blocks, x_BLD, c_BD, n=self.n_layers,
+                                     scan=self.scan_layers, remat=self.remat, collect=collect)
+    layers = None
+    if collect:
+      layers = {"embedding": jnp.abs(embedded_BLD).mean(),
+                "blocks": jnp.abs(outputs[0]).mean(axis=tuple(range(1, x_BLD.ndim + 1)))}
     shift_BD, scale_BD = self.final_ada(c_BD)
     x_BLD = modulate(layer_norm(x_BLD, self.eps), shift_BD, scale_BD)
     out_BLP = from_rows(to_rows(x_BLD) @ w(self.out_DP), B) * self.readout + w(self.out_b_P)
-    return unpatchify(out_BLP, p, self.image_size, self.channels).astype(jnp.float32)
+    out = unpatchify(out_BLP, p, self.image_size, self.channels).astype(jnp.float32)
+    return out, layers

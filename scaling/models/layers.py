@@ -240,24 +240,30 @@ REMAT_POLICIES = {
 }
 
 
-def run_stacked(layers: nnx.Module, x, *args, n: int, scan: bool, remat: str, cache=None):
+def run_stacked(layers: nnx.Module, x, *args, n: int, scan: bool, remat: str, cache=None,
+                collect: bool = False):
   """Applies stacked layers in order: as one `lax.scan` body or unrolled.
 
   The parameters are stacked either way, so checkpoints do not depend on `scan`. A
-  `cache` is stacked the same way (a leading layers axis) and returned updated.
+  `cache` is stacked the same way (a leading layers axis) and returned updated. With
+  `collect`, each layer's output is returned too, stacked on a leading axis (for
+  coordinate checks).
   """
   graphdef, state = nnx.split(layers)
 
   def body(x, layer):
     layer_state, layer_cache = layer
-    return nnx.merge(graphdef, layer_state)(x, *args, cache=layer_cache)
+    x, layer_cache = nnx.merge(graphdef, layer_state)(x, *args, cache=layer_cache)
+    return x, (layer_cache, x if collect else None)
 
   if remat != "none":
     body = jax.checkpoint(body, policy=REMAT_POLICIES[remat], prevent_cse=not scan)
   if scan:
-    return jax.lax.scan(body, x, (state, cache))
-  caches = []
-  for i in range(n):
-    x, layer_cache = body(x, jax.tree.map(lambda a: a[i], (state, cache)))
-    caches.append(layer_cache)
-  return x, (None if cache is None else jax.tree.map(lambda *c: jnp.stack(c), *caches))
+    x, (cache, outputs) = jax.lax.scan(body, x, (state, cache))
+  else:
+    steps = []
+    for i in range(n):
+      x, step = body(x, jax.tree.map(lambda a: a[i], (state, cache)))
+      steps.append(step)
+    cache, outputs = jax.tree.map(lambda *c: jnp.stack(c), *steps) if steps else (None, None)
+  return (x, cache, outputs) if collect else (x, cache)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import queue
 import shutil
 import signal
 import subprocess
@@ -28,28 +27,41 @@ from scaling.sweep import trial as trial_lib
 from scaling.sweep.spec import Trial
 
 
+DEVICE_COUNT = "--xla_force_host_platform_device_count"
+
+
 class Interrupted(Exception):
   """The sweep was interrupted; its message says what happens to the running trials."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Slot:
-  """The devices one trial runs on: CPU cores, or GPU ids (empty: everything)."""
+  """The devices one trial runs on: CPU cores, or GPU ids (empty: everything).
+
+  With `device_per_core`, a CPU trial sees one JAX device per core of its share, so its
+  mesh (`data=-1`) splits the batch over the cores: small models, whose step is many
+  small operations, ran 1.75x faster so than as one device using both cores (measured
+  at 23k-37k parameters; no gain at 120k).
+  """
   cores: tuple[int, ...] = ()
   gpus: tuple[int, ...] = ()
+  device_per_core: bool = False
 
   def environment(self, env: dict) -> dict:
     env = dict(env)
     if self.gpus:
       env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, self.gpus))
     if self.cores:
+      flags = env.get("XLA_FLAGS", "").split()
       # XLA's CPU thread pool sizes itself from the machine, not the affinity mask.
-      flags = [f for f in env.get("XLA_FLAGS", "").split()
-               if not f.startswith("--xla_cpu_multi_thread_eigen")]
+      flags = [f for f in flags if not f.startswith("--xla_cpu_multi_thread_eigen")]
       if len(self.cores) == 1:
         flags.append("--xla_cpu_multi_thread_eigen=false")
       env["XLA_FLAGS"] = " ".join(flags)
       env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = str(len(self.cores))
+    if self.device_per_core and self.cores and not any(
+        f.startswith(DEVICE_COUNT) for f in env.get("XLA_FLAGS", "").split()):
+      env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {DEVICE_COUNT}={len(self.cores)}".strip()
     return env
 
   def pin(self) -> None:
@@ -66,29 +78,30 @@ def _gpu_count() -> int:
   return sum(line.startswith("GPU ") for line in out.stdout.splitlines())
 
 
-def slots(max_parallel: int) -> list[Slot]:
-  """The device shares `max_parallel` trials run on (0 or 1: one trial with everything)."""
-  if max_parallel <= 1:
-    return [Slot()]
+def slots(max_parallel: int, *, device_per_core: bool = False) -> list[Slot]:
+  """The device shares of up to `max_parallel` trials at once (0 or 1: one trial)."""
   gpus = _gpu_count()
   if gpus:
-    n = min(max_parallel, gpus)
+    n = min(max(max_parallel, 1), gpus)
     per = gpus // n
-    return [Slot(gpus=tuple(range(i * per, (i + 1) * per))) for i in range(n)]
+    return [Slot(gpus=tuple(range(i * per, (i + 1) * per))) if n > 1 else Slot()
+            for i in range(n)]
   cores = sorted(os.sched_getaffinity(0))
-  n = min(max_parallel, len(cores))
+  n = min(max(max_parallel, 1), len(cores))
   per = len(cores) // n
-  return [Slot(cores=tuple(cores[i * per:(i + 1) * per])) for i in range(n)]
+  return [Slot(cores=tuple(cores[i * per:(i + 1) * per]), device_per_core=device_per_core)
+          for i in range(n)]
 
 
 class LocalExecutor:
   """Runs trials as subprocesses, `len(slots)` at a time, recording each one's status."""
 
-  def __init__(self, layout, request, *, max_parallel: int = 1):
+  def __init__(self, layout, request, *, max_parallel: int = 1,
+               device_per_core: bool = False):
     self.layout = layout
     self.request = request
     self.status = status_lib.Status(layout.status)
-    self.slots = slots(max_parallel)
+    self.slots = slots(max_parallel, device_per_core=device_per_core)
     self._procs: set[subprocess.Popen] = set()
     self._lock = threading.Lock()
     self._stop = threading.Event()
@@ -118,16 +131,33 @@ class LocalExecutor:
         with self._lock:
           self._procs.discard(proc)
 
-  def _worker(self, todo: queue.Queue, slot: Slot, bar: tqdm) -> None:
+  def _next(self, todo: list[Trial]) -> Trial | None:
+    """The next trial that can start (a branch waits for its trunk); None when none is left.
+
+    A branch whose trunk did not complete is recorded as failed.
+    """
     while not self._stop.is_set():
-      try:
-        trial = todo.get_nowait()
-      except queue.Empty:
-        return
+      with self._lock:
+        if not todo:
+          return None
+        for trial in list(todo):
+          trunk = self.status.get(trial.trunk) if trial.trunk else "completed"
+          if trunk == "completed":
+            todo.remove(trial)
+            return trial
+          if trunk in ("failed", "diverged", "preempted"):
+            todo.remove(trial)
+            self.status.set(trial.name, "failed", size=trial.size, seed=trial.seed,
+                            error=f"its trunk {trial.trunk} ended {trunk}")
+      time.sleep(0.2)
+    return None
+
+  def _worker(self, todo: list[Trial], slot: Slot, bar: tqdm) -> None:
+    while (trial := self._next(todo)) is not None:
       started = time.time()
       self.status.set(trial.name, "running", size=trial.size, seed=trial.seed)
       try:
-        result = trial_lib.run_trial(self.layout, trial.name, self.request,
+        result = trial_lib.run_trial(self.layout, trial, self.request,
                                      lambda cmd, log: self._run(cmd, log, slot))
       except Interrupted:
         self.status.set(trial.name, "preempted", size=trial.size, seed=trial.seed)
@@ -150,9 +180,7 @@ class LocalExecutor:
     os.makedirs(self.layout.logs, exist_ok=True)
     # Failed, preempted and interrupted trials run (or resume) again.
     pending = [t for t in trials if self.status.get(t.name) not in trial_lib.FINAL]
-    todo: queue.Queue = queue.Queue()
-    for t in pending:
-      todo.put(t)
+    todo = list(pending)
     bar = tqdm(total=len(trials), initial=len(trials) - len(pending), unit="trial",
                desc="sweep", dynamic_ncols=True)
     workers = [threading.Thread(target=self._worker, args=(todo, slot, bar), daemon=True)

@@ -181,8 +181,8 @@ def reproduce_sweep(directory: str, workdir: str | None = None) -> int:
   if os.path.exists(target.sweep):
     raise UserError(f"{target.path} already holds a sweep; choose another --workdir")
   spec_lib.save(sweep, trials, target)
-  LocalExecutor(target, spec_lib.eval_request(sweep),
-                max_parallel=sweep.get("max_parallel", 0)).run(trials)
+  LocalExecutor(target, spec_lib.eval_request(sweep), max_parallel=sweep.max_parallel,
+                device_per_core=sweep.cpu_device_per_core).run(trials)
   results_lib.collect(target, trials)
   numbers = {t.name: _numbers(layout.run(t.name)) for t in trials
              if os.path.exists(layout.run(t.name).summary)}

@@ -32,8 +32,8 @@ def run(spec_path: str, overrides: list[str], directory: str | None,
     runner.run(trials)
   else:
     spec.save(sweep, trials, layout)
-    LocalExecutor(layout, spec.eval_request(sweep),
-                  max_parallel=sweep.max_parallel).run(trials)
+    LocalExecutor(layout, spec.eval_request(sweep), max_parallel=sweep.max_parallel,
+                  device_per_core=sweep.cpu_device_per_core).run(trials)
   return layout.path, results.collect(layout, trials)
 
 

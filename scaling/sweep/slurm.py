@@ -180,7 +180,8 @@ def task(directory: str, name: str) -> int:
   # SIGTERM is for the trainer, which saves a checkpoint first; this process waits for it.
   signal.signal(signal.SIGTERM, lambda *_: None)
   layout = SweepDir(directory)
-  sweep, _ = spec_lib.load_saved(layout)
+  sweep, trials = spec_lib.load_saved(layout)
+  trial = next(t for t in trials if t.name == name)
   env = os.environ
   array = env.get("SLURM_ARRAY_JOB_ID")
   job = f"{array}_{env['SLURM_ARRAY_TASK_ID']}" if array else env.get("SLURM_JOB_ID", "")
@@ -193,7 +194,7 @@ def task(directory: str, name: str) -> int:
     launcher.append(f"--cpus-per-task={env['SLURM_CPUS_PER_TASK']}")
   # Several nodes: one process each, and JAX learns the layout from SLURM's environment.
   flags = ["--distributed"] if int(env.get("SLURM_NTASKS", "1")) > 1 else []
-  result = trial_lib.run_trial(layout, name, spec_lib.eval_request(sweep), _run_logged,
+  result = trial_lib.run_trial(layout, trial, spec_lib.eval_request(sweep), _run_logged,
                                launcher, flags)
   step = status_lib.latest_step(layout.run(name).metrics)
   attempts = [*before.get("attempts", []), {"state": result["state"], "step": step,

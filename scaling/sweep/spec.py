@@ -11,11 +11,20 @@ A sweep config file's `get_config(arg)` returns a ConfigDict with the fields of
   overrides       `section.key=value` strings applied to every trial
   size_overrides  {size: (overrides, ...)}, e.g. a learning rate per size
   tokens_per_param  > 0 sets each trial's steps to train on r x (its parameter count) tokens
-  eval            what `scaling eval` scores after training: `suites`, `n`, `batch`, and for
-                  image models `sampler`, `steps`, `guidance` (comma-separated lists)
+  learning_rates  a grid crossed with every size and seed (the table picks the best per size)
+  flop_budgets    IsoFLOP profiles: at each budget every size trains for C / (its FLOPs per
+                  step) steps (sizes below `isoflop_min_steps`, default 2 x warmup, drop out)
+  cooldowns       fractions of the run: one shared stable phase, one `wsd` decay per budget
+  eval            what `scaling eval` scores after training: `suites`, `n`, `batch`, for
+                  image models `sampler`, `steps`, `guidance` (comma-separated lists), and
+                  `checkpoints` / `checkpoint_every`: intermediate checkpoints scored too
   headline        (task, subset) plotted and tested for a transition, e.g. ("arithmetic", "+3d")
+  predict_from    > 0: `scaling plot` predicts the headline's capability at every larger size
+                  from the sizes with at most this many parameters (two-step prediction)
   executor        "local" (trials here, `max_parallel` at once) or "slurm" (an array job)
-  max_parallel    local: trials at once, each on its own share of the devices (0: auto)
+  max_parallel    local: trials at once, each on its own share of the devices (0, 1: one)
+  cpu_device_per_core  local, on CPU: each trial sees one device per core of its share,
+                  so the batch is split over the cores (faster for small models)
   slurm           the SLURM jobs' resources and waiting, see `scaling.cluster.SLURM_DEFAULTS`
 
 Each trial is named by its config's content hash, so re-running a sweep finds finished
@@ -36,6 +45,7 @@ from scaling import cluster, files
 from scaling import config as config_lib
 from scaling.errors import ConfigError, UserError
 from scaling.families import EvalRequest, family_for, validate
+from scaling.sweep import axes
 
 EXECUTORS = ("local", "slurm")
 
@@ -45,9 +55,11 @@ def base_sweep() -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(
       name="sweep", base="", sizes=(), target_params=(), seeds=(0,), overrides=(),
       size_overrides={}, tokens_per_param=0.0,
-      eval=dict(suites="", n=0, batch=128, sampler="", steps="", guidance=""),
-      headline=("arithmetic", "+3d"),
-      executor="local", max_parallel=0,
+      learning_rates=(), flop_budgets=(), isoflop_min_steps=0, cooldowns=(),
+      eval=dict(suites="", n=0, batch=128, sampler="", steps="", guidance="",
+                checkpoints=(), checkpoint_every=0),
+      headline=("arithmetic", "+3d"), predict_from=0.0,
+      executor="local", max_parallel=0, cpu_device_per_core=True,
       slurm=dict(cluster.SLURM_DEFAULTS),
   ))
 
@@ -58,6 +70,13 @@ class Trial:
   size: str
   seed: int
   cfg: ml_collections.ConfigDict
+  learning_rate: float | None = None  # set when the sweep crosses a learning-rate grid
+  flop_budget: float | None = None    # set in IsoFLOP sweeps
+  cooldown: float | None = None       # a branch: its fraction of the longest run
+  trunk: str | None = None            # a branch: the trial whose checkpoint it starts from
+  branch_step: int | None = None      # ... at this step
+  role: str = "trial"                 # "trunk": the shared stable phase, not in the table
+  eval_steps: tuple = ()              # intermediate checkpoints scored after training
 
   @property
   def params(self) -> int:
@@ -65,7 +84,10 @@ class Trial:
 
   def index(self) -> dict:
     """What `trials.json` records of the trial besides its config."""
-    return {"name": self.name, "size": self.size, "seed": self.seed}
+    fields = dataclasses.asdict(self)
+    del fields["cfg"]
+    fields["eval_steps"] = list(self.eval_steps)
+    return fields
 
 
 def shape_for(target_params: float) -> dict:
@@ -175,6 +197,28 @@ def trials(sweep: ml_collections.ConfigDict) -> list[Trial]:
         with cfg.unlocked():
           cfg.train.steps = _steps_for_budget(cfg, sweep.tokens_per_param)
       out.append(Trial(config_lib.run_name(cfg), label, int(seed), cfg))
+  return _axes(sweep, out)
+
+
+def _axes(sweep, out: list[Trial]) -> list[Trial]:
+  if sweep.learning_rates:
+    out = axes.learning_rates(out, sweep.learning_rates)
+  if sweep.flop_budgets:
+    if sweep.tokens_per_param or sweep.cooldowns:
+      raise ConfigError("sweep.flop_budgets set the steps of each trial: leave "
+                        "tokens_per_param and cooldowns unset")
+    out = axes.flop_budgets(out, sweep.flop_budgets, sweep.isoflop_min_steps)
+  if sweep.cooldowns:
+    if sweep.executor != "local":
+      raise ConfigError("sweep.cooldowns: branches wait for their trunk, which only the "
+                        "local executor arranges")
+    out = axes.cooldowns(out, sweep.cooldowns)
+  if sweep.eval.checkpoints or sweep.eval.checkpoint_every:
+    out = axes.eval_checkpoints(out, sweep.eval.checkpoints, sweep.eval.checkpoint_every)
+  names = [t.name for t in out]
+  if len(set(names)) != len(names):
+    raise ConfigError("sweep: two trials have the same config (a repeated size, seed or "
+                      "grid value)")
   return out
 
 
@@ -211,13 +255,13 @@ def load_saved(layout):
   if not os.path.exists(layout.sweep):
     raise UserError(f"{layout.path} is not a sweep directory (no sweep.json)")
   sweep = config_lib.from_json(layout.sweep)
+  config_lib.check_fields(sweep, base_sweep(), what="sweep")
   index = files.read_json(layout.index, default=[])
   if not index:
     raise UserError(f"{layout.path} has no trials.json: run the sweep again with "
                     "`scaling sweep run --config=...`")
   out = []
   for entry in index:
-    path = layout.trial_config(entry["name"])
-    out.append(Trial(entry["name"], entry["size"], int(entry["seed"]),
-                     config_lib.from_json(path)))
+    fields = {**entry, "eval_steps": tuple(entry.get("eval_steps", ()))}
+    out.append(Trial(**fields, cfg=config_lib.from_json(layout.trial_config(entry["name"]))))
   return sweep, out

@@ -6,10 +6,14 @@ sweep. The trial's outcome is read from the trainer's exit code (`scaling.exits`
 
 from __future__ import annotations
 
+import json
+import os
+import shlex
+import shutil
 import time
 from typing import Callable, Sequence
 
-from scaling import cluster, exits
+from scaling import cluster, exits, files
 from scaling.families import EvalRequest
 
 FINAL = ("completed", "diverged")  # a diverged trial would diverge again: not re-run
@@ -42,20 +46,54 @@ def last_error(log_path: str) -> str:
   return (errors or lines or ["(no output)"])[-1][:500]
 
 
-def run_trial(layout, name: str, request: EvalRequest, run: Callable[[list[str], str], int],
+def fork(layout, trial) -> None:
+  """Starts a cooldown branch from its trunk's checkpoint at the branch step: the run
+  directory then resumes from there as if it had trained the stable phase itself."""
+  target = layout.run(trial.name)
+  if os.path.isdir(target.checkpoints):
+    return  # forked already (the branch may have trained on since)
+  source = layout.run(trial.trunk)
+  step = str(trial.branch_step)
+  if not os.path.isdir(os.path.join(source.checkpoints, step)):
+    raise FileNotFoundError(f"trunk {trial.trunk} has no checkpoint at step {step}")
+  os.makedirs(target.path, exist_ok=True)
+  shutil.copytree(os.path.join(source.checkpoints, step), os.path.join(target.checkpoints, step))
+  if os.path.exists(source.tokenizer):
+    shutil.copy(source.tokenizer, target.tokenizer)
+  kept = [r for r in files.read_jsonl(source.metrics) if r["step"] <= trial.branch_step]
+  files.write_atomic(target.metrics, "".join(json.dumps(r) + "\n" for r in kept))
+
+
+def run_trial(layout, trial, request: EvalRequest, run: Callable[[list[str], str], int],
               launcher: Sequence[str] = (), train_flags: Sequence[str] = ()) -> dict:
   """Trains then evaluates a saved trial; `run(cmd, log_path)` runs a command and returns
   its exit code. Returns the trial's status fields: state, exit_code, the seconds each
-  command took (train_s, eval_s) and, unless it completed or diverged, error."""
+  command took (train_s, eval_s) and, unless it completed or diverged, error.
+
+  A branch first forks from its trunk's checkpoint; a trunk is only trained; trials with
+  `eval_steps` have those checkpoints scored too, in the same eval process.
+  """
+  name = trial.name
   config, run_dir, log = layout.trial_config(name), layout.run(name).path, layout.log(name)
+  if trial.trunk:
+    fork(layout, trial)
+  steps = [f"--step={s}" for s in (*trial.eval_steps, "final")] if trial.eval_steps else []
+  scoring = [*eval_args(request), *steps]
+  # One process trains and scores, unless training runs under a launcher (srun on a
+  # cluster: several hosts train, one process scores).
+  then_eval = [] if launcher or trial.role == "trunk" else [
+      f"--then_eval={shlex.join(scoring)}"]
   started = time.time()
   code = run([*launcher, *cluster.cli_command("train", f"--config={config}",
-                                              f"--workdir={run_dir}", *train_flags)], log)
+                                              f"--workdir={run_dir}", *train_flags,
+                                              *then_eval)], log)
   times = {"train_s": time.time() - started}
   state = _TRAIN_STATE.get(code, "failed")
-  if state == "trained":
+  if state == "trained" and (trial.role == "trunk" or then_eval):
+    state = "completed"
+  elif state == "trained":
     started = time.time()
-    code = run(cluster.cli_command("eval", f"--workdir={run_dir}", *eval_args(request)), log)
+    code = run(cluster.cli_command("eval", f"--workdir={run_dir}", *scoring), log)
     times["eval_s"] = time.time() - started
     state = "completed" if code == exits.OK else "failed"
   error = None if state in FINAL else last_error(log)

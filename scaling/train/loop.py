@@ -249,7 +249,8 @@ class _Loop:
         self.progress.first_step_s = time.time() - self.started
       if not self._flush():  # the previous logged step, now that this one is queued
         return "diverged"
-      if step % self.cfg.train.log_every == 0 or step == steps:
+      if (step % self.cfg.train.log_every == 0 or step == steps
+          or step in self.checkpointer.keep_steps):
         self.pending = (step, metrics, self._maybe_eval(state, step))
       if self.checkpointer.due(step) or step == steps:
         if not self._flush():  # every record up to a checkpoint is written before it
@@ -262,7 +263,9 @@ class _Loop:
 
   def _maybe_eval(self, state, step: int) -> dict:
     every = self.cfg.eval.every_steps
-    if not ((every and step % every == 0) or step == self.cfg.train.steps):
+    # Kept checkpoints (scored later, or branched from) get their held-out loss too.
+    if not ((every and step % every == 0) or step == self.cfg.train.steps
+            or step in self.checkpointer.keep_steps):
       return {}
     started = time.perf_counter()
     batches = self.family.eval_batches(self.data, jax.process_index(), jax.process_count())

@@ -27,6 +27,7 @@ its prompt falls below `eval_fraction` (as for arithmetic), so the splits are di
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from typing import Iterator
@@ -92,7 +93,12 @@ class _Format:
   longer: bool = False
 
 
+_BASIC = _Format()
+
+
+@functools.lru_cache(maxsize=None)
 def _format(level: str) -> _Format:
+  # Cached: generation renders millions of sequences, each naming its level.
   if level == "basic":
     return _Format()
   names = level.split("+")
@@ -112,9 +118,14 @@ def canonical_level(generalizations) -> str:
   return "+".join(g for g in GENERALIZATIONS if g in names) or "basic"
 
 
+_LETTERS = tuple(chr(ord("a") + u) for u in range(ALPHABET))
+
+
 def render(units: list[int], level: str = "basic") -> list[str]:
   """Symbols of a sequence of letter ordinals (a=0) as written at `level`."""
   fmt = _format(level)
+  if fmt == _BASIC:  # the common case, on the hot path of generation
+    return [_LETTERS[u] for u in units]
   filler = "0" if fmt.numbers else "x"
   tokens = []
   for u in units:
@@ -208,6 +219,12 @@ def parse_letter_answer(answer: str) -> list[str]:
   return answer.split("]")[0].split()
 
 
+@functools.lru_cache(maxsize=None)
+def _firsts(length: int, step: int) -> tuple[int, ...]:
+  """First letters of the runs of `length` letters `step` apart that fit the alphabet."""
+  return tuple(f for f in range(ALPHABET) if 0 <= f + (length - 1) * step < ALPHABET)
+
+
 def _pair(rng: np.random.Generator, transformation: str, n: int, step: int
           ) -> tuple[list[int], list[int]]:
   """Input and output ordinals of one transformation on a random run of `n`."""
@@ -215,7 +232,7 @@ def _pair(rng: np.random.Generator, transformation: str, n: int, step: int
   # so that `apply` checks the stored answers independently.
   moves = transformation in ("successor", "predecessor", "extend")
   length = n + 1 if moves else n
-  firsts = [f for f in range(ALPHABET) if 0 <= f + (length - 1) * step < ALPHABET]
+  firsts = _firsts(length, step)
   if not firsts:
     raise ValueError(f"no run of {length} letters {step} apart fits the alphabet")
   first = firsts[int(rng.integers(len(firsts)))]
@@ -253,13 +270,14 @@ def sample_letter_string(rng: np.random.Generator, transformation: str, level: s
     n = (int(rng.integers(LONGER_LENGTHS[0], LONGER_LENGTHS[1] + 1)) if fmt.longer
          else BASIC_LENGTH)
     c, d = _pair(rng, transformation, n, fmt.step)
-    if render(c, level) == render(a):
+    source, target = render(a), render(c, level)
+    if target == source:
       continue
     # One swap from a descending run can also be one swap from the ascending one, and then
     # nothing in the prompt says which way to sort.
     if transformation == "sort" and _one_swap(c, sorted(c, reverse=fmt.step > 0)):
       continue
-    return Item(letter_prompt(render(a), render(b), render(c, level)),
+    return Item(letter_prompt(source, render(b), target),
                 letter_answer(render(d, level)), "letter_string", transformation, level)
 
 

@@ -1,0 +1,84 @@
+"""Learning-rate grids in a sweep: the best learning rate per size by held-out loss, how
+far the optimum moves with width (it should not under muP), and the loss-vs-learning-rate
+figure with one line per width."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from scaling.analysis import checkpoints
+from scaling.analysis.plots import plt
+
+
+def _losses(rows) -> dict[str, dict[float, list[float]]]:
+  """{size: {learning rate: final held-out losses over seeds}} of completed final rows."""
+  out: dict = {}
+  for r in checkpoints.completed(rows):
+    loss, lr = r.get("final_eval_loss"), r.get("learning_rate")
+    if (checkpoints.is_final(r) and isinstance(loss, (int, float)) and math.isfinite(loss)
+        and lr is not None):
+      out.setdefault(r["size"], {}).setdefault(float(lr), []).append(loss)
+  return out
+
+
+def has_grid(rows) -> bool:
+  """True when some size was trained at more than one learning rate."""
+  return any(len(by_lr) > 1 for by_lr in _losses(rows).values())
+
+
+def best(rows) -> dict[str, float]:
+  """Each size's learning rate of lowest mean held-out loss."""
+  return {size: min(by_lr, key=lambda lr: np.mean(by_lr[lr]))
+          for size, by_lr in _losses(rows).items()}
+
+
+def at_best(rows) -> list[dict]:
+  """The rows trained at their size's best learning rate (what size fits should use)."""
+  chosen = best(rows)
+  return [r for r in rows if r.get("learning_rate") == chosen.get(r["size"])]
+
+
+def report(rows) -> dict:
+  """Per size (by width): its best rate and mean loss at each rate; and the optimum's
+  move from the narrowest to the widest model, in grid steps and as a factor."""
+  losses, chosen = _losses(rows), best(rows)
+  width = {r["size"]: r["d_model"] for r in rows}
+  grid = sorted({lr for by_lr in losses.values() for lr in by_lr})
+  sizes = sorted(losses, key=lambda s: width[s])
+  per_size = {s: {"d_model": width[s], "best_learning_rate": chosen[s],
+                  "mean_loss": {str(lr): float(np.mean(v)) for lr, v in sorted(losses[s].items())}}
+              for s in sizes}
+  narrow, wide = chosen[sizes[0]], chosen[sizes[-1]]
+  shift = grid.index(wide) - grid.index(narrow)
+  text = (f"best learning rate {narrow:g} at width {width[sizes[0]]} and {wide:g} at width "
+          f"{width[sizes[-1]]} ({'+' if shift >= 0 else ''}{shift} grid points, x{wide / narrow:g})")
+  return {"grid": grid, "sizes": per_size, "shift_grid_points": shift,
+          "shift_factor": wide / narrow, "text": text}
+
+
+def figure(rows, title: str = "held-out loss vs learning rate"):
+  """One line per width: mean loss over seeds at each rate (bars: min to max), optimum
+  marked."""
+  losses, chosen = _losses(rows), best(rows)
+  width = {r["size"]: r["d_model"] for r in rows}
+  fig, ax = plt.subplots(figsize=(6.4, 4.4))
+  for i, size in enumerate(sorted(losses, key=lambda s: width[s])):
+    lrs = sorted(losses[size])
+    mean = np.array([np.mean(losses[size][lr]) for lr in lrs])
+    low = mean - [min(losses[size][lr]) for lr in lrs]
+    high = np.array([max(losses[size][lr]) for lr in lrs]) - mean
+    ax.errorbar(lrs, mean, yerr=[low, high], fmt="-o", color=f"C{i}", markersize=4,
+                capsize=2, label=f"width {width[size]}")
+    ax.plot([chosen[size]], [np.mean(losses[size][chosen[size]])], "*", color=f"C{i}",
+            markersize=14)
+  ax.set_xscale("log", base=2)
+  ax.set_yscale("log")
+  ax.set_xlabel("peak learning rate")
+  ax.set_ylabel("held-out loss")
+  ax.set_title(title)
+  ax.grid(alpha=0.3, which="both")
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  return fig
