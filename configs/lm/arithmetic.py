@@ -18,7 +18,7 @@ SIZES = {
     "s0": (12, 1, 2, 48),      # ~5k
     "s1": (16, 1, 2, 64),      # ~8k
     "s2": (24, 2, 2, 96),      # ~21k
-    "s2.5": (28, 2, 4, 112),   # ~27k   (half steps through the transition, for the deeper
+    "s2.5": (28, 2, 2, 112),   # ~27k   (half steps through the transition, for the deeper
     "s3": (32, 2, 4, 128),     # ~34k    study in experiments/arithmetic_prediction)
     "s3.5": (40, 2, 4, 160),   # ~50k
     "s4": (48, 2, 4, 192),     # ~69k
