@@ -92,7 +92,9 @@ def _cmd_eval(args, overrides) -> int:
   from scaling.families import EvalRequest
   request = EvalRequest.from_flags(suite=args.suite, task=args.task, n=args.n,
                                    batch=args.batch, sampler=args.sampler, steps=args.steps,
-                                   guidance=args.guidance)
+                                   guidance=args.guidance, samples=args.samples,
+                                   temperature=args.temperature, top_p=args.top_p,
+                                   seed=args.seed)
   steps = []
   for text in args.step or ["final"]:
     if text != "final" and not text.isdigit():
@@ -271,18 +273,24 @@ def build_parser() -> argparse.ArgumentParser:
   p = sub.add_parser("eval", help="score a trained run on benchmark suites; writes eval.json")
   p.add_argument("--workdir", required=True, help="run directory to evaluate")
   p.add_argument("--suite",
-                 help="comma-separated: arithmetic, analogy, webb (LMs, default: arithmetic); "
-                      "images (image models, the default for them)")
+                 help="comma-separated: arithmetic, analogy, webb, code (LMs, default: "
+                      "arithmetic); images (image models, the default for them)")
   p.add_argument("--task", action="append", help="BIG-bench task.json or folder (repeatable)")
   p.add_argument("-n", type=int, help="items per subset of generated suites (default 500), or "
                  "generated images per class (default 100)")
-  p.add_argument("--batch", type=int, default=128)
+  p.add_argument("--batch", type=int, default=128,
+                 help="sequences per batch (code: problems x samples are laid out in them)")
   p.add_argument("--step", action="append",
                  help="score the checkpoint of this step (repeatable; default or 'final': the "
                  "newest, into eval.json; others into evals/step-N.json)")
   p.add_argument("--sampler", help="images: comma-separated ddim,ddpm (default: the config's)")
   p.add_argument("--steps", help="images: comma-separated step counts, e.g. 5,10,20,50")
   p.add_argument("--guidance", help="images: comma-separated guidance scales, e.g. 0,1,2,4")
+  p.add_argument("--samples", type=int, default=20,
+                 help="code: programs sampled per problem for pass@k (0: greedy only)")
+  p.add_argument("--temperature", type=float, default=0.8, help="code: sampling temperature")
+  p.add_argument("--top_p", type=float, default=1.0, help="code: nucleus sampling, 1.0 = off")
+  p.add_argument("--seed", type=int, default=0, help="code: seed of the samples")
   p.set_defaults(func=_cmd_eval)
 
   p = sub.add_parser("sweep", help="train and evaluate a ladder of models: run|status|collect")

@@ -15,7 +15,8 @@ from scaling.generate import image_sampling
 from scaling.train import loop
 from tests.helpers import DIT_CONFIG, ROOT, TINY_DIT, final_params, losses, tiny_dit
 
-MESHES = [(1, 1, 1), (8, 1, 1), (2, 4, 1), (2, 2, 2)]
+# (2, 2, 2) shards every axis at once; the LM tests cover the other mesh shapes.
+MESHES = [(1, 1, 1), (8, 1, 1), (2, 2, 2)]
 
 
 @pytest.fixture(scope="module")

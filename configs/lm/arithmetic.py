@@ -3,7 +3,8 @@
 Usage: `scaling train --config=configs/lm/arithmetic.py:size=s5 --workdir=/tmp/run`.
 The argument is a comma-separated list of `key=value` presets: `size` picks a row of
 SIZES, `tasks` the training mixture (`add`: 3-digit addition; `mix`: addition, letter-string
-and word analogies). With no argument the default is `size=s5,tasks=add` (~117k
+and word analogies; `code`: programs from input/output examples beside addition, scored by
+`scaling eval --suite code`). With no argument the default is `size=s5,tasks=add` (~117k
 parameters), which learns held-out 3-digit addition to 100% exact match in about a
 minute on a laptop CPU. Every other field is `scaling.families.lm.base_config()`'s.
 """
@@ -33,6 +34,15 @@ SIZES = {
 MIXTURES = {
     "add": (("arithmetic", 1.0),),
     "mix": (("arithmetic", 0.5), ("letter_string", 0.3), ("word_analogy", 0.2)),
+    "code": (("program", 0.7), ("arithmetic", 0.3)),
+}
+
+# Per mixture: (name prefix, seq_len, vocab_size). A program's prompt and answer take up to
+# data.program_max_chars = 64 characters, each at most one token.
+DATA = {
+    "add": ("arithmetic", 16, 288),
+    "mix": ("tasks", 32, 384),
+    "code": ("code", 65, 384),
 }
 
 
@@ -40,11 +50,13 @@ def get_config(arg=None):
   presets = config.parse_presets(arg, {"size": tuple(SIZES), "tasks": tuple(MIXTURES)},
                                  {"size": "s5", "tasks": "add"})
   d_model, n_layers, n_heads, d_ff = SIZES[presets["size"]]
-  mixed = presets["tasks"] == "mix"
+  prefix, seq_len, vocab_size = DATA[presets["tasks"]]
   cfg = lm.base_config()
-  cfg.name = f"{'tasks' if mixed else 'arithmetic'}-{presets['size']}"
+  cfg.name = f"{prefix}-{presets['size']}"
   cfg.model.update(d_model=d_model, n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_heads,
                    d_ff=d_ff)
-  cfg.data.update(mixture=MIXTURES[presets["tasks"]], seq_len=32 if mixed else 16,
-                  vocab_size=384 if mixed else 288)
+  cfg.data.update(mixture=MIXTURES[presets["tasks"]], seq_len=seq_len, vocab_size=vocab_size)
+  if presets["tasks"] == "code":
+    # Only 56 functions have depth 1; a larger held-out share leaves a few of them to test.
+    cfg.data.eval_fraction = 0.05
   return cfg

@@ -39,6 +39,9 @@ class TasksConfig(tfds.core.BuilderConfig):
   reverse_answer: bool = False
   letter_levels: tuple[str, ...] = ("basic",)
   word_levels: tuple[str, ...] = ("basic",)
+  program_levels: tuple[str, ...] = ("depth1", "depth2", "depth3", "cond")
+  program_arities: tuple[int, ...] = (1, 2)
+  program_max_chars: int = 64
   eval_fraction: float = 0.02
   num_train: int = 10_000
   num_eval: int = 1_000
@@ -78,12 +81,19 @@ def default_data_dir() -> str:
   return os.environ.get("SCALING_DATA_DIR") or os.path.expanduser("~/.cache/scaling/data")
 
 
+_PROGRAM_FIELDS = ("program_levels", "program_arities", "program_max_chars")
+
+
 def _builder_config(data_cfg) -> TasksConfig:
   fields = [f.name for f in dataclasses.fields(TasksConfig)
             if f.name not in {f.name for f in dataclasses.fields(tfds.core.BuilderConfig)}]
   params = {k: data_cfg[k] for k in fields}
   params["mixture"] = tuple((str(name), float(w)) for name, w in params["mixture"])
-  digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
+  # Fields of a task the mixture lacks cannot change its records, so they stay out of the
+  # name: a dataset written before those fields existed is found again.
+  named = {k: v for k, v in params.items()
+           if k not in _PROGRAM_FIELDS or "program" in dict(params["mixture"])}
+  digest = hashlib.sha256(json.dumps(named, sort_keys=True).encode()).hexdigest()[:12]
   return TasksConfig(name=f"c{digest}", **params)
 
 

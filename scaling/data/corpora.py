@@ -243,6 +243,9 @@ def prepare(data_cfg, data_dir: str) -> Prepared:
   """Trains the tokenizer and packs both splits, unless a cache of them exists."""
   task_params = {k: data_cfg[k] for k in ("ops", "min_digits", "max_digits", "reverse_answer",
                                           "letter_levels", "word_levels", "eval_fraction")}
+  if "program" in dict(data_cfg.mixture):  # absent otherwise: older caches keep their names
+    task_params.update({k: data_cfg[k] for k in ("program_levels", "program_arities",
+                                                 "program_max_chars")})
   identity = {"mixture": [[str(n), float(w)] for n, w in data_cfg.mixture],
               "tasks": task_params, "corpora": _fingerprints(data_cfg),
               "vocab_size": data_cfg.vocab_size, "seed": data_cfg.seed}

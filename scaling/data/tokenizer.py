@@ -64,7 +64,11 @@ class Tokenizer:
     return self._sp.encode(texts)
 
   def decode(self, ids: Iterable[int]) -> str:
-    return self._sp.decode([int(i) for i in ids if int(i) not in (PAD_ID, BOS_ID, EOS_ID)])
+    # A model's vocabulary may be larger than the tokenizer's (vocab_size is an upper
+    # bound); a sampled id beyond it decodes as <unk> instead of failing.
+    size = self.vocab_size
+    return self._sp.decode([int(i) if int(i) < size else UNK_ID for i in ids
+                            if int(i) not in (PAD_ID, BOS_ID, EOS_ID)])
 
   def pieces(self, text: str) -> list[str]:
     return self._sp.encode(text, out_type=str)

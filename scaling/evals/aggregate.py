@@ -11,7 +11,8 @@ from scaling.evals import metrics
 
 # Shown in the table, in this order; eval.json holds every metric.
 TABLE_METRICS = ("exact_match", "char_accuracy", "answer_logprob", "predicted_exact_match",
-                 "mc_accuracy", "class_accuracy", "fd", "kid", "mse")
+                 "mc_accuracy", "pass_at_1", "pass_at_10", "filtered_pass_at_1",
+                 "class_accuracy", "fd", "kid", "mse")
 
 
 def item_metrics(item, out) -> dict[str, float]:
@@ -49,9 +50,15 @@ def aggregate(items, outputs, *, n_resamples: int = 1000) -> dict:
 
   Each task also gets an `all` subset over its items.
   """
+  return summarize([(item, item_metrics(item, out)) for item, out in zip(items, outputs)],
+                   n_resamples=n_resamples)
+
+
+def summarize(scored, *, n_resamples: int = 1000) -> dict:
+  """`aggregate`'s result from (item, {metric: value}) pairs: items are grouped by their
+  `task` and `subset` (plus `all`), and each metric gets its mean and bootstrap interval."""
   rows: dict[str, dict[str, list]] = {}
-  for item, out in zip(items, outputs):
-    per_item = item_metrics(item, out)
+  for item, per_item in scored:
     for subset in dict.fromkeys((item.subset, "all")):
       rows.setdefault(item.task, {}).setdefault(subset, []).append((item, per_item))
   result = {}

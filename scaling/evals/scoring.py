@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from scaling.data.tokenizer import BOS_ID, EOS_ID, Tokenizer
-from scaling.generate import decode
+from scaling.generate import decode, sampling
 
 _BUCKET = 16  # pad lengths to multiples of this
 
@@ -85,6 +85,40 @@ def greedy_answers(model, tokenizer: Tokenizer, prompts: list[str], max_new_toke
       n = min(gen_lengths[i], max_new_tokens[start + i])
       out.append(tokenizer.decode(gen_tokens[i, :n]))
   return out
+
+
+def batch_seed(seed: int, index: int) -> int:
+  """The PRNG seed of batch `index` of a sampling call seeded with `seed`: batches draw
+  independent streams, and the same call draws the same samples."""
+  return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] >> 1)
+
+
+def sampled_answers(model, tokenizer: Tokenizer, prompts: list[str], max_new_tokens: list[int],
+                    *, n: int, cfg: sampling.SamplingConfig, seed: int,
+                    batch: int) -> list[list[str]]:
+  """`n` sampled continuations of each prompt, up to <eos> or its token budget.
+
+  The n copies of every prompt are laid out in rows of `batch`, all of one shape, so the
+  sampler compiles once however many prompts there are. Greedy settings draw one
+  continuation and repeat it: every draw would be the same.
+  """
+  if n == 0 or not prompts:
+    return [[] for _ in prompts]
+  draws = 1 if cfg.greedy else n
+  all_ids = [[BOS_ID, *p] for p in tokenizer.encode_batch(prompts)]
+  rows = [i for i in range(len(prompts)) for _ in range(draws)]
+  length, budget = _bucket(max(map(len, all_ids))), max(max_new_tokens)
+  texts = []
+  for index, start in enumerate(range(0, len(rows), batch)):
+    chunk = rows[start:start + batch]
+    tokens, lengths = _pad([all_ids[i] for i in chunk], batch, length)
+    gen = decode.generate(model, tokens, lengths, max_new_tokens=budget, cfg=cfg,
+                          stop_tokens=(EOS_ID,), seed=batch_seed(seed, index))
+    gen_tokens, gen_lengths = np.asarray(gen.tokens), np.asarray(gen.lengths)
+    for j, i in enumerate(chunk):
+      texts.append(tokenizer.decode(gen_tokens[j, :min(gen_lengths[j], max_new_tokens[i])]))
+  per_prompt = [texts[i * draws:(i + 1) * draws] for i in range(len(prompts))]
+  return [drawn * (n // draws) for drawn in per_prompt]
 
 
 def score(model, tokenizer: Tokenizer, items, *, batch: int = 128,

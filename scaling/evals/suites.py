@@ -14,7 +14,9 @@ from scaling.data.tasks import analogy, arithmetic
 from scaling.data.tasks.mixture import arithmetic_subset
 from scaling.evals import external
 
-SUITES = ("arithmetic", "analogy", "webb")
+TEXT_SUITES = ("arithmetic", "analogy", "webb")  # scored by comparing text with the answer
+# `code` is scored by running the model's programs: see scaling.evals.code.
+SUITES = (*TEXT_SUITES, "code")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +39,7 @@ def _carries(a: int, b: int) -> int:
   return carries
 
 
-def _tries(n: int, eval_fraction: float) -> int:
+def max_draws(n: int, eval_fraction: float) -> int:
   """Draws to spend on a subset: about three times what n held-out items take on average,
   so a large space yields n and a small one stops early with what it has."""
   return int(3 * n / eval_fraction) + 1000
@@ -55,7 +57,7 @@ def arithmetic_items(data_cfg, n_per_subset: int, seed: int = 0) -> list[EvalIte
       for p in arithmetic.generate("eval", n_per_subset, seed=seed, ops=(op,),
                                    min_digits=digits, max_digits=digits,
                                    eval_fraction=data_cfg.eval_fraction,
-                                   max_tries=_tries(n_per_subset, data_cfg.eval_fraction)):
+                                   max_tries=max_draws(n_per_subset, data_cfg.eval_fraction)):
         answer = p.answer(data_cfg.reverse_answer)
         items.append(EvalItem(p.question, answer, "arithmetic", arithmetic_subset(p)))
         if op == "+":
@@ -75,7 +77,7 @@ def analogy_items(data_cfg, n_per_subset: int, seed: int = 0) -> list[EvalItem]:
         for item in analogy.generate("eval", n_per_subset, seed=seed, task=task,
                                      types=(kind,), levels=(level,),
                                      eval_fraction=data_cfg.eval_fraction,
-                                     max_tries=_tries(n_per_subset, data_cfg.eval_fraction)):
+                                     max_tries=max_draws(n_per_subset, data_cfg.eval_fraction)):
           items.append(EvalItem(item.prompt, item.answer, task, f"{kind}/{level}"))
   return items
 
@@ -113,11 +115,11 @@ def bigbench_items(path: str) -> list[EvalItem]:
 
 
 def build(suites: list[str], data_cfg, *, n_per_subset: int, task_files: list[str]):
-  """All items of the named suites and task files."""
+  """All items of the named text suites (TEXT_SUITES) and task files."""
   items = []
   for suite in suites:
-    if suite not in SUITES:
-      raise UserError(f"unknown suite {suite!r}; known: {', '.join(SUITES)}")
+    if suite not in TEXT_SUITES:
+      raise UserError(f"unknown text suite {suite!r}; known: {', '.join(TEXT_SUITES)}")
     if suite == "arithmetic":
       items += arithmetic_items(data_cfg, n_per_subset)
     elif suite == "analogy":

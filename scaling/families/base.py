@@ -29,7 +29,8 @@ class EvalRequest:
   """What `scaling eval` (or a sweep's `eval` section) asks of a trained run.
 
   `suites` None means the family's default; image families read the sampler lists
-  (comma-separated strings, None: the config's own setting).
+  (comma-separated strings, None: the config's own setting). The code suite draws
+  `samples` programs per problem at `temperature` and `top_p`, from `seed`.
   """
   suites: tuple[str, ...] | None = None
   task_files: tuple[str, ...] = ()
@@ -38,11 +39,16 @@ class EvalRequest:
   samplers: str | None = None
   steps: str | None = None
   guidance: str | None = None
+  samples: int = 20
+  temperature: float = 0.8
+  top_p: float = 1.0
+  seed: int = 0
 
   @classmethod
   def from_flags(cls, *, suite: str | None = None, task=(), n: int | None = None,
                  batch: int = 128, sampler: str | None = None, steps: str | None = None,
-                 guidance: str | None = None) -> "EvalRequest":
+                 guidance: str | None = None, samples: int = 20, temperature: float = 0.8,
+                 top_p: float = 1.0, seed: int = 0) -> "EvalRequest":
     """From `scaling eval`'s flags (or a sweep's `eval` section): `suite` is a
     comma-separated list (None: the family's default)."""
     suites = None
@@ -52,7 +58,8 @@ class EvalRequest:
         raise config_lib.UserError("nothing to evaluate: give --suite and/or --task")
     request = cls(suites=suites, task_files=tuple(task or ()), n=n, batch=batch,
                   samplers=sampler, steps=None if steps is None else str(steps),
-                  guidance=None if guidance is None else str(guidance))
+                  guidance=None if guidance is None else str(guidance), samples=int(samples),
+                  temperature=float(temperature), top_p=float(top_p), seed=int(seed))
     request.check()
     return request
 
@@ -62,6 +69,16 @@ class EvalRequest:
       raise config_lib.UserError(f"-n must be at least 1, got {self.n}")
     if self.batch < 1:
       raise config_lib.UserError(f"--batch must be at least 1, got {self.batch}")
+    if self.samples < 0:
+      raise config_lib.UserError(f"--samples must be at least 0, got {self.samples}")
+    # `not (a <= x)` rather than `x < a`, so that NaN is rejected too.
+    if not self.temperature >= 0:
+      raise config_lib.UserError(f"--temperature must be >= 0 (0 = greedy), got "
+                                 f"{self.temperature}")
+    if not 0 < self.top_p <= 1:
+      raise config_lib.UserError(f"--top_p must be in (0, 1] (1 = off), got {self.top_p}")
+    if self.seed < 0:
+      raise config_lib.UserError(f"--seed must be at least 0, got {self.seed}")
 
 
 @dataclasses.dataclass(frozen=True)

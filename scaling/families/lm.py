@@ -1,8 +1,9 @@
 """The language-model family: a decoder-only transformer trained on next-token prediction.
 
-Data are generated task problems (arithmetic, letter-string and word analogies) and
-natural-text corpora (`scaling.data`); costs are counted per token; a trained run is
-sampled with the KV-cache decoder and scored on benchmark suites (`scaling.evals`).
+Data are generated task problems (arithmetic, letter-string and word analogies, programs
+from input/output examples) and natural-text corpora (`scaling.data`); costs are counted
+per token; a trained run is sampled with the KV-cache decoder and scored on benchmark
+suites (`scaling.evals`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from flax import nnx
 from scaling import mesh as mesh_lib
 from scaling.config import UserError, require
 from scaling.data import builders, corpora, pipeline
-from scaling.data.tasks import analogy, arithmetic, mixture
+from scaling.data.tasks import analogy, arithmetic, mixture, programs
 from scaling.data.tokenizer import Tokenizer
-from scaling.evals import aggregate, scoring, suites
+from scaling.evals import aggregate, code, scoring, suites
 from scaling.families import base
 from scaling.generate import sampling
 from scaling.generate import completion as text_generation
@@ -62,6 +63,11 @@ def base_config() -> ml_collections.ConfigDict:
           reverse_answer=True,     # least-significant digit first, as the model adds
           letter_levels=("basic",),
           word_levels=("basic",),
+          # program: reference trees of these levels (see scaling.data.tasks.programs),
+          # functions of these arities, prompt + answer at most this many characters
+          program_levels=("depth1", "depth2", "depth3", "cond"),
+          program_arities=(1, 2),
+          program_max_chars=64,
           eval_fraction=0.02,      # share of all problems held out; decided by hash
           num_train=200_000,       # with text: packed rows of seq_len tokens
           num_eval=2_000,          # per task; with text: packed held-out rows
@@ -100,6 +106,18 @@ def _check_data(d) -> None:
           f"known levels: {', '.join(analogy.LEVELS)}; got {d.letter_levels}")
   require(all(level in analogy.WORD_LEVELS for level in d.word_levels), "data.word_levels",
           f"known levels: {', '.join(analogy.WORD_LEVELS)}; got {d.word_levels}")
+  require(len(d.program_levels) > 0 and all(level in programs.LEVELS
+                                            for level in d.program_levels),
+          "data.program_levels", f"must be a non-empty subset of {programs.LEVELS}, got "
+          f"{d.program_levels}")
+  require(len(d.program_arities) > 0 and all(a in programs.ARITIES
+                                             for a in d.program_arities),
+          "data.program_arities", f"must be a non-empty subset of {programs.ARITIES}, got "
+          f"{d.program_arities}")
+  # Two examples `f(d)=v;`, the header and an answer take at least 20 characters, and
+  # below 24 so few problems fit that drawing them takes minutes.
+  require(d.program_max_chars >= 24, "data.program_max_chars",
+          f"must be at least 24, got {d.program_max_chars}")
   require(all(op in arithmetic.OPS for op in d.ops) and len(d.ops) > 0, "data.ops",
           f"must be a non-empty subset of {arithmetic.OPS}, got {d.ops}")
   require(1 <= d.min_digits <= d.max_digits, "data.min_digits",
@@ -113,6 +131,12 @@ def _check_data(d) -> None:
   # Analogy lengths depend on the tokenizer; the tokenizing step checks those.
   require(d.seq_len >= needed or "arithmetic" not in dict(d.mixture), "data.seq_len",
           f"seq_len={d.seq_len} is too short for {d.max_digits}-digit problems (needs {needed})")
+  # Every character of a program text is at most one token (each is in the tokenizer's
+  # training text), so the character budget bounds the tokens.
+  needed = d.program_max_chars + 1
+  require(d.seq_len >= needed or "program" not in dict(d.mixture), "data.seq_len",
+          f"seq_len={d.seq_len} is too short for programs of up to {d.program_max_chars} "
+          f"characters (needs {needed}; or lower data.program_max_chars)")
 
 
 def lm_loss(logits_BLV: jax.Array, targets_BL: jax.Array, mask_BL: jax.Array):
@@ -138,6 +162,11 @@ def lm_eval_sums(logits_BLV: jax.Array, targets_BL: jax.Array, mask_BL: jax.Arra
       "exact": (correct_BL.all(-1) & has_target_B).sum(),
       "examples": has_target_B.sum(),
   }
+
+
+def _code_settings(request: base.EvalRequest) -> code.Settings:
+  return code.Settings(samples=request.samples, temperature=request.temperature,
+                       top_p=request.top_p, seed=request.seed)
 
 
 class LMFamily:
@@ -264,22 +293,34 @@ class LMFamily:
     for path in request.task_files:
       if not os.path.exists(path):
         raise UserError(f"task file not found: {path}")
+    try:
+      _code_settings(request).sampling
+    except ValueError as e:
+      raise UserError(str(e)) from None
 
   def evaluate(self, run, request: base.EvalRequest, *, progress: bool = True) -> dict:
-    """Greedy and teacher-forced scores on the suites (default: arithmetic) and task files."""
+    """Greedy and teacher-forced scores on the text suites (default: arithmetic) and task
+    files; programs run and sampled on the code suite."""
     self.check_eval(request)
     names = list(request.suites if request.suites is not None
                  else () if request.task_files else ("arithmetic",))
     n = request.n or 500
-    items = suites.build(names, run.cfg.data, n_per_subset=n,
+    items = suites.build([s for s in names if s != "code"], run.cfg.data, n_per_subset=n,
                          task_files=list(request.task_files))
-    if not items:
-      raise UserError("nothing to evaluate: the suites and task files hold no items")
-    outputs = scoring.score(run.model, run.tokenizer, items, batch=request.batch,
-                            progress=progress)
-    result = aggregate.aggregate(items, outputs)
+    result = {}
+    if items:
+      outputs = scoring.score(run.model, run.tokenizer, items, batch=request.batch,
+                              progress=progress)
+      result = aggregate.aggregate(items, outputs)
     meta = {"workdir": os.path.abspath(run.workdir), "step": run.step, "suites": names,
             "task_files": list(request.task_files), "n_per_subset": n}
+    if "code" in names:
+      settings = _code_settings(request)
+      result.update(code.evaluate(run, n_per_level=n, settings=settings, batch=request.batch,
+                                  progress=progress))
+      meta["flags"] = settings.flags()  # so `scaling reproduce` samples the same way
+    if not result:
+      raise UserError("nothing to evaluate: the suites and task files hold no items")
     aggregate.write(run.eval_path, result, meta)
     return result
 

@@ -16,7 +16,8 @@ A sweep config file's `get_config(arg)` returns a ConfigDict with the fields of
                   step) steps (sizes below `isoflop_min_steps`, default 2 x warmup, drop out)
   cooldowns       fractions of the run: one shared stable phase, one `wsd` decay per budget
   eval            what `scaling eval` scores after training: `suites`, `n`, `batch`, for
-                  image models `sampler`, `steps`, `guidance` (comma-separated lists), and
+                  image models `sampler`, `steps`, `guidance` (comma-separated lists), for
+                  the code suite `samples`, `temperature`, `top_p`, `seed`, and
                   `checkpoints` / `checkpoint_every`: intermediate checkpoints scored too
   headline        (task, subset) plotted and tested for a transition, e.g. ("arithmetic", "+3d")
   predict_from    > 0: `scaling plot` predicts the headline's capability at every larger size
@@ -57,6 +58,7 @@ def base_sweep() -> ml_collections.ConfigDict:
       size_overrides={}, tokens_per_param=0.0,
       learning_rates=(), flop_budgets=(), isoflop_min_steps=0, cooldowns=(),
       eval=dict(suites="", n=0, batch=128, sampler="", steps="", guidance="",
+                samples=20, temperature=0.8, top_p=1.0, seed=0,
                 checkpoints=(), checkpoint_every=0),
       headline=("arithmetic", "+3d"), predict_from=0.0,
       executor="local", max_parallel=0, cpu_device_per_core=True,
@@ -150,7 +152,8 @@ def eval_request(sweep) -> EvalRequest:
   try:
     return EvalRequest.from_flags(suite=e.suites or None, n=e.n or None, batch=e.batch,
                                   sampler=e.sampler or None, steps=e.steps or None,
-                                  guidance=e.guidance or None)
+                                  guidance=e.guidance or None, samples=e.samples,
+                                  temperature=e.temperature, top_p=e.top_p, seed=e.seed)
   except UserError as err:
     raise ConfigError(f"sweep.eval: {err}") from None
 

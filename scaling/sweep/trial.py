@@ -32,6 +32,9 @@ def eval_args(request: EvalRequest) -> list[str]:
                       ("guidance", request.guidance)):
     if value is not None:
       args.append(f"--{flag}={value}")
+  if "code" in (request.suites or ()):  # other suites do not sample
+    args += [f"--samples={request.samples}", f"--temperature={request.temperature}",
+             f"--top_p={request.top_p}", f"--seed={request.seed}"]
   return args
 
 

@@ -2,7 +2,9 @@
 
 Every record is `question` (the prompt), `answer` (what the model should continue with),
 `task` and `subset` (e.g. `+3d` for 3-digit addition, `successor/basic` for a letter
-string), so evaluations can be broken down the same way whatever the mixture.
+string, `depth2` for a program), so evaluations can be broken down the same way whatever
+the mixture. A program record's answer is its reference program; the split by function
+(`programs`) keeps every held-out function, however spelled, out of training.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from typing import Iterator
 
 import numpy as np
 
-from scaling.data.tasks import analogy, arithmetic
+from scaling.data.tasks import analogy, arithmetic, programs
 
-TASKS = ("arithmetic", "letter_string", "word_analogy")
+TASKS = ("arithmetic", "letter_string", "word_analogy", "program")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +31,16 @@ def arithmetic_subset(p: arithmetic.Problem) -> str:
   return f"{p.op}{max(len(str(p.a)), len(str(p.b)))}d"
 
 
+def program_problems(split: str, n: int, *, seed: int, params, levels=None,
+                     max_tries: int | None = None) -> Iterator[programs.Problem]:
+  """Program problems of the levels, arities and length the `data` section names (or of
+  `levels`), as the training mixture and the code suite both draw them."""
+  return programs.generate(split, n, seed=seed, eval_fraction=params.eval_fraction,
+                           levels=tuple(levels or params.program_levels),
+                           arities=tuple(params.program_arities),
+                           max_chars=params.program_max_chars, max_tries=max_tries)
+
+
 def task_records(task: str, split: str, n: int, *, seed: int, params) -> Iterator[Record]:
   """`n` records of one task and split; `params` is the run's `data` config section."""
   if task == "arithmetic":
@@ -41,6 +53,9 @@ def task_records(task: str, split: str, n: int, *, seed: int, params) -> Iterato
     for item in analogy.generate(split, n, seed=seed, eval_fraction=params.eval_fraction,
                                  task=task, levels=levels):
       yield Record(item.prompt, item.answer, task, f"{item.type}/{item.level}")
+  elif task == "program":
+    for p in program_problems(split, n, seed=seed, params=params):
+      yield Record(p.prompt, p.answer, task, p.level)
   else:
     raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
 
