@@ -1,4 +1,4 @@
-"""Learning-rate transfer across width: a grid of 8 learning rates x 3 widths x 2 seeds.
+"""Learning-rate transfer across width: a grid of 6 learning rates x 3 widths x 2 seeds.
 
 `scaling sweep run --config=configs/sweeps/mup_transfer_cpu.py:mup` (or `:sp`) trains the
 fixed-depth width ladder of configs/lm/widths.py (32, 64 and 256 wide: 8x) on 3-digit
@@ -12,8 +12,7 @@ import ml_collections
 
 from scaling.errors import ConfigError
 
-# Eight values, factor 2 apart: the first six left muP's optimum at the top edge.
-LEARNING_RATES = (7.5e-4, 1.5e-3, 3e-3, 6e-3, 1.2e-2, 2.4e-2, 4.8e-2, 9.6e-2)
+LEARNING_RATES = (7.5e-4, 1.5e-3, 3e-3, 6e-3, 1.2e-2, 2.4e-2)
 
 
 def get_config(arg=None):
