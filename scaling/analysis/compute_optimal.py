@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from scaling import files
-from scaling.analysis import fits  # noqa: E402
+from scaling.analysis import fits, plots  # noqa: E402
 
 FLOPS_PER_TOKEN = 6.0  # training FLOPs per token per parameter (forward + backward)
 _PARAMS = ("A", "B", "E", "alpha", "beta")  # column order of ParametricFit.draws
@@ -321,11 +321,7 @@ def isoflop_figure(iso: IsoFlopFit, parametric: ParametricFit | None = None):
     ax_n.errorbar([m.C], [m.N_opt], yerr=yerr, fmt="o", color=color, capsize=2,
                   markerfacecolor=color if m.minimum_inside_range else "none")
   ax.set_xscale("log")
-  ax.set_xlabel("parameters N")
-  ax.set_ylabel("final held-out loss")
-  ax.set_title("IsoFLOP profiles")
-  ax.grid(alpha=0.3, which="both")
-  ax.legend(fontsize=8)
+  plots.label(ax, "parameters N", "final held-out loss", "IsoFLOP profiles")
 
   cs = np.array([m.C for m in iso.minima])
   grid = np.geomspace(cs.min() / 3, cs.max() * 3, 100)
@@ -336,10 +332,7 @@ def isoflop_figure(iso: IsoFlopFit, parametric: ParametricFit | None = None):
               label=f"approach 3: N* ~ C^{parametric.a:.3f}", gid="approach3")
   ax_n.set_xscale("log")
   ax_n.set_yscale("log")
-  ax_n.set_xlabel("training compute C (FLOPs)")
-  ax_n.set_ylabel("compute-optimal parameters N*")
-  ax_n.set_title("compute-optimal model size")
-  ax_n.grid(alpha=0.3, which="both")
-  ax_n.legend(fontsize=8)
+  plots.label(ax_n, "training compute C (FLOPs)", "compute-optimal parameters N*",
+              "compute-optimal model size")
   fig.tight_layout()
   return fig

@@ -11,6 +11,7 @@ import re
 
 import numpy as np
 
+from scaling.analysis import plots
 from scaling.analysis.plots import plt
 
 SUBSET = re.compile(r"^(ddim|ddpm)(\d+)(?:-eta[0-9.]+)?/g([0-9.]+)$")
@@ -76,11 +77,8 @@ def quality_vs_params(rows, subset: str, metric: str):
   ax.set_xscale("log")
   if metric == "fd":
     ax.set_yscale("log")
-  ax.set_xlabel("parameters")
-  ax.set_ylabel(METRICS.get(metric, metric))
-  ax.set_title(f"{METRICS.get(metric, metric)} vs model size ({subset})")
-  ax.grid(alpha=0.3, which="both")
-  ax.legend(fontsize=8)
+  name = METRICS.get(metric, metric)
+  plots.label(ax, "parameters", name, f"{name} vs model size ({subset})")
   fig.tight_layout()
   return fig
 
@@ -100,11 +98,8 @@ def quality_vs_steps(rows, guidance: float, metric: str = "fd"):
   ax.set_xscale("log")
   if metric == "fd":
     ax.set_yscale("log")
-  ax.set_xlabel("sampling steps")
-  ax.set_ylabel(METRICS.get(metric, metric))
-  ax.set_title(f"sample quality vs sampling steps (guidance {guidance:g})")
-  ax.grid(alpha=0.3, which="both")
-  ax.legend(fontsize=7, ncol=2)
+  plots.label(ax, "sampling steps", METRICS.get(metric, metric),
+              f"sample quality vs sampling steps (guidance {guidance:g})", legend_size=7, ncol=2)
   fig.tight_layout()
   return fig
 

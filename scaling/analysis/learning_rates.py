@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from scaling.analysis import checkpoints
+from scaling.analysis import checkpoints, plots
 from scaling.analysis.plots import plt
 
 
@@ -75,10 +75,6 @@ def figure(rows, title: str = "held-out loss vs learning rate"):
             markersize=14)
   ax.set_xscale("log", base=2)
   ax.set_yscale("log")
-  ax.set_xlabel("peak learning rate")
-  ax.set_ylabel("held-out loss")
-  ax.set_title(title)
-  ax.grid(alpha=0.3, which="both")
-  ax.legend(fontsize=8)
+  plots.label(ax, "peak learning rate", "held-out loss", title)
   fig.tight_layout()
   return fig

@@ -24,6 +24,16 @@ CAPABILITY_METRICS = (
 DIGIT_METRIC = ("digit_accuracy", "per-digit accuracy")
 
 
+def label(ax, xlabel: str, ylabel: str, title: str, *, legend_size: int = 8, ncol: int = 1):
+  """Axis labels, title, a light grid on major and minor ticks, and the legend: the finish
+  every figure of the toolkit shares."""
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  ax.set_title(title)
+  ax.grid(alpha=0.3, which="both")
+  ax.legend(fontsize=legend_size, ncol=ncol)
+
+
 def _metrics_for(rows, task: str, subset: str):
   has_digits = any(f"{task}/{subset}/digit_accuracy" in r["metrics"] for r in rows)
   return [DIGIT_METRIC if has_digits and m == "char_accuracy" else (m, label)
@@ -78,11 +88,7 @@ def _loss_plot(rows, x_key: str, xlabel: str, title: str, fit=None,
             label="extrapolation (10x)")
   ax.set_xscale("log")
   ax.set_yscale("log")
-  ax.set_xlabel(xlabel)
-  ax.set_ylabel(ylabel)
-  ax.set_title(title)
-  ax.grid(alpha=0.3, which="both")
-  ax.legend(fontsize=8)
+  label(ax, xlabel, ylabel, title)
   fig.tight_layout()
   return fig
 

@@ -165,6 +165,15 @@ def eager_sharding():
     yield
 
 
+def checkpoint_section() -> dict:
+  """The `checkpoint` section every family's base config shares, with its defaults."""
+  return dict(
+      every_steps=1_000, max_to_keep=2, async_save=True,
+      keep_steps=(),           # also save and keep these (checkpoint evals, branches)
+      preemption_check_every=10,  # multi-process runs agree on SIGTERM this often
+  )
+
+
 def check_transformer(m) -> None:
   """The checks every transformer config (`model` section) must pass."""
   for field in ("d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff"):

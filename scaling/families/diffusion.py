@@ -80,11 +80,7 @@ def base_config() -> ml_collections.ConfigDict:
           weight_decay=0.0, b1=0.9, b2=0.99, grad_clip=1.0, log_every=50,
       ),
       eval=dict(every_steps=1_000, batch_size=256, max_examples=1_024),
-      checkpoint=dict(
-          every_steps=1_000, max_to_keep=2, async_save=True,
-          keep_steps=(),           # also save and keep these (checkpoint evals, branches)
-          preemption_check_every=10,  # multi-process runs agree on SIGTERM this often
-      ),
+      checkpoint=base.checkpoint_section(),
   ))
 
 
