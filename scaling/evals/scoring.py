@@ -68,23 +68,11 @@ def continuation_logprobs(model, tokenizer: Tokenizer, prompts: list[str],
 
 def greedy_answers(model, tokenizer: Tokenizer, prompts: list[str], max_new_tokens: list[int],
                    *, batch: int) -> list[str]:
-  """Greedy continuations up to <eos> or each item's token budget.
-
-  Every batch has one shape and one budget (the largest), so generation compiles once;
-  the loop still ends as soon as every sequence in a batch has stopped.
-  """
-  out = []
-  all_ids = [[BOS_ID, *p] for p in tokenizer.encode_batch(prompts)]
-  length, budget = _bucket(max(map(len, all_ids))), max(max_new_tokens)
-  for start in range(0, len(prompts), batch):
-    ids = all_ids[start:start + batch]
-    tokens, lengths = _pad(ids, batch, length)
-    gen = decode.generate(model, tokens, lengths, max_new_tokens=budget, stop_tokens=(EOS_ID,))
-    gen_tokens, gen_lengths = np.asarray(gen.tokens), np.asarray(gen.lengths)
-    for i in range(len(ids)):
-      n = min(gen_lengths[i], max_new_tokens[start + i])
-      out.append(tokenizer.decode(gen_tokens[i, :n]))
-  return out
+  """Greedy continuations up to <eos> or each item's token budget (`sampled_answers` at
+  temperature 0: one shape per batch, so generation compiles once)."""
+  drawn = sampled_answers(model, tokenizer, prompts, max_new_tokens, n=1,
+                          cfg=sampling.SamplingConfig(temperature=0.0), seed=0, batch=batch)
+  return [texts[0] for texts in drawn]
 
 
 def batch_seed(seed: int, index: int) -> int:
