@@ -16,6 +16,7 @@ import shutil
 from typing import Any, Callable
 
 import grain
+import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy
 
@@ -33,6 +34,18 @@ def _reason(e: Exception) -> str:
   return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__
 
 
+def _save_whole_replicas_on_cpu() -> None:
+  """On CPU, each replicated array is written by its first replica, not in slices.
+
+  Orbax splits the writing of a replicated array among its replicas by default: one
+  compiled slice per array and shape, which on (simulated) CPU devices that share one
+  host's memory costs compile time (a second per save of a small model) and saves nothing.
+  """
+  if jax.default_backend() == "cpu":
+    ocp.type_handlers.register_type_handler(
+        jax.Array, ocp.type_handlers.ArrayHandler(use_replica_parallel=False), override=True)
+
+
 class Checkpointer:
   """Saves every `every_steps` steps and at `keep_steps` (asynchronously); keeps the last
   `max_to_keep` and every one of `keep_steps`."""
@@ -43,6 +56,7 @@ class Checkpointer:
     self.every_steps = ckpt_cfg.every_steps
     self.keep_steps = frozenset(int(s) for s in ckpt_cfg.get("keep_steps", ()))
     self.unreadable_dir = unreadable_dir
+    _save_whole_replicas_on_cpu()
     policies = [preservation_policy.LatestN(ckpt_cfg.max_to_keep)]
     if self.keep_steps:
       policies.append(preservation_policy.CustomSteps(sorted(self.keep_steps)))
