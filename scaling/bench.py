@@ -45,7 +45,7 @@ def bench_train(cfg, *, steps: int = 10, warmup: int = 2, devices=None) -> dict:
   mesh = validate(cfg, devices)
   rules = mesh_lib.complete_rules(cfg.mesh.rules)
   family = family_for(cfg)
-  tx = optim.for_model(cfg, family.make_model)
+  tx = family.optimizer()
   with mesh_lib.activate(mesh, rules):
     spec = StateSpec(family.make_model, tx, mesh, ema=family.ema_decay is not None)
     sharding = family.batch_sharding(mesh, rules)

@@ -15,7 +15,6 @@ from flax import nnx
 
 from scaling import config as config_lib
 from scaling import mesh as mesh_lib
-from scaling import optim
 from scaling.errors import UserError
 from scaling.families import Family, family_for
 from scaling.rundir import RunDir
@@ -76,7 +75,7 @@ def load(workdir: str, devices=None, step: int | None = None) -> Run:
   field = "ema" if family.ema_decay is not None else "params"
   with Checkpointer(run_dir.checkpoints, cfg.checkpoint, read_only=True) as checkpointer, \
       mesh_lib.activate(mesh, rules):
-    spec = StateSpec(family.make_model, optim.for_model(cfg, family.make_model), mesh,
+    spec = StateSpec(family.make_model, family.optimizer(), mesh,
                      ema=family.ema_decay is not None)
     found_step, restored = checkpointer.restore_params(
         {field: getattr(spec.abstract, field)}, step)

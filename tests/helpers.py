@@ -98,3 +98,21 @@ def make_lm(model_cfg, vocab_size: int, seed: int = 0):
   from scaling.models.lm import LM
   with eager_sharding():
     return LM(model_cfg, vocab_size, rngs=nnx.Rngs(params=seed))
+
+
+def dot_flops(jaxpr) -> int:
+  """FLOPs of every matrix product in a jaxpr (2 per multiply-add), nested ones included."""
+  total = 0
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == "dot_general":
+      (contract, _), _ = eqn.params["dimension_numbers"]
+      lhs = eqn.invars[0].aval.shape
+      out = eqn.outvars[0].aval.shape
+      total += 2 * int(np.prod(out)) * int(np.prod([lhs[d] for d in contract]))
+    for value in eqn.params.values():
+      for sub in (value if isinstance(value, (tuple, list)) else (value,)):
+        if hasattr(sub, "jaxpr") and hasattr(sub.jaxpr, "eqns"):
+          total += dot_flops(sub.jaxpr)
+        elif hasattr(sub, "eqns"):
+          total += dot_flops(sub)
+  return total

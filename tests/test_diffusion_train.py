@@ -123,14 +123,22 @@ def test_eval_writes_image_metrics(trained):
   assert list(tasks["image_quality"]) == ["ddim10/g2", "ddim2/g2", "ddim5/g2", "ddim10/g0"]
   for subset in tasks["image_quality"].values():
     assert subset["n"] == 40
-    assert set(subset["metrics"]) == {"class_accuracy", "fd", "kid"}
+    assert set(subset["metrics"]) == {"class_accuracy", "fd", "kid", "precision", "recall",
+                                      "density", "coverage", "class_coverage",
+                                      "class_balance"}
     assert subset["chance"]["class_accuracy"] == 0.1
     assert subset["metrics"]["fd"]["mean"] > 0
   # The untrained model's FD, the headline's 'chance', is worse than 30 steps of training.
   headline = tasks["image_quality"]["ddim10/g2"]
   assert headline["chance"]["fd"] > headline["metrics"]["fd"]["mean"]
   assert set(tasks["denoising"]) == {"t10", "t50", "t90"}
-  assert tasks["real_data"]["test_vs_train"]["metrics"]["fd"]["mean"] >= 0
+  real = tasks["real_data"]["test_vs_train"]["metrics"]
+  # Held-out digits against training digits: the same distribution, so every class is
+  # covered and both manifolds hold most of the other's samples; 30 steps of training
+  # are far from that.
+  assert real["class_coverage"]["mean"] == 1.0
+  assert real["precision"]["mean"] > 0.8 and real["recall"]["mean"] > 0.8
+  assert headline["metrics"]["recall"]["mean"] < real["recall"]["mean"]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -15,7 +15,7 @@ from scaling.models import counting
 from scaling.families import diffusion
 from scaling.models.dit import DiT
 from scaling.families.base import eager_sharding
-from tests.helpers import tiny_config
+from tests.helpers import dot_flops, tiny_config
 
 IMAGE, CHANNELS, CLASSES, B = 8, 3, 10, 8
 
@@ -101,27 +101,9 @@ def test_parameter_count_matches_model(mlp, n_kv_heads):
   assert counts.non_embedding == counts.total - counts.embedding
 
 
-def _dot_flops(jaxpr) -> int:
-  """FLOPs of every matrix product in a jaxpr (2 per multiply-add), nested ones included."""
-  total = 0
-  for eqn in jaxpr.eqns:
-    if eqn.primitive.name == "dot_general":
-      (contract, _), _ = eqn.params["dimension_numbers"]
-      lhs = eqn.invars[0].aval.shape
-      out = eqn.outvars[0].aval.shape
-      total += 2 * int(np.prod(out)) * int(np.prod([lhs[d] for d in contract]))
-    for value in eqn.params.values():
-      for sub in (value if isinstance(value, (tuple, list)) else (value,)):
-        if hasattr(sub, "jaxpr") and hasattr(sub.jaxpr, "eqns"):
-          total += _dot_flops(sub.jaxpr)
-        elif hasattr(sub, "eqns"):
-          total += _dot_flops(sub)
-  return total
-
-
 def test_flops_per_sample_are_three_forward_passes_of_matmuls():
   cfg = dit_config(mlp="swiglu")
-  forward = _dot_flops(jax.make_jaxpr(FORWARD)(abstract(cfg), *inputs()).jaxpr)
+  forward = dot_flops(jax.make_jaxpr(FORWARD)(abstract(cfg), *inputs()).jaxpr)
   assert forward > 0
   assert counting.dit_flops_per_sample(cfg, IMAGE, CHANNELS) == 3 * forward / B
 

@@ -3,10 +3,13 @@
 eval.json has the same shape as for language models ({task: {subset: {n, metrics,
 chance}}}), so sweeps, tables and plots read both:
 
-  image_quality/<sampler><steps>/g<guidance>   class_accuracy, fd, kid of `n` generated
-      images per class against the held-out real images; `chance` holds 1/classes for
-      class_accuracy and, for the first (the config's) setting, the fd and kid of the
-      same architecture untrained
+  image_quality/<setting>   class_accuracy, fd, kid of `n` generated images per class
+      against the held-out real images, and the metrics that see mode collapse
+      (`scaling.evals.manifold`): precision, recall, density, coverage in classifier-feature
+      space, class_coverage and class_balance of the classifier's labels; `chance` holds
+      1/classes for class_accuracy and, for the first (the config's) setting, the fd and
+      kid of the same architecture untrained. A diffusion setting is named
+      <sampler><steps>/g<guidance>; a GAN has one, `generator`.
   real_data/test_vs_train                      fd and kid of held-out against training
       images: the floor a perfect generator would reach at these sample sizes
 """
@@ -23,7 +26,7 @@ from scaling import mesh as mesh_lib
 from scaling.errors import UserError
 from scaling.data import image_sets as images_lib
 from scaling.evals import image_features as image_metrics
-from scaling.evals import aggregate, metrics
+from scaling.evals import aggregate, manifold, metrics
 from scaling.generate import image_sampling as generate_lib
 from scaling.generate.image_sampling import SamplerSettings
 
@@ -86,19 +89,41 @@ def _untrained(run):
   return dataclasses.replace(run, model=model)
 
 
-def evaluate(run, settings_list: list[SamplerSettings], classifier: image_metrics.Classifier, *,
-             n_per_class: int = 100, batch: int = 256, seed: int = 0,
+def _point(value: float, n: int) -> dict:
+  """A metric of a whole set, reported without an interval."""
+  return {"mean": float(value), "ci_low": float(value), "ci_high": float(value), "n": int(n)}
+
+
+def collapse_metrics(gen_ND, real_ND, gen_labels_N, real_labels_N, num_classes: int) -> dict:
+  """Precision, recall, density and coverage of the generated features against the real
+  ones (k = 3), and class coverage / balance of the classifier's labels of the samples."""
+  pr = manifold.precision_recall(real_ND, gen_ND, k=3)
+  classes = manifold.class_coverage(gen_labels_N,
+                                    np.bincount(real_labels_N, minlength=num_classes))
+  n = len(gen_ND)
+  out = {k: _point(pr[k], n) for k in ("precision", "recall", "density", "coverage")}
+  out.update({k: _point(classes[k], n) for k in ("class_coverage", "class_balance")})
+  return out
+
+
+def evaluate(run, settings_list: list, classifier: image_metrics.Classifier, *, generate=None,
+             name=None, n_per_class: int = 100, batch: int = 256, seed: int = 0,
              progress: bool = True) -> dict:
   """Samples and scores `run` for each setting; returns the `tasks` part of eval.json.
 
+  `generate(run, labels, setting, seed=, batch=)` draws one image per label (default: the
+  diffusion samplers, settings `SamplerSettings`); `name(setting)` names its subset.
   `classifier` (`scaling.evals.image_features.classifier_for`) provides features and labels.
   """
+  generate = generate or generate_lib.generate
+  name = name or subset_name
   if n_per_class < 2:
     raise UserError(f"-n must be at least 2 images per class for image metrics, got {n_per_class}")
   d = run.cfg.data
   real_test = images_lib.load(d, "test")
   real_train = images_lib.load(d, "train")
   real_ND = classifier.features(real_test.images_NHWC)
+  real_labels = real_test.labels_N
   labels = np.repeat(np.arange(d.num_classes), n_per_class)
   untrained = _untrained(run)
   result = {"image_quality": {}}
@@ -108,7 +133,7 @@ def evaluate(run, settings_list: list[SamplerSettings], classifier: image_metric
     # The untrained model's scores (its FD and KID 'chance') for the first setting only:
     # they put the headline in context; the other settings compare with it.
     for which, model_run in (("trained", run), ("untrained", untrained))[:2 if i == 0 else 1]:
-      generated = generate_lib.generate(model_run, labels, s, seed=seed, batch=batch)
+      generated = generate(model_run, labels, s, seed=seed, batch=batch)
       gen_ND = classifier.features(generated)
       if which == "untrained":
         subset["chance"].update(
@@ -116,16 +141,20 @@ def evaluate(run, settings_list: list[SamplerSettings], classifier: image_metric
             kid=image_metrics.kernel_distance(gen_ND, real_ND, num_subsets=KID_SUBSETS,
                                               seed=seed)[0])
         continue
-      correct = (classifier.predict(generated) == labels).astype(float)
-      subset["metrics"] = {"class_accuracy": metrics.summarize(correct),
+      predicted = classifier.predict(generated)
+      subset["metrics"] = {"class_accuracy": metrics.summarize((predicted == labels).astype(float)),
                            "fd": _fd_summary(gen_ND, real_ND),
-                           "kid": _kid_summary(gen_ND, real_ND, seed)}
-    result["image_quality"][subset_name(s)] = subset
+                           "kid": _kid_summary(gen_ND, real_ND, seed),
+                           **collapse_metrics(gen_ND, real_ND, predicted, real_labels,
+                                              d.num_classes)}
+    result["image_quality"][name(s)] = subset
   train_ND = classifier.features(real_train.images_NHWC)
   result["real_data"] = {"test_vs_train": {
       "n": len(real_ND), "chance": {},
       "metrics": {"fd": _fd_summary(train_ND, real_ND),
-                  "kid": _kid_summary(train_ND, real_ND, seed)}}}
+                  "kid": _kid_summary(train_ND, real_ND, seed),
+                  **collapse_metrics(train_ND, real_ND, classifier.predict(
+                      real_train.images_NHWC), real_labels, d.num_classes)}}}
   return result
 
 
@@ -135,6 +164,7 @@ def write(run, path: str, result: dict, settings_list, n_per_class: int,
   meta = {"workdir": os.path.abspath(run.workdir), "step": run.step, "suites": ["images"],
           "n_per_subset": n_per_class, "classifier_accuracy": classifier_accuracy,
           "flags": {k: v for k, v in flags.items() if v is not None},
-          "settings": [dataclasses.asdict(s) for s in settings_list]}
+          "settings": [dataclasses.asdict(s) if dataclasses.is_dataclass(s) else s
+                       for s in settings_list]}
   aggregate.write(path, result, meta)
   return path

@@ -2,8 +2,9 @@
 resolved config before anything is compiled or written.
 
 `family_for(cfg)` picks the family `cfg.model.kind` names: `lm` (a decoder-only language
-model on tokens, `scaling.families.lm`) or `dit` (a diffusion transformer on images,
-`scaling.families.diffusion`). `validate(cfg, devices)` is the single entry for checking a
+model on tokens, `scaling.families.lm`), `dit` (a diffusion transformer on images,
+`scaling.families.diffusion`) or `gan` (a generator and a discriminator on images,
+`scaling.families.gan`). `validate(cfg, devices)` is the single entry for checking a
 config against the devices it will run on; every failure is a `ConfigError` naming the
 field, so callers report it as one line.
 """
@@ -19,11 +20,12 @@ from scaling import mesh as mesh_lib
 from scaling.config import require
 from scaling.families.base import EvalRequest, Family, SampleRequest, check_training
 from scaling.families.diffusion import DiffusionFamily
+from scaling.families.gan import GANFamily
 from scaling.families.lm import LMFamily
 
 __all__ = ["EvalRequest", "Family", "SampleRequest", "FAMILIES", "family_for", "validate"]
 
-FAMILIES: dict[str, type] = {f.kind: f for f in (LMFamily, DiffusionFamily)}
+FAMILIES: dict[str, type] = {f.kind: f for f in (LMFamily, DiffusionFamily, GANFamily)}
 
 
 def family_for(cfg: ml_collections.ConfigDict) -> Family:

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Iterator, Protocol
 
 import jax
 import ml_collections
+import optax
 from flax import nnx
 
 from scaling import config as config_lib
@@ -137,7 +138,14 @@ class Family(Protocol):
   def eval_batches(self, data: Any, process_index: int, process_count: int) -> Iterator: ...
   def synthetic_batch(self, rng) -> dict: ...
   def batch_sharding(self, mesh, rules) -> jax.sharding.NamedSharding: ...
-  def loss(self, model, batch, key) -> jax.Array: ...
+
+  def optimizer(self) -> Any:
+    """What `update` steps with; its `init(params)` makes the optimizer state."""
+
+  def update(self, model_of, tx, params: nnx.State, opt_state, batch, key
+             ) -> tuple[nnx.State, Any, dict[str, jax.Array]]:
+    """One training step's new (params, opt_state) and metrics (at least `loss`, which
+    must stay finite, and `grad_norm`). `model_of(params)` is the model."""
   def eval_sums(self, model, batch, key) -> dict: ...
   def eval_metrics(self, totals: dict[str, float]) -> dict[str, float]: ...
 
@@ -155,6 +163,26 @@ class Family(Protocol):
 
   def sample(self, run, request: SampleRequest) -> list[str]:
     """Samples a loaded run; returns the lines to print."""
+
+
+def gradient_update(loss_fn, tx: optax.GradientTransformation, params, opt_state):
+  """One optimizer step down the gradient of `loss_fn(params)`."""
+  loss, grads = jax.value_and_grad(loss_fn)(params)
+  updates, opt_state = tx.update(grads, opt_state, params)
+  return (optax.apply_updates(params, updates), opt_state,
+          {"loss": loss, "grad_norm": optax.tree.norm(grads)})
+
+
+class OneObjective:
+  """For a family with one loss over all its parameters, `loss(model, batch, key)`, and one
+  optimizer (with muP's per-parameter learning rates where the config asks for them)."""
+
+  def optimizer(self) -> optax.GradientTransformation:
+    return optim.for_model(self.cfg, self.make_model)
+
+  def update(self, model_of, tx, params, opt_state, batch, key):
+    return gradient_update(lambda p: self.loss(model_of(p), batch, key), tx, params,
+                           opt_state)
 
 
 @contextlib.contextmanager

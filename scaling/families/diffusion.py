@@ -10,7 +10,6 @@ trained run is sampled with DDIM or DDPM and guidance, and scored on sample qual
 from __future__ import annotations
 
 import os
-from typing import Iterator
 
 import jax
 import ml_collections
@@ -24,6 +23,7 @@ from scaling.data import image_sets
 from scaling.evals import image_quality, metrics
 from scaling.evals.image_features import classifier_for
 from scaling.families import base
+from scaling.families.image_data import ImageData
 from scaling.generate import diffusion
 from scaling.generate import image_sampling as image_generation
 from scaling.models import counting
@@ -100,7 +100,7 @@ def _check_diffusion(f) -> None:
     raise ConfigError(f"config.diffusion.{FIELDS.get(e.setting, e.setting)}: {e}") from None
 
 
-class DiffusionFamily:
+class DiffusionFamily(base.OneObjective, ImageData):
   """Class-conditional image diffusion with a DiT; costs counted per training image."""
 
   kind = "dit"
@@ -141,42 +141,6 @@ class DiffusionFamily:
   def units_per_step(self) -> int:
     return self.cfg.train.batch_size
 
-  # --- data ---------------------------------------------------------------------------
-
-  def load_data(self) -> dict:
-    """The train split and the held-out split (written once, then read from disk)."""
-    return {"train": image_sets.load(self.cfg.data, "train"),
-            "eval": image_sets.load(self.cfg.data, "test")}
-
-  def save_artifacts(self, data: dict, workdir: str) -> None:
-    del data, workdir  # Images need no tokenizer; the config says everything else.
-
-  def load_artifacts(self, workdir: str) -> dict:
-    del workdir
-    return {}
-
-  def train_dataset(self, data: dict, process_index: int, process_count: int):
-    return image_sets.train_dataset(data["train"], global_batch=self.cfg.train.batch_size,
-                                seed=self.cfg.data.seed, process_index=process_index,
-                                process_count=process_count)
-
-  def eval_batches(self, data: dict, process_index: int, process_count: int) -> Iterator:
-    e = self.cfg.eval
-    return image_sets.eval_batches(data["eval"], global_batch=e.batch_size,
-                               max_examples=e.max_examples, process_index=process_index,
-                               process_count=process_count)
-
-  def synthetic_batch(self, rng) -> dict:
-    """A global batch of random images and labels, shaped like the real ones (benchmarks)."""
-    d, B = self.cfg.data, self.cfg.train.batch_size
-    pixels = rng.uniform(-1, 1, (B, d.image_size, d.image_size, d.channels))
-    return {"images": pixels.astype(np.float32),
-            "labels": rng.integers(0, d.num_classes, B).astype(np.int32)}
-
-  def batch_sharding(self, mesh, rules) -> jax.sharding.NamedSharding:
-    # Only the leading (batch) axis is split, so one sharding fits images and labels.
-    return mesh_lib.batch_sharding(mesh, rules, ndim=1)
-
   # --- objective ----------------------------------------------------------------------
 
   def loss(self, model, batch, key) -> jax.Array:
@@ -209,9 +173,6 @@ class DiffusionFamily:
     return model.activations(x_BHWC, t_B, batch["labels"])
 
   # --- a trained run ------------------------------------------------------------------
-
-  def inference_devices(self, devices: list) -> list:
-    return devices  # image samplers split their batch over every device
 
   def check_eval(self, request: base.EvalRequest) -> None:
     request.check()

@@ -165,7 +165,7 @@ def _code_settings(request: base.EvalRequest) -> code.Settings:
                        top_p=request.top_p, seed=request.seed)
 
 
-class LMFamily:
+class LMFamily(base.OneObjective):
   """Next-token prediction on tokenized text or task examples; costs counted per token."""
 
   kind = "lm"

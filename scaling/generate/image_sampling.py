@@ -1,4 +1,4 @@
-"""Images from a trained diffusion run: batched, sharded over the data axis, saved as a grid.
+"""Images from a trained image model: batched, sharded over the data axis, saved as a grid.
 
 Batch `i` of a call starts from the noise of key `fold_in(key(seed), i)`; with the
 partitionable random-bit generator the numbers do not depend on how the batch is split
@@ -66,52 +66,60 @@ def check_settings(run, settings: SamplerSettings) -> None:
 def generate(run, labels, settings: SamplerSettings, *, seed: int = 0,
              batch: int = 256) -> np.ndarray:
   """One image per label, float32 in [-1, 1], [N, H, W, C] on the host."""
+  check_settings(run, settings)
+  family = run.family
+
+  def draw(model, key, labels_B):
+    d = run.cfg.data
+    return diffusion.sample(model, family.schedule, key,
+                            (labels_B.shape[0], d.image_size, d.image_size, d.channels),
+                            labels_B, steps=settings.steps, method=settings.method,
+                            eta=settings.eta, guidance=settings.guidance,
+                            null_class=family.null_class,
+                            prediction=run.cfg.diffusion.prediction)
+
+  return draw_batches(run, labels, draw, settings, seed=seed, batch=batch)
+
+
+def draw_batches(run, labels, draw, name, *, seed: int = 0, batch: int = 256) -> np.ndarray:
+  """One image per label from `draw(model, key, labels_B) -> images_BHWC`, in batches
+  split over every device of the run's mesh; batch `i` draws from `fold_in(key(seed), i)`.
+  `name` (hashable) tells one way of drawing from another, for the compile cache."""
   d = run.cfg.data
   labels = check_labels(labels, d.num_classes)
-  check_settings(run, settings)
   shards = run.mesh.devices.size
   batch = min(batch, math.ceil(len(labels) / shards) * shards)
   batch = math.ceil(batch / shards) * shards  # every device gets the same share
   graphdef, params = nnx.split(run.model)
   batch_sharding = NamedSharding(run.mesh, PartitionSpec(run.mesh.axis_names))
-  draw = _sampler(run, graphdef, settings, batch)
+  compiled = _compiled(run, graphdef, draw, name, batch)
   out = []
   with mesh_lib.activate(run.mesh, run.rules):
     for i, start in enumerate(range(0, len(labels), batch)):
       chunk = labels[start:start + batch]
       padded = np.pad(chunk, (0, batch - len(chunk)))
       key = jax.random.fold_in(jax.random.key(seed), i)
-      images = draw(params, key, jax.device_put(jnp.asarray(padded), batch_sharding))
+      images = compiled(params, key, jax.device_put(jnp.asarray(padded), batch_sharding))
       out.append(np.asarray(jax.device_get(images))[:len(chunk)])
   return np.concatenate(out) if out else np.zeros((0, d.image_size, d.image_size, d.channels))
 
 
-# Compiled samplers by (config, sampler settings, batch, devices): the trained and the
+# Compiled samplers by (config, way of drawing, batch, devices): the trained and the
 # untrained model of one config share one compilation.
-_SAMPLERS: dict = {}
+_COMPILED: dict = {}
 
 
-def _sampler(run, graphdef, settings: SamplerSettings, batch: int):
+def _compiled(run, graphdef, draw, name, batch: int):
   """The jitted `draw(params, key, labels_B) -> images`, compiled once per shape."""
-  key = (config_lib.config_hash(run.cfg), graphdef, settings, batch,
+  key = (config_lib.config_hash(run.cfg), graphdef, name, batch,
          tuple(d.id for d in run.mesh.devices.flat))
-  if key in _SAMPLERS:
-    return _SAMPLERS[key]
-  d, family = run.cfg.data, run.family
-  batch_sharding = NamedSharding(run.mesh, PartitionSpec(run.mesh.axis_names))
-  replicated = NamedSharding(run.mesh, PartitionSpec())
-
-  def draw(params, key, labels_B):
-    model = nnx.merge(graphdef, params)
-    return diffusion.sample(model, family.schedule, key,
-                            (batch, d.image_size, d.image_size, d.channels), labels_B,
-                            steps=settings.steps, method=settings.method, eta=settings.eta,
-                            guidance=settings.guidance, null_class=family.null_class,
-                            prediction=run.cfg.diffusion.prediction)
-
-  _SAMPLERS[key] = jax.jit(draw, in_shardings=(None, replicated, batch_sharding),
-                           out_shardings=batch_sharding)
-  return _SAMPLERS[key]
+  if key not in _COMPILED:
+    batch_sharding = NamedSharding(run.mesh, PartitionSpec(run.mesh.axis_names))
+    replicated = NamedSharding(run.mesh, PartitionSpec())
+    _COMPILED[key] = jax.jit(
+        lambda params, key, labels_B: draw(nnx.merge(graphdef, params), key, labels_B),
+        in_shardings=(None, replicated, batch_sharding), out_shardings=batch_sharding)
+  return _COMPILED[key]
 
 
 def grid(images_NHWC: np.ndarray, columns: int | None = None, pad: int = 1) -> np.ndarray:

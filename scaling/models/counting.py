@@ -1,4 +1,5 @@
-"""Parameter and FLOP counts of the language model and the DiT, from their configs alone."""
+"""Parameter and FLOP counts of the language model, the DiT and the GAN, from their configs
+alone."""
 
 from __future__ import annotations
 
@@ -92,3 +93,65 @@ def dit_flops_per_sample(model_cfg, image_size: int, channels: int) -> float:
   K = model_cfg.d_model // H
   return (6.0 * (parts["per_token"] * L + parts["per_image"])
           + 12.0 * model_cfg.n_layers * H * K * L * L)
+
+
+def _gan_parts(model_cfg, channels: int, num_classes: int, latent_dim: int) -> dict:
+  """Parameters of `scaling.models.gan.GAN`'s two networks by where they are used."""
+  D, F, H, G = model_cfg.d_model, model_cfg.d_ff, model_cfg.n_heads, model_cfg.n_kv_heads
+  K, P, n = D // H, model_cfg.patch_size ** 2 * channels, model_cfg.n_layers
+  blocks = n * (D * H * K * 2 + D * G * K * 2 + D * F * (3 if model_cfg.mlp == "swiglu" else 2))
+  return {
+      "generator": {
+          "per_token": blocks + D * P,                                  # blocks, output
+          "per_image": latent_dim * D + D * D + (6 * n + 2) * D * D,    # mapping, adaLN
+          "biases": 2 * D + (6 * n + 2) * D + P,
+          "class_table": num_classes * D,
+      },
+      "discriminator": {
+          "per_token": P * D + blocks,                                  # patches, blocks
+          "per_image": 6 * n * D * D + D,         # adaLN; the head on pooled features
+          "biases": D + 6 * n * D,
+          "class_table": 2 * num_classes * D,     # class embedding and projection rows
+      },
+  }
+
+
+def gan_params(model_cfg, channels: int, num_classes: int, latent_dim: int
+               ) -> dict[str, ParamCounts]:
+  """Parameters of the generator, the discriminator and both (`total`), exactly as
+  `scaling.models.gan.GAN` creates them; `embedding` is the class tables."""
+  out = {}
+  for name, parts in _gan_parts(model_cfg, channels, num_classes, latent_dim).items():
+    non_embedding = parts["per_token"] + parts["per_image"] + parts["biases"]
+    out[name] = ParamCounts(parts["class_table"] + non_embedding, parts["class_table"],
+                            non_embedding)
+  out["total"] = ParamCounts(*(sum(getattr(c, f) for c in out.values())
+                               for f in ("total", "embedding", "non_embedding")))
+  return out
+
+
+# Forward passes per training image, in units of one network's forward: the
+# discriminator step draws fakes (G forward) and scores reals and fakes with backward
+# (3 D forwards' worth each); the generator step runs G and D forward and back, but D's
+# weight gradients are not needed (D backward through activations only: 1 forward's worth).
+GAN_FORWARDS = {"generator": 1 + 3, "discriminator": 6 + 2}
+# R1 (`gan.r1_gamma > 0`) differentiates the discriminator's input gradient on the reals:
+# about two more of its forward-and-backward passes per real image.
+R1_DISCRIMINATOR_FORWARDS = 6
+
+
+def gan_flops_per_sample(model_cfg, image_size: int, channels: int, latent_dim: int, *,
+                         r1: bool = False) -> float:
+  """Training FLOPs per real image (both players' steps), counted as `dit_flops_per_sample`
+  counts one network's: 2 per matmul weight per use forward, attention's full L x L square,
+  biases, norms and lookups left out; times `GAN_FORWARDS` forwards of each network."""
+  parts = _gan_parts(model_cfg, channels, num_classes=0, latent_dim=latent_dim)
+  L = (image_size // model_cfg.patch_size) ** 2
+  H = model_cfg.n_heads
+  K = model_cfg.d_model // H
+  attention = 4.0 * model_cfg.n_layers * H * K * L * L
+  forwards = dict(GAN_FORWARDS)
+  if r1:
+    forwards["discriminator"] += R1_DISCRIMINATOR_FORWARDS
+  return sum(forwards[name] * (2.0 * (p["per_token"] * L + p["per_image"]) + attention)
+             for name, p in parts.items())

@@ -35,7 +35,7 @@ def activation_scales(cfg, *, steps: int) -> list[dict[str, float]]:
   mesh = validate(cfg, devices)
   rules = mesh_lib.complete_rules(cfg.mesh.rules)
   family = family_for(cfg)
-  tx = optim.for_model(cfg, family.make_model)
+  tx = family.optimizer()
   key = jax.random.key(cfg.seed)
   with mesh_lib.activate(mesh, rules):
     spec = StateSpec(family.make_model, tx, mesh, ema=family.ema_decay is not None)

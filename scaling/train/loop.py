@@ -21,7 +21,6 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax.experimental import multihost_utils
 from tqdm import tqdm
 
@@ -56,16 +55,11 @@ def make_train_step(spec: StateSpec, family, tx, lr_schedule, batch_sharding, *,
   def step_fn(state: TrainState, batch, key):
     key = jax.random.fold_in(key, state.step)
 
-    def loss_fn(params):
-      return family.loss(spec.model(params), batch, key)
-
-    loss, grads = jax.value_and_grad(loss_fn)(state.params)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    params, opt_state, metrics = family.update(spec.model, tx, state.params,
+                                               state.opt_state, batch, key)
     ema = state.ema if ema_decay is None else ema_update(state.ema, params, state.step,
                                                         ema_decay)
-    metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads),
-               "learning_rate": lr_schedule(state.step)}
+    metrics = {**metrics, "learning_rate": lr_schedule(state.step)}
     return TrainState(state.step + 1, params, opt_state, ema), metrics
 
   # Metrics replicated, so every process can read them.
@@ -188,7 +182,7 @@ def _run(cfg, family, data, mesh, run_dir: RunDir, progress: Progress,
   """The step loop inside everything it opens; returns the run's status."""
   rules = mesh_lib.complete_rules(cfg.mesh.rules)
   lead = jax.process_index() == 0
-  tx = optim.for_model(cfg, family.make_model)
+  tx = family.optimizer()
   with contextlib.ExitStack() as stack:
     stack.enter_context(mesh_lib.activate(mesh, rules))
     preemption = stack.enter_context(Preemption(cfg.checkpoint.preemption_check_every))
