@@ -7,7 +7,8 @@ what it needs:
 
   always              loss against size and compute (power law), capability against size
                       with an emergence test per task
-  image metrics       quality against size, sampling steps and guidance
+  image metrics       quality and diversity against size (and, for diffusion, against
+                      sampling steps and guidance); collapsed runs per size
   learning-rate grid  the best rate per size (fits then use it), loss-vs-rate figure
   flop budgets        IsoFLOP profiles and compute-optimal exponents (`compute_optimal`)
   checkpoint rows     capability over training and against loss, loss thresholds, the
@@ -22,8 +23,8 @@ import sys
 import numpy as np
 
 from scaling import files
-from scaling.analysis import (checkpoints, compute_optimal, emergence, fits, html_report,
-                              image_plots, learning_rates, plots, prediction,
+from scaling.analysis import (checkpoints, collapse, compute_optimal, emergence, fits,
+                              html_report, image_plots, learning_rates, plots, prediction,
                               prediction_plots, tables)
 from scaling.errors import UserError
 from scaling.sweep import results
@@ -85,21 +86,24 @@ class _Figures:
 
 
 def _image_part(rows, headline: str, figs: _Figures, analysis: dict) -> None:
-  """Quality vs size for the headline sampler setting, and vs steps and guidance."""
-  found = image_plots.settings(rows)
-  if headline not in found:
-    headline = next(iter(found))
+  """Quality and diversity vs size at the headline setting; for diffusion models also
+  quality vs sampling steps and guidance; the share of collapsed runs per size."""
+  if headline not in image_plots.subsets(rows):
+    headline = image_plots.subsets(rows)[0]
     analysis["headline"] = ["image_quality", headline]
-  method, steps, guidance = found[headline]
-  for metric in ("fd", "class_accuracy", "kid"):
+  for metric in ("fd", "class_accuracy", "kid", "precision", "recall", "class_coverage"):
     figs.save(image_plots.quality_vs_params(rows, headline, metric), f"{metric}_vs_params",
               f"{metric} against parameters ({headline})")
-  figs.save(image_plots.quality_vs_steps(rows, guidance), "fd_vs_steps",
-            "FD against sampling steps")
-  figs.save(image_plots.quality_vs_steps(rows, guidance, "class_accuracy"),
-            "class_accuracy_vs_steps", "class accuracy against sampling steps")
-  figs.save(image_plots.quality_vs_guidance(rows, method, steps), "quality_vs_guidance",
-            "quality against guidance")
+  analysis["collapse"] = collapse.shares(rows, headline)
+  found = image_plots.settings(rows)
+  if headline in found:
+    method, steps, guidance = found[headline]
+    figs.save(image_plots.quality_vs_steps(rows, guidance), "fd_vs_steps",
+              "FD against sampling steps")
+    figs.save(image_plots.quality_vs_steps(rows, guidance, "class_accuracy"),
+              "class_accuracy_vs_steps", "class accuracy against sampling steps")
+    figs.save(image_plots.quality_vs_guidance(rows, method, steps), "quality_vs_guidance",
+              "quality against guidance")
   # Sample quality as a power law in size, like the loss: FD = E + A N^-alpha.
   done = [r for r in rows if r["status"] == "completed"
           and f"image_quality/{headline}/fd" in r["metrics"]]
@@ -182,15 +186,23 @@ def analyze(directory: str) -> int:
   final = [r for r in all_rows if checkpoints.is_final(r)]
   analysis = {"headline": [task, subset], "fits": {}, "emergence": {}}
   figs, texts = _Figures(layout.figures), []
+  images = bool(image_plots.subsets(final))
+  if images and subset not in image_plots.subsets(final):
+    subset = image_plots.subsets(final)[0]
+  # Image models pick their rate by sample quality: a GAN's held-out loss (its
+  # discriminator's) says nothing about its samples.
+  lr_metric = f"image_quality/{subset}/fd" if images else None
   if learning_rates.has_grid(final):
-    analysis["learning_rates"] = learning_rates.report(final)
+    analysis["learning_rates"] = learning_rates.report(final, lr_metric)
     texts.append(analysis["learning_rates"]["text"])
-    figs.save(learning_rates.figure(final), "loss_vs_learning_rate",
-              "held-out loss against learning rate, one line per width")
-    final = learning_rates.at_best(final)  # size laws use each size's best rate
+    figs.save(learning_rates.figure(final, lr_metric), "loss_vs_learning_rate",
+              f"{lr_metric or 'held-out loss'} against learning rate, one line per width")
+    final = learning_rates.at_best(final, lr_metric)  # size laws use each size's best rate
   sized = [r for r in final if not r.get("flop_budget")] or final
-  images = bool(image_plots.settings(final))
-  ylabel = "held-out denoising error (MSE)" if images else "held-out loss (nats/token)"
+  ylabel = "held-out loss (nats/token)"
+  if images:  # a DiT's held-out loss is denoising error; a GAN's, its discriminator's
+    ylabel = ("held-out denoising error (MSE)" if image_plots.settings(final)
+              else "held-out discriminator loss (nats)")
   for x_key, plot in (("params", plots.loss_vs_params), ("training_flops", plots.loss_vs_flops)):
     fit = loss_fit(sized, x_key)
     if fit is not None:

@@ -1,8 +1,9 @@
 """Figures for image models, from a sweep's results table: sample quality against model size,
 and against the sampler's settings (steps, DDIM vs DDPM, guidance).
 
-The table's image metrics are named `image_quality/<sampler><steps>/g<guidance>/<metric>`
-(see `scaling.evals.image_quality`). Nothing here reads a model or a run directory.
+The table's image metrics are named `image_quality/<setting>/<metric>`, a diffusion setting
+being `<sampler><steps>/g<guidance>` and a GAN's `generator` (see
+`scaling.evals.image_quality`). Nothing here reads a model or a run directory.
 """
 
 from __future__ import annotations
@@ -19,7 +20,21 @@ METRICS = {
     "fd": "Fréchet distance (classifier features)",
     "kid": "kernel distance (KID)",
     "class_accuracy": "class accuracy of conditional samples",
+    "precision": "precision (k-NN manifold of real features)",
+    "recall": "recall (k-NN manifold of sample features)",
+    "class_coverage": "share of classes drawn at >= half their real share",
 }
+
+
+def subsets(rows) -> list[str]:
+  """Every scored subset of `image_quality` (a diffusion setting, or a GAN's `generator`)."""
+  out = {}
+  for r in rows:
+    for key in r["metrics"]:
+      task, _, rest = key.partition("/")
+      if task == "image_quality":
+        out[rest.rpartition("/")[0]] = None
+  return list(out)
 
 
 def settings(rows) -> dict[str, tuple[str, int, float]]:
@@ -55,7 +70,7 @@ def _curve(trials, x_by_subset: dict[str, float], metric: str) -> list[tuple[flo
 
 
 def quality_vs_params(rows, subset: str, metric: str):
-  """The metric of one sampler setting against model size; seeds as points, mean as line."""
+  """The metric of one setting against model size; seeds as points, mean as line."""
   rows = _done(rows)
   name = f"image_quality/{subset}/{metric}"
   fig, ax = plt.subplots(figsize=(6.4, 4.4))

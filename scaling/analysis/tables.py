@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from scaling.analysis import collapse
+
 CONTINUOUS = "char_accuracy"  # the smooth view set beside exact match
 
 
@@ -23,15 +25,23 @@ def capability_table(rows, task: str, subset: str) -> str:
 
 
 def image_table(rows, subset: str) -> str:
-  lines = [f"{'size':<6} {'seed':>4} {'params':>9} {'status':<10} {'eval mse':>9} "
-           f"{'FD':>8} {'KID':>8} {'class acc (95% CI)':>22}   ({subset})"]
+  """Quality (FD, KID, class accuracy), diversity (precision, recall, class coverage) and
+  the collapse verdict (`scaling.analysis.collapse`) of each trial at one setting."""
+  lines = [f"{'size':<6} {'seed':>4} {'params':>9} {'status':<10} {'eval loss':>9} "
+           f"{'FD':>8} {'KID':>8} {'class acc (95% CI)':>22} {'prec':>6} {'recall':>6} "
+           f"{'classes':>7} {'verdict':<9}   ({subset})"]
+  value = lambda v, f: f"{v[0]:{f}}" if v else "-"
   for r in sorted(rows, key=lambda r: (r["params"], r["seed"])):
     m = r["metrics"]
-    fd, kid, acc = (m.get(f"image_quality/{subset}/{k}") for k in ("fd", "kid", "class_accuracy"))
+    fd, kid, acc, precision, recall, classes = (
+        m.get(f"image_quality/{subset}/{k}") for k in
+        ("fd", "kid", "class_accuracy", "precision", "recall", "class_coverage"))
     loss = r.get("final_eval_loss")
     lines.append(
         f"{r['size']:<6} {r['seed']:>4} {r['params']:>9,} {r['status']:<10} "
         f"{'-' if loss is None else f'{loss:.4f}':>9} "
-        f"{f'{fd[0]:.2f}' if fd else '-':>8} {f'{kid[0]:.2f}' if kid else '-':>8} "
-        f"{f'{acc[0]:.3f} [{acc[1]:.3f}, {acc[2]:.3f}]' if acc else '-':>22}")
+        f"{value(fd, '.2f'):>8} {value(kid, '.2f'):>8} "
+        f"{f'{acc[0]:.3f} [{acc[1]:.3f}, {acc[2]:.3f}]' if acc else '-':>22} "
+        f"{value(precision, '.3f'):>6} {value(recall, '.3f'):>6} {value(classes, '.1f'):>7} "
+        f"{collapse.verdict(r, subset):<9}")
   return "\n".join(lines)
