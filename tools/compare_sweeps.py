@@ -1,9 +1,9 @@
 """Image sweeps side by side: `python tools/compare_sweeps.py LABEL=SWEEP_DIR ...`.
 
 Prints a markdown table with, per sweep, size and learning rate, the median FD, KID,
-class accuracy, precision, recall and class coverage over the seeds at each sweep's
-headline setting, and how many trials collapsed or diverged (`scaling.analysis.collapse`
-has the rule). Reads only each sweep's `results.jsonl` and `sweep.json`.
+class accuracy, precision, recall, class coverage and coverage over the seeds at each
+sweep's headline setting, and how many trials collapsed or diverged
+(`scaling.analysis.collapse` has the rule). Reads only each sweep's `results.jsonl` and `sweep.json`.
 """
 
 from __future__ import annotations

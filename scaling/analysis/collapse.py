@@ -50,7 +50,7 @@ def shares(rows, subset: str) -> dict[str, dict]:
   return out
 
 
-SUMMARY = ("fd", "kid", "class_accuracy", "precision", "recall", "class_coverage")
+SUMMARY = ("fd", "kid", "class_accuracy", "precision", "recall", "class_coverage", "coverage")
 
 
 def summary_table(sweeps: dict[str, tuple[list[dict], str]]) -> str:

@@ -5,7 +5,8 @@ sections and their checks, the model, the data, the objective, the held-out metr
 unit training costs are counted in, and how a trained run is sampled and evaluated. The
 training loop, checkpoints, summaries, sweeps and plots are shared and talk to a family
 only through this protocol; adding a kind of model means one new module here (see
-`scaling.families.lm` and `scaling.families.diffusion`) and its model.
+`scaling.families.lm`, `scaling.families.diffusion` and `scaling.families.gan`, which
+has two networks, two optimizers and its own update step) and its model.
 """
 
 from __future__ import annotations
