@@ -8,6 +8,7 @@ field is `scaling.families.diffusion.base_config()`'s.
 """
 
 from scaling import config
+from scaling.data import image_sets
 from scaling.families import diffusion
 
 # name: (d_model, n_layers, n_heads, d_ff). Parameter counts at 8x8 with patch size 2
@@ -22,15 +23,16 @@ SIZES = {
     "d5": (128, 6, 4, 512),     # ~1.9M
 }
 
-# Native size, channels and patch size of each dataset.
-DATASETS = {"digits": (8, 1, 2), "mnist": (28, 1, 4), "cifar10": (32, 3, 4)}
+# Patch size per dataset (its native size and channels: `image_sets.NATIVE`).
+PATCH_SIZES = {"digits": 2, "mnist": 4, "cifar10": 4}
 
 
 def get_config(arg=None):
-  presets = config.parse_presets(arg, {"size": tuple(SIZES), "data": tuple(DATASETS)},
+  presets = config.parse_presets(arg, {"size": tuple(SIZES), "data": tuple(PATCH_SIZES)},
                                  {"size": "d3", "data": "digits"})
   d_model, n_layers, n_heads, d_ff = SIZES[presets["size"]]
-  image_size, channels, patch_size = DATASETS[presets["data"]]
+  image_size, channels = image_sets.NATIVE[presets["data"]]
+  patch_size = PATCH_SIZES[presets["data"]]
   cfg = diffusion.base_config()
   cfg.name = f"{presets['data']}-dit-{presets['size']}"
   cfg.model.update(d_model=d_model, n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_heads,

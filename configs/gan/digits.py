@@ -7,6 +7,7 @@ from TFDS data the user prepared). Every other field is `scaling.families.gan.ba
 """
 
 from scaling import config
+from scaling.data import image_sets
 from scaling.families import gan
 
 # name: (d_model, n_layers, n_heads, d_ff) of each network. The generator and the
@@ -20,15 +21,16 @@ SIZES = {
     "g3": (48, 3, 4, 176),      # ~252k
 }
 
-# Native size, channels and patch size of each dataset.
-DATASETS = {"digits": (8, 1, 2), "mnist": (28, 1, 4), "cifar10": (32, 3, 4)}
+# Patch size per dataset (its native size and channels: `image_sets.NATIVE`).
+PATCH_SIZES = {"digits": 2, "mnist": 4, "cifar10": 4}
 
 
 def get_config(arg=None):
-  presets = config.parse_presets(arg, {"size": tuple(SIZES), "data": tuple(DATASETS)},
+  presets = config.parse_presets(arg, {"size": tuple(SIZES), "data": tuple(PATCH_SIZES)},
                                  {"size": "g1", "data": "digits"})
   d_model, n_layers, n_heads, d_ff = SIZES[presets["size"]]
-  image_size, channels, patch_size = DATASETS[presets["data"]]
+  image_size, channels = image_sets.NATIVE[presets["data"]]
+  patch_size = PATCH_SIZES[presets["data"]]
   cfg = gan.base_config()
   cfg.name = f"{presets['data']}-gan-{presets['size']}"
   cfg.model.update(d_model=d_model, n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_heads,

@@ -88,9 +88,6 @@ class _Figures:
 def _image_part(rows, headline: str, figs: _Figures, analysis: dict) -> None:
   """Quality and diversity vs size at the headline setting; for diffusion models also
   quality vs sampling steps and guidance; the share of collapsed runs per size."""
-  if headline not in image_plots.subsets(rows):
-    headline = image_plots.subsets(rows)[0]
-    analysis["headline"] = ["image_quality", headline]
   for metric in ("fd", "class_accuracy", "kid", "precision", "recall", "class_coverage"):
     figs.save(image_plots.quality_vs_params(rows, headline, metric), f"{metric}_vs_params",
               f"{metric} against parameters ({headline})")
@@ -189,6 +186,7 @@ def analyze(directory: str) -> int:
   images = bool(image_plots.subsets(final))
   if images and subset not in image_plots.subsets(final):
     subset = image_plots.subsets(final)[0]
+    analysis["headline"] = ["image_quality", subset]
   # Image models pick their rate by sample quality: a GAN's held-out loss (its
   # discriminator's) says nothing about its samples.
   lr_metric = f"image_quality/{subset}/fd" if images else None

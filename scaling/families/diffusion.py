@@ -9,7 +9,6 @@ trained run is sampled with DDIM or DDPM and guidance, and scored on sample qual
 
 from __future__ import annotations
 
-import os
 
 import jax
 import ml_collections
@@ -18,12 +17,11 @@ from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
 from scaling import mesh as mesh_lib
-from scaling.config import ConfigError, UserError, require
+from scaling.config import ConfigError, require
 from scaling.data import image_sets
 from scaling.evals import image_quality, metrics
 from scaling.evals.image_features import classifier_for
-from scaling.families import base
-from scaling.families.image_data import ImageData
+from scaling.families import base, image_data
 from scaling.generate import diffusion
 from scaling.generate import image_sampling as image_generation
 from scaling.models import counting
@@ -53,15 +51,7 @@ def base_config() -> ml_collections.ConfigDict:
           patch_size=2,            # image_size must be divisible by it
       ),
       mesh=dict(data=-1, fsdp=1, tensor=1, rules=mesh_lib.DEFAULT_RULES),
-      data=dict(
-          kind="images",
-          name="digits",           # digits | mnist | cifar10
-          image_size=8,            # images are resized to image_size x image_size
-          channels=1,
-          num_classes=10,
-          data_dir="",             # "" = $SCALING_DATA_DIR or ~/.cache/scaling/data
-          seed=0,                  # example order; shared by every model size
-      ),
+      data=image_data.data_section(),
       diffusion=dict(
           schedule="cosine",       # cosine | linear
           timesteps=1000,          # T of the training process
@@ -100,7 +90,7 @@ def _check_diffusion(f) -> None:
     raise ConfigError(f"config.diffusion.{FIELDS.get(e.setting, e.setting)}: {e}") from None
 
 
-class DiffusionFamily(base.OneObjective, ImageData):
+class DiffusionFamily(base.OneObjective, image_data.ImageData):
   """Class-conditional image diffusion with a DiT; costs counted per training image."""
 
   kind = "dit"
@@ -175,14 +165,7 @@ class DiffusionFamily(base.OneObjective, ImageData):
   # --- a trained run ------------------------------------------------------------------
 
   def check_eval(self, request: base.EvalRequest) -> None:
-    request.check()
-    other = [s for s in (request.suites or ()) if s not in self.suites]
-    if other or request.task_files:
-      raise UserError(f"an image model's suite is 'images', not "
-                      f"{', '.join([*other, *request.task_files])}")
-    if request.n is not None and request.n < 2:
-      raise UserError(f"-n must be at least 2 images per class for image metrics, "
-                      f"got {request.n}")
+    self.check_image_eval(request)
     image_quality.settings_grid(self.cfg.diffusion, samplers=request.samplers,
                                 steps=request.steps, guidance=request.guidance)
 
@@ -234,24 +217,12 @@ class DiffusionFamily(base.OneObjective, ImageData):
 
   def sample(self, run, request: base.SampleRequest) -> list[str]:
     """`n` images of each requested class (default: of every class), as one PNG grid."""
-    if request.prompts:
-      raise UserError(f"{run.workdir} holds an image model: use --class, not prompts")
-    n = 16 if request.n is None else request.n
-    if n < 1:
-      raise UserError(f"-n must be at least 1, got {n}")
-    classes = list(request.classes) or list(range(run.cfg.data.num_classes))
-    labels = image_generation.check_labels(np.repeat(classes, n), run.cfg.data.num_classes)
     settings = image_generation.SamplerSettings.from_config(
         run.cfg.diffusion, steps=request.steps, method=request.sampler, eta=request.eta,
         guidance=request.guidance)
     image_generation.check_settings(run, settings)
-    path = request.out or os.path.join(
-        run.workdir, "samples",
-        f"class{'-'.join(map(str, classes)) if request.classes else 'all'}-{settings.method}"
-        f"{settings.steps}-guidance{settings.guidance:g}-seed{request.seed}.png")
-    image_generation.check_output(path)
-    out = image_generation.generate(run, labels, settings, seed=request.seed)
-    # One row per class when there are several, else a square grid.
-    image_generation.save_grid(out, path, columns=n if len(classes) > 1 else None)
-    return [f"wrote {len(out)} images ({settings.method}, {settings.steps} steps, guidance "
-            f"{settings.guidance:g}) to {path}"]
+    return self.sample_grid(
+        run, request, lambda labels: image_generation.generate(run, labels, settings,
+                                                               seed=request.seed),
+        f"{settings.method}{settings.steps}-guidance{settings.guidance:g}",
+        f"{settings.method}, {settings.steps} steps, guidance {settings.guidance:g}")

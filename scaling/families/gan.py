@@ -21,7 +21,6 @@ counted per real training image.
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import jax
 import jax.numpy as jnp
@@ -36,8 +35,7 @@ from scaling.config import UserError, require
 from scaling.data import image_sets
 from scaling.evals import image_quality
 from scaling.evals.image_features import classifier_for
-from scaling.families import base
-from scaling.families.image_data import ImageData
+from scaling.families import base, image_data
 from scaling.generate import image_sampling
 from scaling.models import counting
 from scaling.models.dit import check_shapes
@@ -67,15 +65,7 @@ def base_config() -> ml_collections.ConfigDict:
           patch_size=2,            # image_size must be divisible by it
       ),
       mesh=dict(data=-1, fsdp=1, tensor=1, rules=mesh_lib.DEFAULT_RULES),
-      data=dict(
-          kind="images",
-          name="digits",           # digits | mnist | cifar10
-          image_size=8,
-          channels=1,
-          num_classes=10,
-          data_dir="",             # "" = $SCALING_DATA_DIR or ~/.cache/scaling/data
-          seed=0,                  # example order; shared by every model size
-      ),
+      data=image_data.data_section(),
       gan=dict(
           latent_dim=32,           # width of the generator's standard normal input
           r1_gamma=1.0,            # R1 penalty weight on the discriminator (0: off)
@@ -125,7 +115,7 @@ def _step(tx, grads, opt_state, params):
   return optax.apply_updates(params, updates), opt_state
 
 
-class GANFamily(ImageData):
+class GANFamily(image_data.ImageData):
   """Class-conditional image GAN of two transformers; costs counted per real image."""
 
   kind = "gan"
@@ -249,15 +239,8 @@ class GANFamily(ImageData):
             self.latents(key, labels_B.shape[0]), labels_B), SETTING, seed=seed, batch=batch)
 
   def check_eval(self, request: base.EvalRequest) -> None:
-    request.check()
-    other = [s for s in (request.suites or ()) if s not in self.suites]
-    if other or request.task_files:
-      raise UserError(f"an image model's suite is 'images', not "
-                      f"{', '.join([*other, *request.task_files])}")
+    self.check_image_eval(request)
     _no_sampler_flags(sampler=request.samplers, steps=request.steps, guidance=request.guidance)
-    if request.n is not None and request.n < 2:
-      raise UserError(f"-n must be at least 2 images per class for image metrics, "
-                      f"got {request.n}")
 
   def evaluate(self, run, request: base.EvalRequest, *, progress: bool = True) -> dict:
     """Sample quality of the generator: FD, KID, class accuracy, precision, recall,
@@ -274,23 +257,11 @@ class GANFamily(ImageData):
 
   def sample(self, run, request: base.SampleRequest) -> list[str]:
     """`n` images of each requested class (default: of every class), as one PNG grid."""
-    if request.prompts:
-      raise UserError(f"{run.workdir} holds an image model: use --class, not prompts")
     _no_sampler_flags(sampler=request.sampler, steps=request.steps, guidance=request.guidance,
                       eta=request.eta)
-    n = 16 if request.n is None else request.n
-    if n < 1:
-      raise UserError(f"-n must be at least 1, got {n}")
-    classes = list(request.classes) or list(range(run.cfg.data.num_classes))
-    labels = image_sampling.check_labels(np.repeat(classes, n), run.cfg.data.num_classes)
-    path = request.out or os.path.join(
-        run.workdir, "samples",
-        f"class{'-'.join(map(str, classes)) if request.classes else 'all'}-gan-seed"
-        f"{request.seed}.png")
-    image_sampling.check_output(path)
-    out = self.generate(run, labels, seed=request.seed)
-    image_sampling.save_grid(out, path, columns=n if len(classes) > 1 else None)
-    return [f"wrote {len(out)} images (generator) to {path}"]
+    return self.sample_grid(run, request, lambda labels: self.generate(run, labels,
+                                                                        seed=request.seed),
+                            "gan", "generator")
 
 
 def _no_sampler_flags(**flags) -> None:

@@ -1,16 +1,33 @@
-"""The data side every image family shares: class-labelled image sets, written once as
-array_record and read through grain (`scaling.data.image_sets`), batches split over the
-batch axis only, and samplers that split their batch over every device."""
+"""What every image family shares: the `data` section, class-labelled image sets written
+once as array_record and read through grain (`scaling.data.image_sets`), batches split over
+the batch axis only, samplers that split their batch over every device, the checks of an
+eval request, and `scaling sample`'s PNG grid of classes."""
 
 from __future__ import annotations
 
-from typing import Iterator
+import os
+from typing import Callable, Iterator
 
 import jax
 import numpy as np
 
 from scaling import mesh as mesh_lib
 from scaling.data import image_sets
+from scaling.errors import UserError
+from scaling.generate import image_sampling
+
+
+def data_section() -> dict:
+  """The `data` section every image family's base config shares, with its defaults."""
+  return dict(
+      kind="images",
+      name="digits",           # digits | mnist | cifar10
+      image_size=8,            # images are resized to image_size x image_size
+      channels=1,
+      num_classes=10,
+      data_dir="",             # "" = $SCALING_DATA_DIR or ~/.cache/scaling/data
+      seed=0,                  # example order; shared by every model size
+  )
 
 
 class ImageData:
@@ -52,3 +69,35 @@ class ImageData:
 
   def inference_devices(self, devices: list) -> list:
     return devices  # image samplers split their batch over every device
+
+  def check_image_eval(self, request) -> None:
+    """The checks of an eval request that hold for every image family."""
+    request.check()
+    other = [s for s in (request.suites or ()) if s not in self.suites]
+    if other or request.task_files:
+      raise UserError(f"an image model's suite is 'images', not "
+                      f"{', '.join([*other, *request.task_files])}")
+    if request.n is not None and request.n < 2:
+      raise UserError(f"-n must be at least 2 images per class for image metrics, "
+                      f"got {request.n}")
+
+  def sample_grid(self, run, request, draw: Callable[[np.ndarray], np.ndarray], tag: str,
+                  what: str) -> list[str]:
+    """`n` images of each requested class (default: of every class) as one PNG grid, one
+    row per class when there are several. `draw(labels)` makes the images; `tag` goes in
+    the default file name, `what` in the line returned."""
+    if request.prompts:
+      raise UserError(f"{run.workdir} holds an image model: use --class, not prompts")
+    n = 16 if request.n is None else request.n
+    if n < 1:
+      raise UserError(f"-n must be at least 1, got {n}")
+    classes = list(request.classes) or list(range(run.cfg.data.num_classes))
+    labels = image_sampling.check_labels(np.repeat(classes, n), run.cfg.data.num_classes)
+    path = request.out or os.path.join(
+        run.workdir, "samples",
+        f"class{'-'.join(map(str, classes)) if request.classes else 'all'}-{tag}"
+        f"-seed{request.seed}.png")
+    image_sampling.check_output(path)
+    out = draw(labels)
+    image_sampling.save_grid(out, path, columns=n if len(classes) > 1 else None)
+    return [f"wrote {len(out)} images ({what}) to {path}"]
