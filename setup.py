@@ -28,7 +28,7 @@ setup(
         "importlib_resources>=6",  # tensorflow-datasets imports it without declaring it
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3.6"],
+        "test": ["pytest>=8", "pytest-xdist>=3.6", "pytest-timeout>=2.3"],
         "cuda": ["jax[cuda12]>=0.7"],
         "tpu": ["jax[tpu]>=0.7"],
     },

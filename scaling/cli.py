@@ -396,7 +396,8 @@ def main(argv: list[str] | None = None) -> int:
   argv = list(sys.argv[1:] if argv is None else argv)
   rest, overrides = _split_overrides(argv)
   args = build_parser().parse_args(rest)
-  from scaling import compile_cache, log
+  from scaling import cluster, compile_cache, log
+  cluster.adopt_parent_settings()
   log.setup()
   compile_cache.enable_from_env()
   try:

@@ -6,6 +6,7 @@ tools, batch-script headers, and free local ports.
 from __future__ import annotations
 
 import ctypes
+import os
 import shutil
 import signal
 import socket
@@ -33,12 +34,38 @@ def cli_command(*args: str) -> list[str]:
   return [sys.executable, "-m", "scaling.cli", *args]
 
 
-def die_with_parent() -> None:
-  """In a child (preexec_fn): SIGTERM (checkpoint and stop) if the parent is killed."""
+# A child learns from its environment to stop with its parent and which cores to run on,
+# and acts on it itself (`adopt_parent_settings`) once it starts: Python code between fork
+# and exec (a `preexec_fn`) can deadlock when the parent has other threads (JAX's thread
+# pools, TensorBoard writers), and a parent blocked in `Popen` then waits forever.
+_PARENT_PID = "SCALING_PARENT_PID"
+_CPU_CORES = "SCALING_CPU_CORES"
+
+
+def child_environment(env: dict, cores: tuple[int, ...] = ()) -> dict:
+  """`env` for a child `scaling` process that gets SIGTERM (checkpoint and stop) if this
+  process dies, and that runs on `cores` only (empty: all)."""
+  env = {**env, _PARENT_PID: str(os.getpid())}
+  if cores:
+    env[_CPU_CORES] = ",".join(map(str, cores))
+  return env
+
+
+def adopt_parent_settings() -> None:
+  """In a child started with `child_environment`, before JAX starts (its CPU thread pool
+  reads the affinity mask once): pin the cores and follow the parent. Its own children
+  inherit neither setting."""
+  parent, cores = os.environ.pop(_PARENT_PID, None), os.environ.pop(_CPU_CORES, None)
+  if cores:
+    os.sched_setaffinity(0, {int(c) for c in cores.split(",")})
+  if parent is None:
+    return
   try:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
   except OSError:  # Not Linux: an orphaned child then runs to its end.
-    pass
+    return
+  if os.getppid() != int(parent):  # the parent died before the request above
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def free_port() -> int:

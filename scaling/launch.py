@@ -18,7 +18,7 @@ import time
 
 from scaling import cluster, exits
 from scaling import config as config_lib
-from scaling.cluster import cli_command, die_with_parent, free_port
+from scaling.cluster import child_environment, cli_command, free_port
 from scaling.errors import UserError
 
 _PORT = 8476  # coordinator port on clusters whose hosts we name (GKE)
@@ -72,9 +72,9 @@ def run_local(args: list[str], processes: int, *, devices_per_process: int | Non
                       f"--distributed_timeout={timeout_s}")
     out = None if i == 0 else open(os.path.join(logs, f"process_{i}.log"), "w")
     files.append(out)
-    procs.append(subprocess.Popen(cmd, env=env, stdout=out,
+    procs.append(subprocess.Popen(cmd, env=child_environment(env), stdout=out,
                                   stderr=subprocess.STDOUT if out else None,
-                                  start_new_session=True, preexec_fn=die_with_parent))
+                                  start_new_session=True))
 
   def forward(signum, frame):
     del signum, frame

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import threading
 import time
-import warnings
 
 from tqdm import tqdm
 
@@ -64,12 +63,6 @@ class Slot:
       env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {DEVICE_COUNT}={len(self.cores)}".strip()
     return env
 
-  def pin(self) -> None:
-    """In the child: run on this slot's cores only."""
-    if self.cores:
-      os.sched_setaffinity(0, self.cores)
-
-
 def _gpu_count() -> int:
   """GPUs visible here, without starting JAX (which would take their memory)."""
   if not shutil.which("nvidia-smi"):
@@ -113,16 +106,10 @@ class LocalExecutor:
     if self._stop.is_set():
       raise Interrupted("stopping")
     with open(log_path, "a") as log:
-      def child():
-        cluster.die_with_parent()
-        slot.pin()
-      with warnings.catch_warnings():
-        # The child only pins its cores and then runs `scaling` afresh (exec): JAX's
-        # warning about forking a multithreaded process does not apply.
-        warnings.filterwarnings("ignore", message="os.fork", category=RuntimeWarning)
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                env=slot.environment(self._env), start_new_session=True,
-                                preexec_fn=child)
+      proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                              env=cluster.child_environment(slot.environment(self._env),
+                                                            slot.cores),
+                              start_new_session=True)
       with self._lock:
         self._procs.add(proc)
       try:
