@@ -75,6 +75,32 @@ def test_pack_hand_made_documents():
       [0, 0, 0, 0, 1, 1, 0, 0]])
 
 
+def test_task_examples_go_into_the_first_open_row_with_room():
+  task = lambda *q: packing.task_document(list(q), [4], "answer")
+  docs = [task(10, 11, 12), task(20, 21, 22), task(30), task(40)]  # 5, 5, 3, 3 pairs
+  inputs = lambda rows: [list(r["inputs"]) for r in rows]
+  B = BOS_ID
+  # In order, the third example fills the second row and the fourth starts a third.
+  assert inputs(packing.pack(docs, seq_len=8)) == [
+      [B, 10, 11, 12, 4, 0, 0, 0], [B, 20, 21, 22, 4, B, 30, 4], [B, 40, 4, 0, 0, 0, 0, 0]]
+  # With two open rows, the third fills the first row and the fourth the second.
+  assert inputs(packing.pack(docs, seq_len=8, open_rows=2)) == [
+      [B, 10, 11, 12, 4, B, 30, 4], [B, 20, 21, 22, 4, B, 40, 4]]
+
+
+def test_open_rows_keep_every_example_once_and_fill_rows_better():
+  rng = np.random.default_rng(0)
+  docs = [packing.task_document(rng.integers(4, 50, rng.choice([10, 26])), [5], "answer")
+          for _ in range(500)]
+  ordered = _examples(list(packing.pack(docs, seq_len=32)))
+  window = _examples(list(packing.pack(docs, seq_len=32, open_rows=packing.OPEN_ROWS)))
+  assert len(window.inputs) < 0.95 * len(ordered.inputs)
+  pieces = lambda ex: sorted(
+      tuple(ex.inputs[i][ex.segment_ids[i] == s]) for i in range(len(ex.inputs))
+      for s in range(1, ex.segment_ids[i].max() + 1))
+  assert pieces(window) == pieces(ordered) == sorted(tuple(d.tokens[:-1]) for d in docs)
+
+
 def test_task_example_longer_than_a_row_is_a_config_error():
   with pytest.raises(ConfigError, match="seq_len"):
     list(packing.pack([packing.task_document(list(range(4, 14)), [4], "answer")], seq_len=8))

@@ -48,13 +48,13 @@ def tokenize(records: list[dict], tokenizer: Tokenizer, seq_len: int, loss_on: s
 
 def pack_tokenized(records: list[dict], tokenizer: Tokenizer, seq_len: int,
                    loss_on: str) -> Examples:
-  """Question/answer records packed several to a row, in order, with segment ids and
-  positions (`scaling.data.packing`); no example is cut, so a row ends padded when the
-  next example does not fit."""
+  """Question/answer records packed several to a row, each into the first of
+  `packing.OPEN_ROWS` open rows it fits in, with segment ids and positions
+  (`scaling.data.packing`); no example is cut, so a row ends padded where nothing fits."""
   questions = tokenizer.encode_batch([r["question"].decode() for r in records])
   answers = tokenizer.encode_batch([r["answer"].decode() for r in records])
   docs = (packing.task_document(q, a, loss_on) for q, a in zip(questions, answers))
-  rows = list(packing.pack(docs, seq_len))
+  rows = list(packing.pack(docs, seq_len, open_rows=packing.OPEN_ROWS))
   return Examples(**{k: np.stack([row[k] for row in rows]) for k in packing.FIELDS})
 
 
@@ -68,7 +68,8 @@ def load_split(prepared: Prepared, split: str, seq_len: int, loss_on: str,
   if prepared.splits is not None:  # Text mixtures are tokenized and packed when prepared.
     return prepared.splits[split]
   pack = pack and split == "train"
-  name = f"tokens-{split}-L{seq_len}-{loss_on}{'-packed' if pack else ''}.npz"
+  packed = f"-packed{packing.OPEN_ROWS}" if pack else ""
+  name = f"tokens-{split}-L{seq_len}-{loss_on}{packed}.npz"
   path = os.path.join(prepared.directory, name)
   fields = packing.FIELDS if pack else FIELDS
   if os.path.exists(path):
