@@ -39,6 +39,27 @@ def test_arithmetic_items_are_held_out_and_stratified():
   assert sum(it.subset == "+3d" for it in items) == 200
 
 
+def test_generated_suites_are_cached_beside_the_data(tmp_path, monkeypatch):
+  cfg = tiny_config(f"data.data_dir={tmp_path}", "data.min_digits=1", "data.max_digits=2").data
+  drawn = suites.arithmetic_items(cfg, n_per_subset=20)
+  assert suites.generated_items("arithmetic", cfg, 20) == drawn  # drawn, then written
+  [path] = (tmp_path / "suites").iterdir()
+
+  def no_draws(*args):
+    raise AssertionError("drew items that are cached")
+  monkeypatch.setitem(suites.GENERATED, "arithmetic", no_draws)
+  assert suites.generated_items("arithmetic", cfg, 20) == drawn  # read back, equal
+  # Another size, field or generator is another file; an unreadable one is drawn again.
+  monkeypatch.undo()
+  assert len(suites.generated_items("arithmetic", cfg, 10)) < len(drawn)
+  cfg.reverse_answer = not cfg.reverse_answer
+  assert suites.generated_items("arithmetic", cfg, 20) != drawn
+  assert len(list((tmp_path / "suites").iterdir())) == 3
+  cfg.reverse_answer = not cfg.reverse_answer
+  path.write_text("[{\"prompt\": ")
+  assert suites.generated_items("arithmetic", cfg, 20) == drawn
+
+
 def _parse(question):
   body = question[:-1]
   for op in ("+", "-", "*"):

@@ -7,10 +7,16 @@ it is reported under, and, for multiple choice, the choices and the correct one.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
+import json
 import os
+import sys
 
+from scaling import files
 from scaling.config import UserError
-from scaling.data.tasks import analogy, arithmetic
+from scaling.data import builders
+from scaling.data.tasks import analogy, arithmetic, mixture, splits
 from scaling.data.tasks.mixture import arithmetic_subset
 from scaling.evals import external
 
@@ -114,18 +120,57 @@ def bigbench_items(path: str) -> list[EvalItem]:
   return items
 
 
+GENERATED = {"arithmetic": arithmetic_items, "analogy": analogy_items}
+# The `data` fields the generated suites read.
+_SUITE_FIELDS = ("ops", "min_digits", "max_digits", "reverse_answer", "eval_fraction",
+                 "letter_levels", "word_levels")
+
+
+@functools.cache
+def _generators_digest() -> str:
+  """A hash of the code that draws the generated suites: a changed generator never reads
+  items cached by an older one."""
+  h = hashlib.sha256()
+  for module in (analogy, arithmetic, mixture, splits, sys.modules[__name__]):
+    with open(module.__file__, "rb") as f:
+      h.update(f.read())
+  return h.hexdigest()[:12]
+
+
+def generated_items(suite: str, data_cfg, n_per_subset: int) -> list[EvalItem]:
+  """The held-out items of a generated suite, cached beside the prepared data.
+
+  Drawing them costs seconds (a letter-string transformation has a few hundred held-out
+  prompts, and finding them rejects thousands of draws), the same for every model of a
+  sweep, so the first eval writes `<data_dir>/suites/<suite>-<hash>.json` and the others
+  read it. A cache that cannot be written or read is skipped.
+  """
+  key = files.digest({"suite": suite, "n": n_per_subset, "code": _generators_digest(),
+                      **{k: files.plain(data_cfg[k]) for k in _SUITE_FIELDS}})
+  data_dir = os.path.expanduser(data_cfg.get("data_dir") or builders.default_data_dir())
+  path = os.path.join(data_dir, "suites", f"{suite}-{key}.json")
+  try:
+    with open(path) as f:
+      return [EvalItem(**record) for record in json.load(f)]
+  except (OSError, ValueError, TypeError):
+    pass
+  items = GENERATED[suite](data_cfg, n_per_subset)
+  try:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    files.write_atomic(path, json.dumps([dataclasses.asdict(i) for i in items]))
+  except OSError:
+    pass
+  return items
+
+
 def build(suites: list[str], data_cfg, *, n_per_subset: int, task_files: list[str]):
   """All items of the named text suites (TEXT_SUITES) and task files."""
   items = []
   for suite in suites:
     if suite not in TEXT_SUITES:
       raise UserError(f"unknown text suite {suite!r}; known: {', '.join(TEXT_SUITES)}")
-    if suite == "arithmetic":
-      items += arithmetic_items(data_cfg, n_per_subset)
-    elif suite == "analogy":
-      items += analogy_items(data_cfg, n_per_subset)
-    else:
-      items += webb_items()
+    items += webb_items() if suite == "webb" else generated_items(suite, data_cfg,
+                                                                  n_per_subset)
   for path in task_files:
     items += bigbench_items(path)
   return items
