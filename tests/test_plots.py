@@ -82,3 +82,20 @@ def test_analyze_writes_figures_and_report(tmp_path, capsys):
   analysis = json.loads((tmp_path / "analysis.json").read_text())
   assert "loss_vs_params" in analysis["fits"]
   assert analysis["emergence"]["arithmetic/+3d"]
+
+
+def test_subsets_with_the_same_values_are_fitted_once(monkeypatch):
+  rows = [r for r in _rows() if r["status"] == "completed"]
+  for r in rows:  # `all` holds the same items as `+3d`, as when one subset is trained
+    r["metrics"].update({k.replace("+3d", "all"): v for k, v in r["metrics"].items()})
+  fitted, calls = {}, []
+  real = report.emergence.emergence_report
+  monkeypatch.setattr(report.emergence, "emergence_report",
+                      lambda *a, **k: calls.append(k["task"]) or real(*a, **k))
+  first = report.emergence_for(rows, "arithmetic", "+3d", fitted)
+  second = report.emergence_for(rows, "arithmetic", "all", fitted)
+  assert calls == ["arithmetic +3d"] and second["task"] == "arithmetic all"
+  assert {**second, "task": first["task"]} == first
+  rows[0]["metrics"]["arithmetic/all/exact_match"] = [0.01, 0.0, 0.03]  # now they differ
+  assert report.emergence_for(rows, "arithmetic", "all", fitted) != second
+  assert calls == ["arithmetic +3d", "arithmetic all"]

@@ -56,7 +56,10 @@ def loss_fit(rows, x_key: str):
   return fit
 
 
-def emergence_for(rows, task: str, subset: str) -> dict:
+def emergence_for(rows, task: str, subset: str, fitted: dict | None = None) -> dict:
+  """The emergence report of one task and subset. `fitted` maps the inputs of reports
+  made already to them: subsets that hold the same items (`arithmetic/all` and
+  `arithmetic/+3d` when only 3-digit addition is trained) are fitted once."""
   done = [r for r in rows if r["status"] == "completed"]
   values, chance = {}, {}
   for metric in ("exact_match", CONTINUOUS, "predicted_exact_match", "digit_accuracy"):
@@ -69,9 +72,15 @@ def emergence_for(rows, task: str, subset: str) -> dict:
         chance[metric] = done[0]["chance"][name]
   if not values:
     return {}
-  return emergence.emergence_report(x, values, chance, exact_metric="exact_match",
-                                    continuous_metric=CONTINUOUS, task=f"{task} {subset}",
-                                    bootstrap=100)
+  key = files.digest(files.jsonable([x, values, chance]), length=32)
+  if fitted is not None and key in fitted:
+    return {**fitted[key], "task": f"{task} {subset}"}
+  report = emergence.emergence_report(x, values, chance, exact_metric="exact_match",
+                                      continuous_metric=CONTINUOUS, task=f"{task} {subset}",
+                                      bootstrap=100)
+  if fitted is not None:
+    fitted[key] = report
+  return report
 
 
 class _Figures:
@@ -209,12 +218,13 @@ def analyze(directory: str) -> int:
               f"held-out loss against {x_key.replace('_', ' ')}, with the fitted power law")
   if images:
     _image_part(final, subset, figs, analysis)
+  fitted = {}
   for t, s in _tasks(final):
     if s != "all" and (t, s) != (task, subset):
       continue
     figs.save(plots.capability_vs_params(sized, t, s), f"capability_{_safe(t, s)}",
               f"{t} {s}: capability against size (exact match beside continuous metrics)")
-    analysis["emergence"][f"{t}/{s}"] = emergence_for(sized, t, s)
+    analysis["emergence"][f"{t}/{s}"] = emergence_for(sized, t, s, fitted)
   texts += _compute_optimal_part(final, figs, analysis)
   texts += _checkpoint_part(all_rows, task, subset, float(sweep.get("predict_from") or 0),
                             figs, analysis)
