@@ -144,3 +144,15 @@ def test_linear_and_aic():
   assert fit.loss == pytest.approx(0, abs=1e-20)
   assert fits.aic(2.0, 10, 3) == pytest.approx(10 * np.log(0.2) + 6)
   assert json.loads(json.dumps(fit.to_dict()))["form"] == "linear"
+
+
+def test_fits_run_blas_on_one_thread_and_restore_it():
+  from threadpoolctl import threadpool_info
+
+  def blas_threads():
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+  outside = blas_threads()
+  inside = fits._one_blas_thread(blas_threads)()
+  assert inside and set(inside) == {1}
+  assert blas_threads() == outside

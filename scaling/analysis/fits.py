@@ -10,7 +10,6 @@ points, and minimise it with L-BFGS-B from a grid of starting points, keeping th
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import itertools
@@ -19,10 +18,7 @@ from typing import Sequence
 import numpy as np
 from scipy import optimize, special
 
-try:
-  from threadpoolctl import threadpool_limits
-except ImportError:  # optional: without it the fits are the same, only slower on busy CPUs
-  threadpool_limits = None
+from threadpoolctl import ThreadpoolController
 
 HUBER_DELTA = 1e-3
 CI_LEVEL = 0.95
@@ -42,14 +38,18 @@ _TIGHT = {"ftol": 1e-15, "gtol": 1e-12, "maxiter": 500}
 def _one_blas_thread(fn):
   """Run fn with BLAS limited to one thread. The optimisers make thousands of BLAS calls on
   5x5 matrices; OpenBLAS threads only add synchronisation, which made the fits ten times
-  slower on a 2-core machine shared with other work."""
+  slower on a 2-core machine shared with other work. The loaded libraries are found once:
+  finding them scans the process's shared objects, 2 ms a call and 600 calls per sweep."""
   @functools.wraps(fn)
   def wrapped(*args, **kwargs):
-    limit = (threadpool_limits(1, user_api="blas") if threadpool_limits is not None
-             else contextlib.nullcontext())
-    with limit:
+    with _blas().limit(limits=1, user_api="blas"):
       return fn(*args, **kwargs)
   return wrapped
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+  return ThreadpoolController()
 
 
 @dataclasses.dataclass
