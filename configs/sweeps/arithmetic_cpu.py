@@ -27,8 +27,8 @@ def get_config(arg=None):
       "checkpoint.every_steps=400")
   # Two trials at once, each on its own core (one XLA thread), beat one trial at a time on
   # both cores: 421 s against 433 s for the whole job on 2 cores (and 338 s against 351 s on
-  # another day), since the single-threaded parts of a trial (start-up, data, eval) overlap
-  # with the other's training.
+  # another day; each pair two whole runs one after the other, not interleaved), since the
+  # single-threaded parts of a trial (start-up, data, eval) overlap with the other's training.
   sweep.max_parallel = 2
   sweep.size_overrides = {}
   sweep.tokens_per_param = 0

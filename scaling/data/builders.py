@@ -81,6 +81,11 @@ def default_data_dir() -> str:
   return os.environ.get("SCALING_DATA_DIR") or os.path.expanduser("~/.cache/scaling/data")
 
 
+def resolve_data_dir(data_cfg, data_dir: str | None = None) -> str:
+  """`data_dir` if given, else the config's `data_dir`, else the toolkit's default."""
+  return os.path.expanduser(data_dir or data_cfg.get("data_dir") or default_data_dir())
+
+
 _PROGRAM_FIELDS = ("program_levels", "program_arities", "program_max_chars")
 
 

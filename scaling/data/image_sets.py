@@ -138,17 +138,12 @@ def check(data_cfg) -> str:
   return name
 
 
-def resolve_data_dir(data_cfg, data_dir: str | None = None) -> str:
-  """`data_dir` if given, else the config's `data_dir`, else the toolkit's default."""
-  return os.path.expanduser(data_dir or data_cfg.get("data_dir") or builders.default_data_dir())
-
-
 def load(data_cfg, split: str, data_dir: str | None = None) -> ImageSet:
   """A split ("train" or "test") of the configured image dataset, resized and scaled."""
   name = check(data_cfg)
   if split not in SPLITS:
     raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-  data_dir = resolve_data_dir(data_cfg, data_dir)
+  data_dir = builders.resolve_data_dir(data_cfg, data_dir)
   size = data_cfg["image_size"]
   if name == "digits":
     builder = digits_builder(size, data_dir)

@@ -22,6 +22,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from scaling.data import builders
 from scaling.data import image_sets as images_lib
 
 VERSION = 1  # bump when the architecture or training recipe changes: old caches are ignored
@@ -102,7 +103,7 @@ def _predict(graphdef, params, x_NHWC):
 def classifier_for(data_cfg, data_dir: str | None = None) -> Classifier:
   """The cached classifier of the configured dataset and image size, trained now if missing."""
   name = images_lib.check(data_cfg)
-  data_dir = images_lib.resolve_data_dir(data_cfg, data_dir)
+  data_dir = builders.resolve_data_dir(data_cfg, data_dir)
   size, channels = data_cfg["image_size"], data_cfg["channels"]
   directory = os.path.join(data_dir, "classifiers", f"{name}-size{size}-v{VERSION}")
   if not os.path.exists(os.path.join(directory, "classifier.json")):

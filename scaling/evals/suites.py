@@ -17,7 +17,6 @@ from scaling import files
 from scaling.config import UserError
 from scaling.data import builders
 from scaling.data.tasks import analogy, arithmetic, mixture, splits
-from scaling.data.tasks.mixture import arithmetic_subset
 from scaling.evals import external
 
 TEXT_SUITES = ("arithmetic", "analogy", "webb")  # scored by comparing text with the answer
@@ -65,7 +64,7 @@ def arithmetic_items(data_cfg, n_per_subset: int, seed: int = 0) -> list[EvalIte
                                    eval_fraction=data_cfg.eval_fraction,
                                    max_tries=max_draws(n_per_subset, data_cfg.eval_fraction)):
         answer = p.answer(data_cfg.reverse_answer)
-        items.append(EvalItem(p.question, answer, "arithmetic", arithmetic_subset(p)))
+        items.append(EvalItem(p.question, answer, "arithmetic", mixture.arithmetic_subset(p)))
         if op == "+":
           items.append(EvalItem(p.question, answer, "arithmetic_carries",
                                 f"carries={_carries(p.a, p.b)}"))
@@ -147,8 +146,7 @@ def generated_items(suite: str, data_cfg, n_per_subset: int) -> list[EvalItem]:
   """
   key = files.digest({"suite": suite, "n": n_per_subset, "code": _generators_digest(),
                       **{k: files.plain(data_cfg[k]) for k in _SUITE_FIELDS}})
-  data_dir = os.path.expanduser(data_cfg.get("data_dir") or builders.default_data_dir())
-  path = os.path.join(data_dir, "suites", f"{suite}-{key}.json")
+  path = os.path.join(builders.resolve_data_dir(data_cfg), "suites", f"{suite}-{key}.json")
   try:
     with open(path) as f:
       return [EvalItem(**record) for record in json.load(f)]
