@@ -1,5 +1,8 @@
 """`scaling reproduce`: a run re-trained (and re-evaluated) from its config.json gives the
-same numbers; a run whose recorded numbers differ is reported with its own exit code."""
+same numbers; a run whose recorded numbers differ is reported with its own exit code.
+
+The run is re-trained once (`reproduced`); the verdicts on copies of the original whose
+records were changed judge them against that one reproduction, as `reproduce` would."""
 
 import json
 import os
@@ -21,14 +24,25 @@ def evaluated(tmp_path_factory):
   return workdir
 
 
-def test_reproduced_run_matches(evaluated, tmp_path, capsys):
-  assert reproduce.reproduce(evaluated, str(tmp_path / "again")) == 0
-  out = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def reproduced(evaluated, tmp_path_factory):
+  """(exit code, printed report, workdir) of `reproduce` re-training the original."""
+  import contextlib, io
+  workdir = str(tmp_path_factory.mktemp("again") / "run")
+  out = io.StringIO()
+  with contextlib.redirect_stdout(out):
+    code = reproduce.reproduce(evaluated, workdir)
+  return code, out.getvalue(), workdir
+
+
+def test_reproduced_run_matches(reproduced):
+  code, out, _ = reproduced
+  assert code == 0
   assert "final_eval_loss" in out and "arithmetic/exact_match" in out
   assert "the numbers match" in out and "DIFFERENT" not in out
 
 
-def test_different_numbers_are_reported(evaluated, tmp_path, capsys):
+def test_different_numbers_are_reported(evaluated, reproduced, tmp_path, capsys):
   import shutil
   evaluated = shutil.copytree(evaluated, str(tmp_path / "copy"))
   path = os.path.join(evaluated, "summary.json")
@@ -37,7 +51,7 @@ def test_different_numbers_are_reported(evaluated, tmp_path, capsys):
   summary["final_train_loss"] += 0.5  # as if the original had trained differently
   with open(path, "w") as f:
     json.dump(summary, f)
-  assert reproduce.reproduce(evaluated, str(tmp_path / "again")) == exits.MISMATCH
+  assert reproduce.judge(evaluated, reproduced[2]) == exits.MISMATCH
   out = capsys.readouterr().out
   assert "NOT reproduced" in out
   assert [line for line in out.splitlines() if "DIFFERENT" in line][0].startswith(
@@ -70,17 +84,18 @@ def _copy_with(evaluated, tmp_path, *, fingerprint=None, shift=None):
   return copy
 
 
-def test_other_hardware_is_judged_statistically(evaluated, tmp_path, capsys):
+def test_other_hardware_is_judged_statistically(evaluated, reproduced, tmp_path, capsys):
   copy = _copy_with(evaluated, tmp_path, fingerprint={"cpu": "Some Other CPU"}, shift=0.3)
-  assert reproduce.reproduce(copy, str(tmp_path / "again")) == exits.OK
+  assert reproduce.judge(copy, reproduced[2]) == exits.OK
   out = capsys.readouterr().out
   assert "different fingerprint (cpu: 'Some Other CPU' -> " in out
   assert "reproduced within statistical tolerance" in out
 
 
-def test_other_hardware_outside_the_interval_is_not_reproduced(evaluated, tmp_path, capsys):
+def test_other_hardware_outside_the_interval_is_not_reproduced(evaluated, reproduced, tmp_path,
+                                                              capsys):
   copy = _copy_with(evaluated, tmp_path, fingerprint={"vector_isa": ["neon"]}, shift=2.0)
-  assert reproduce.reproduce(copy, str(tmp_path / "again")) == exits.MISMATCH
+  assert reproduce.judge(copy, reproduced[2]) == exits.MISMATCH
   out = capsys.readouterr().out
   assert "different fingerprint (vector_isa: ['neon'] -> " in out
   assert [line for line in out.splitlines() if "DIFFERENT" in line][0].startswith(
@@ -88,7 +103,7 @@ def test_other_hardware_outside_the_interval_is_not_reproduced(evaluated, tmp_pa
   assert "NOT reproduced" in out
 
 
-def test_same_hardware_allows_only_float_noise(evaluated, tmp_path, capsys):
+def test_same_hardware_allows_only_float_noise(evaluated, reproduced, tmp_path, capsys):
   copy = _copy_with(evaluated, tmp_path, shift=0.3)  # inside its interval, yet changed
-  assert reproduce.reproduce(copy, str(tmp_path / "again")) == exits.MISMATCH
+  assert reproduce.judge(copy, reproduced[2]) == exits.MISMATCH
   assert "same fingerprint" in capsys.readouterr().out

@@ -157,15 +157,21 @@ def reproduce(path: str, workdir: str | None = None) -> int:
   workdir = workdir or path.rstrip("/") + "-reproduced"
   if os.path.exists(RunDir(workdir).config):
     raise UserError(f"{workdir} already holds a run; choose another --workdir")
-  before = _numbers(original)  # read first: a damaged original fails before training
+  _numbers(original)  # read first: a damaged original fails before training
   code = _retrain(original.config, workdir, original)
   if code != exits.OK:
     print(f"reproduction did not complete (exit {code})")
     return code
-  again = RunDir(workdir)
+  return judge(path, workdir)
+
+
+def judge(path: str, workdir: str) -> int:
+  """Compares a finished reproduction in `workdir` with the original run at `path`:
+  bitwise on the same fingerprint, statistically on another; prints the verdict."""
+  original, again = RunDir(path), RunDir(workdir)
   difference = fingerprint_difference(files.read_json(original.summary).get("fingerprint"),
                                       files.read_json(again.summary).get("fingerprint"))
-  rows = compare(before, _numbers(again), strict=not difference,
+  rows = compare(_numbers(original), _numbers(again), strict=not difference,
                  spreads=_seed_spreads(path))
   _print_rows(rows)
   print(f"({workdir})")
