@@ -1,4 +1,4 @@
-"""`scaling launch`: N local processes train like one; mesh mismatches; printed TPU/GKE commands."""
+"""`scaling launch`: mesh mismatches; printed TPU/GKE commands."""
 
 import os
 import subprocess
@@ -6,14 +6,9 @@ import subprocess
 import pytest
 import yaml
 
-from scaling import exits
 from scaling import cli
-from scaling.train import loop
-from tests.helpers import LM_CONFIG, ROOT, cli_args, losses, scaling_cmd, summary, tiny_config
+from tests.helpers import LM_CONFIG, ROOT, cli_args, scaling_cmd
 from tests.test_multiprocess import RUN
-
-# Data parallel over 2 x 4 devices: the launcher's path, cheaper to compile than RUN's 2x2x2.
-DP = ("train.steps=4", "mesh.data=8", "mesh.fsdp=1", "mesh.tensor=1")
 
 
 def _launch(*args, timeout=600):
@@ -21,18 +16,7 @@ def _launch(*args, timeout=600):
                         cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
-def test_local_launcher_two_processes_match_one(tmp_path):
-  single = str(tmp_path / "single")
-  assert loop.train(tiny_config(*DP), single) == exits.OK
-  multi = str(tmp_path / "multi")
-  result = _launch(*cli_args(*DP), f"--workdir={multi}")
-  assert result.returncode == 0, result.stderr[-3000:]
-  assert "joined: process 0 of 2, 4 local of 8 devices (cpu)" in result.stderr
-  expected, got = losses(single), losses(multi)
-  assert sorted(got) == sorted(expected) == list(range(1, 5))
-  for step in expected:
-    assert abs(got[step] - expected[step]) < 1e-5, (step, got[step], expected[step])
-  assert summary(multi)["process_count"] == 2
+# Two launched processes training and resuming like one: tests/test_multiprocess.py.
 
 
 @pytest.mark.parametrize("mesh, message", [

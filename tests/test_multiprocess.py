@@ -1,4 +1,5 @@
-"""Two processes x 4 CPU devices (gloo, coordinator on 127.0.0.1) train like one x 8."""
+"""Two processes x 4 CPU devices (gloo, coordinator on 127.0.0.1), started by
+`scaling launch --local=2`, train and resume like one process x 8."""
 
 import os
 import shutil
@@ -14,16 +15,14 @@ RUN = ("train.steps=6", "checkpoint.every_steps=3", "eval.every_steps=3",
 
 
 def _run_two_processes(workdir, *extra, timeout=300):
-  port = free_port()
-  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
-  procs = [subprocess.Popen(
-      scaling_cmd("train", *cli_args(*RUN, *extra), f"--workdir={workdir}",
-                  f"--coordinator=127.0.0.1:{port}", "--num_processes=2", f"--process_id={i}"),
-      cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-      for i in range(2)]
-  for p in procs:
-    _, err = p.communicate(timeout=timeout)
-    assert p.returncode == 0, err[-3000:]
+  """`scaling launch --local=2`: two processes of 4 CPU devices each, joined by a coordinator
+  on 127.0.0.1 (the launcher passes each its --coordinator, --num_processes, --process_id)."""
+  result = subprocess.run(
+      scaling_cmd("launch", "--local=2", "--devices_per_process=4", *cli_args(*RUN, *extra),
+                  f"--workdir={workdir}"),
+      cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "joined: process 0 of 2, 4 local of 8 devices (cpu)" in result.stderr
 
 
 def test_two_processes_match_one_and_resume(tmp_path):
