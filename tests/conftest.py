@@ -20,6 +20,10 @@ os.environ.setdefault("SCALING_DATA_DIR", tempfile.mkdtemp(prefix="scaling-data-
 # reads it from disk.
 os.environ.setdefault("SCALING_CACHE_DIR", tempfile.mkdtemp(prefix="scaling-compile-"))
 
+# Artifacts that tests in several files compare against (a reference sweep) are built once
+# per session here, by whichever worker needs them first (tests/helpers.py: built_once).
+os.environ.setdefault("SCALING_TEST_SHARED", tempfile.mkdtemp(prefix="scaling-shared-"))
+
 from scaling import compile_cache  # noqa: E402  (after the flags above)
 
 compile_cache.enable(os.environ["SCALING_CACHE_DIR"])

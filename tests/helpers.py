@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -33,6 +35,21 @@ TINY_DIT = [
     "diffusion.timesteps=100", "diffusion.eval_timesteps=(10,50,90)",
     "diffusion.sample_steps=10", "checkpoint.every_steps=0",
 ]
+
+
+def built_once(name: str, build) -> str:
+  """The directory `build(directory)` writes, built once per test session and shared by
+  every xdist worker: the first to ask builds it while the others wait on a lock. A build
+  that raises leaves nothing behind, so the next test to ask builds it again."""
+  directory = os.path.join(os.environ["SCALING_TEST_SHARED"], name)
+  os.makedirs(os.path.dirname(directory), exist_ok=True)
+  with open(f"{directory}.lock", "a") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not os.path.exists(f"{directory}.built"):
+      shutil.rmtree(directory, ignore_errors=True)
+      build(directory)
+      open(f"{directory}.built", "w").close()
+  return directory
 
 
 def tiny_config(*overrides: str):

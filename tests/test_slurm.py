@@ -1,10 +1,12 @@
 """Sweeps and launches on a real single-node SLURM cluster (Debian's slurm-wlm and munge).
 
 The cluster is started by tools/slurm/start.sh (and stopped again if this session started
-it). The slurm executor's table equals the local executor's, a trial whose job gets SIGTERM
+it). The slurm executor's table equals the local executor's (the reference sweep of
+tests/test_sweep.py, the same trials), a trial whose job gets SIGTERM
 requeues and resumes to the same numbers, and re-running the sweep submits nothing.
 """
 
+import concurrent.futures
 import json
 import os
 import shutil
@@ -15,7 +17,7 @@ import pytest
 
 from scaling import cli
 from tests.helpers import ROOT, cli_args, losses, scaling_cmd, summary
-from tests.test_sweep import _status, _table, _write_sweep
+from tests.test_sweep import _status, _table, _write_sweep, reference_sweep
 
 TOOLS = os.path.join(ROOT, "tools", "slurm")
 # Poll often and give up in bounded time; jobs get a short limit and grace.
@@ -60,18 +62,18 @@ def _name(directory, size):
 
 @pytest.fixture(scope="module")
 def sweeps(slurm_cluster, sweep_file, tmp_path_factory):
-  """The sweep under both executors at once; s2's SLURM job gets SIGTERM once it trains.
+  """The sweep under the SLURM executor; s2's job gets SIGTERM once it trains.
 
-  Returns (slurm sweep directory, its stderr, local sweep directory).
+  Returns (SLURM sweep directory, its stderr, the local executor's sweep directory).
   """
   base = tmp_path_factory.mktemp("sweeps")
-  local_dir, directory = str(base / "local"), str(base / "slurm")
-  # Output to files: an unread pipe would fill up with progress bars and block the sweep.
-  local_log, log = open(base / "local.err", "w+"), open(base / "slurm.err", "w+")
-  local = subprocess.Popen(_sweep_cmd(sweep_file, local_dir, "local"), cwd=ROOT,
-                           stdout=subprocess.DEVNULL, stderr=local_log)
+  directory = str(base / "slurm")
+  # Output to a file: an unread pipe would fill up with progress bars and block the sweep.
+  log = open(base / "slurm.err", "w+")
   proc = subprocess.Popen(_sweep_cmd(sweep_file, directory, "slurm"), cwd=ROOT,
                           stdout=subprocess.DEVNULL, stderr=log)
+  # The reference is built (or waited for) while the SLURM jobs run.
+  reference = concurrent.futures.ThreadPoolExecutor(1).submit(reference_sweep)
   deadline, signalled = time.time() + 600, None
   while time.time() < deadline and proc.poll() is None and not signalled:
     record = _record(directory, "s2")
@@ -82,14 +84,11 @@ def sweeps(slurm_cluster, sweep_file, tmp_path_factory):
       signalled = record["job_id"]
     time.sleep(0.05)
   proc.wait(timeout=900)
-  local.wait(timeout=900)
-  local_log.close()
   log.close()
-  err, local_err = (base / "slurm.err").read_text(), (base / "local.err").read_text()
+  err = (base / "slurm.err").read_text()
   assert proc.returncode == 0, err[-3000:]
-  assert local.returncode == 0, local_err[-3000:]
   assert signalled, "trial s2 finished before it could be signalled"
-  return directory, err, local_dir
+  return directory, err, reference.result(timeout=900)
 
 
 def test_slurm_sweep_matches_local_executor(sweeps):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import time
@@ -10,7 +11,7 @@ import pytest
 
 from scaling import cli
 from scaling.sweep import spec
-from tests.helpers import LM_CONFIG, ROOT, scaling_cmd
+from tests.helpers import LM_CONFIG, ROOT, built_once, scaling_cmd
 
 DATA = ("data.num_train=3000", "data.num_eval=64", "train.batch_size=16",
         "train.warmup_steps=5", "train.log_every=10", "eval.every_steps=0",
@@ -97,14 +98,22 @@ def test_bad_specs_fail_before_training(tmp_path, capsys, extra, message):
   assert not out.exists()
 
 
+def reference_sweep() -> str:
+  """The directory of `_write_sweep`'s sweep run once, one trial at a time (shared with
+  the SLURM tests, which compare their executor's table to it)."""
+  def build(base):
+    os.makedirs(base)
+    path = _write_sweep(pathlib.Path(base) / "s.py")
+    result = subprocess.run(scaling_cmd("sweep", "run", f"--config={path}",
+                                        f"--dir={os.path.join(base, 'out')}"),
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+  return os.path.join(built_once("reference-sweep", build), "out")
+
+
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-  base = tmp_path_factory.mktemp("sweep")
-  path = _write_sweep(base / "s.py")
-  result = subprocess.run(scaling_cmd("sweep", "run", f"--config={path}", f"--dir={base / 'out'}"),
-                          cwd=ROOT, capture_output=True, text=True)
-  assert result.returncode == 0, result.stderr[-3000:]
-  return str(base / "out"), path
+def uninterrupted():
+  return reference_sweep(), os.path.join(os.path.dirname(reference_sweep()), "s.py")
 
 
 def test_failed_trial_is_recorded_and_others_complete(uninterrupted):
