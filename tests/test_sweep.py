@@ -148,15 +148,29 @@ def _assert_same_table(table, reference):
       assert got[key] == value, key
 
 
+def _processes_in(directory):
+  """Processes whose command line names `directory` (the sweep's trials)."""
+  found = []
+  for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+      with open(f"/proc/{pid}/cmdline", "rb") as f:
+        if directory.encode() in f.read():
+          found.append(int(pid))
+    except OSError:  # ended meanwhile
+      pass
+  return found
+
+
 def test_killed_parallel_sweep_resumes_to_the_sequential_table(uninterrupted, tmp_path):
-  """Two trials at a time, each pinned to its own core, killed while its last trial (s2)
-  trains and run again: the table equals the one-at-a-time sweep's, the trial that
-  diverged while another ran is recorded, and no finished trial is trained again."""
+  """Two trials at a time, each pinned to its own core, largest first, killed while its
+  largest trial (s2) trains and run again: the table equals the one-at-a-time sweep's, the
+  trial that diverged while another ran is recorded, and no finished trial is trained
+  again."""
   path = _write_sweep(tmp_path / "s.py", extra="  s.max_parallel = 2")
   directory = str(tmp_path / "out")
   proc = subprocess.Popen(scaling_cmd("sweep", "run", f"--config={path}", f"--dir={directory}"),
                           cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  # Kill the executor once the last trial (s2) has its first checkpoint.
+  # Kill the executor once the largest trial (s2) has its first checkpoint.
   deadline = time.time() + 600
   s2_run = None
   while time.time() < deadline and proc.poll() is None:
@@ -170,18 +184,17 @@ def test_killed_parallel_sweep_resumes_to_the_sequential_table(uninterrupted, tm
   assert proc.poll() is None and s2_run, "the sweep ended before it could be killed"
   proc.send_signal(signal.SIGKILL)
   proc.wait()
-  # The orphaned trials are told to stop (SIGTERM) and save a checkpoint.
-  orphans = [os.path.join(directory, "runs", k) for k, v in _status(directory).items()
-             if v["state"] == "running"]
+  # The orphaned trials are told to stop (SIGTERM): one that trains saves a checkpoint and
+  # its summary; one still starting up just ends.
   deadline = time.time() + 120
-  while time.time() < deadline and not all(
-      os.path.exists(os.path.join(run, "summary.json")) for run in orphans):
+  while time.time() < deadline and _processes_in(directory):
     time.sleep(0.1)
+  assert not _processes_in(directory)
   with open(os.path.join(s2_run, "summary.json")) as f:
     assert json.load(f)["status"] == "preempted"
   finished = {os.path.join(directory, "runs", k, "summary.json")
               for k, v in _status(directory).items() if v["state"] in ("completed", "diverged")}
-  assert any("arithmetic-s1" in f for f in finished)  # diverged while s0 trained beside it
+  assert any("arithmetic-s1" in f for f in finished)  # diverged while s2 trained beside it
   mtimes = {f: os.path.getmtime(f) for f in finished}
 
   result = subprocess.run(scaling_cmd("sweep", "run", f"--config={path}", f"--dir={directory}"),
@@ -191,6 +204,35 @@ def test_killed_parallel_sweep_resumes_to_the_sequential_table(uninterrupted, tm
   states = {v["size"]: v["state"] for v in _status(directory).values()}
   assert states == {"s0": "completed", "s1": "diverged", "s2": "completed"}
   _assert_same_table(_table(directory), _table(uninterrupted[0]))
+
+
+def test_parallel_trials_start_largest_first_and_let_their_size_compile_once(tmp_path):
+  """Beside a trial that has not logged its first step, a trial of another size starts
+  rather than one of the same size, which would compile the same programs at once instead
+  of reading them from the compilation cache; with no other size left it starts anyway."""
+  from scaling.sweep import local
+  from scaling.sweep.layout import SweepDir
+  trials = spec.trials(spec.load(_write_sweep(tmp_path / "s.py", seeds=(0, 1))))
+  layout = SweepDir(str(tmp_path / "out"))
+  executor = local.LocalExecutor(layout, spec.eval_request(spec.load(str(tmp_path / "s.py"))),
+                                 max_parallel=2)
+  todo, running = local.largest_first(trials), []
+  assert [(t.size, t.seed) for t in todo] == [
+      ("s2", 0), ("s2", 1), ("s1", 0), ("s1", 1), ("s0", 0), ("s0", 1)]
+  started = lambda: (lambda t: (t.size, t.seed))(executor._next(todo, running))
+  assert started() == ("s2", 0)
+  assert started() == ("s1", 0)  # s2 seed 0 is compiling
+  running.remove(next(t for t in running if t.size == "s1"))  # s1 seed 0 ended
+  metrics = layout.run(running[0].name).metrics
+  os.makedirs(os.path.dirname(metrics))
+  with open(metrics, "w") as f:
+    f.write(json.dumps({"step": 10, "loss": 1.0}) + "\n")  # s2 seed 0 has stepped
+  assert started() == ("s2", 1)
+  assert started() == ("s1", 1)
+  running.clear()
+  assert started() == ("s0", 0)
+  assert started() == ("s0", 1)  # only its own size is left: it starts beside it
+  assert executor._next(todo, running) is None
 
 
 @pytest.mark.slow

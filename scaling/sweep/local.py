@@ -86,6 +86,12 @@ def slots(max_parallel: int, *, device_per_core: bool = False) -> list[Slot]:
           for i in range(n)]
 
 
+def largest_first(trials: list[Trial]) -> list[Trial]:
+  """The order in which trials start when several run at once: the largest (longest) first,
+  so that no long trial is left to run alone at the end; a size's seeds keep their order."""
+  return sorted(trials, key=lambda t: -t.params)
+
+
 class LocalExecutor:
   """Runs trials as subprocesses, `len(slots)` at a time, recording each one's status."""
 
@@ -118,45 +124,67 @@ class LocalExecutor:
         with self._lock:
           self._procs.discard(proc)
 
-  def _next(self, todo: list[Trial]) -> Trial | None:
+  def _compiling(self, running: list[Trial]) -> set[str]:
+    """Sizes with a running trial that has not logged a step yet: it is still compiling
+    (or preparing data), and another trial of its size would compile the same programs
+    instead of reading them from the cache a moment later."""
+    return {t.size for t in running
+            if status_lib.latest_step(self.layout.run(t.name).metrics) == 0}
+
+  def _next(self, todo: list[Trial], running: list[Trial]) -> Trial | None:
     """The next trial that can start (a branch waits for its trunk); None when none is left.
 
-    A branch whose trunk did not complete is recorded as failed.
+    A branch whose trunk did not complete is recorded as failed. A trial whose size is
+    still compiling in another slot lets a trial of another size go first, if there is one.
     """
     while not self._stop.is_set():
       with self._lock:
         if not todo:
           return None
+        ready = []
         for trial in list(todo):
           trunk = self.status.get(trial.trunk) if trial.trunk else "completed"
           if trunk == "completed":
-            todo.remove(trial)
-            return trial
-          if trunk in ("failed", "diverged", "preempted"):
+            ready.append(trial)
+          elif trunk in ("failed", "diverged", "preempted"):
             todo.remove(trial)
             self.status.set(trial.name, "failed", size=trial.size, seed=trial.seed,
                             error=f"its trunk {trial.trunk} ended {trunk}")
+        if ready:
+          compiling = self._compiling(running)
+          trial = next((t for t in ready if t.size not in compiling), ready[0])
+          todo.remove(trial)
+          running.append(trial)
+          return trial
       time.sleep(0.2)
     return None
 
-  def _worker(self, todo: list[Trial], slot: Slot, bar: tqdm) -> None:
-    while (trial := self._next(todo)) is not None:
-      started = time.time()
-      self.status.set(trial.name, "running", size=trial.size, seed=trial.seed)
+  def _worker(self, todo: list[Trial], running: list[Trial], slot: Slot, bar: tqdm) -> None:
+    while (trial := self._next(todo, running)) is not None:
       try:
-        result = trial_lib.run_trial(self.layout, trial, self.request,
-                                     lambda cmd, log: self._run(cmd, log, slot))
-      except Interrupted:
-        self.status.set(trial.name, "preempted", size=trial.size, seed=trial.seed)
-        return
-      if self._stop.is_set() and result["state"] != "completed":
-        result["state"] = "preempted"
-      self.status.set(trial.name, size=trial.size, seed=trial.seed,
-                      wall_time_s=time.time() - started, **result)
-      bar.update(1)
-      if result["state"] != "completed":
-        tqdm.write(f"trial {trial.size} seed {trial.seed}: {result['state']}"
-                   + (f" ({result['error']})" if result["error"] else ""))
+        self._attempt(trial, slot, bar)
+      finally:
+        with self._lock:
+          running.remove(trial)
+
+  def _attempt(self, trial: Trial, slot: Slot, bar: tqdm) -> None:
+    """Runs one trial in `slot` and records how it ended."""
+    started = time.time()
+    self.status.set(trial.name, "running", size=trial.size, seed=trial.seed)
+    try:
+      result = trial_lib.run_trial(self.layout, trial, self.request,
+                                   lambda cmd, log: self._run(cmd, log, slot))
+    except Interrupted:
+      self.status.set(trial.name, "preempted", size=trial.size, seed=trial.seed)
+      return
+    if self._stop.is_set() and result["state"] != "completed":
+      result["state"] = "preempted"
+    self.status.set(trial.name, size=trial.size, seed=trial.seed,
+                    wall_time_s=time.time() - started, **result)
+    bar.update(1)
+    if result["state"] != "completed":
+      tqdm.write(f"trial {trial.size} seed {trial.seed}: {result['state']}"
+                 + (f" ({result['error']})" if result["error"] else ""))
 
   def _progress(self, running: list[Trial], bar: tqdm) -> None:
     steps = [f"{t.size}/{t.seed}: {status_lib.latest_step(self.layout.run(t.name).metrics)}"
@@ -168,9 +196,13 @@ class LocalExecutor:
     # Failed, preempted and interrupted trials run (or resume) again.
     pending = [t for t in trials if self.status.get(t.name) not in trial_lib.FINAL]
     todo = list(pending)
+    if len(self.slots) > 1:
+      todo = largest_first(todo)
+    running: list[Trial] = []
     bar = tqdm(total=len(trials), initial=len(trials) - len(pending), unit="trial",
                desc="sweep", dynamic_ncols=True)
-    workers = [threading.Thread(target=self._worker, args=(todo, slot, bar), daemon=True)
+    workers = [threading.Thread(target=self._worker, args=(todo, running, slot, bar),
+                                daemon=True)
                for slot in self.slots]
     for w in workers:
       w.start()
