@@ -73,16 +73,17 @@ def sweeps(slurm_cluster, sweep_file, tmp_path_factory):
   proc = subprocess.Popen(_sweep_cmd(sweep_file, directory, "slurm"), cwd=ROOT,
                           stdout=subprocess.DEVNULL, stderr=log)
   # The reference is built (or waited for) while the SLURM jobs run.
-  reference = concurrent.futures.ThreadPoolExecutor(1).submit(reference_sweep)
-  deadline, signalled = time.time() + 600, None
-  while time.time() < deadline and proc.poll() is None and not signalled:
-    record = _record(directory, "s2")
-    if record.get("state") == "running" and os.path.exists(
-        os.path.join(directory, "runs", _name(directory, "s2"), "metrics.jsonl")):
-      # What SLURM sends the job's steps before a time limit or a preemption.
-      subprocess.run(["scancel", "--signal=TERM", record["job_id"]], check=True)
-      signalled = record["job_id"]
-    time.sleep(0.05)
+  with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    reference = pool.submit(reference_sweep)
+    deadline, signalled = time.time() + 600, None
+    while time.time() < deadline and proc.poll() is None and not signalled:
+      record = _record(directory, "s2")
+      if record.get("state") == "running" and os.path.exists(
+          os.path.join(directory, "runs", _name(directory, "s2"), "metrics.jsonl")):
+        # What SLURM sends the job's steps before a time limit or a preemption.
+        subprocess.run(["scancel", "--signal=TERM", record["job_id"]], check=True)
+        signalled = record["job_id"]
+      time.sleep(0.05)
   proc.wait(timeout=900)
   log.close()
   err = (base / "slurm.err").read_text()

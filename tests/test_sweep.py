@@ -113,7 +113,8 @@ def reference_sweep() -> str:
 
 @pytest.fixture(scope="module")
 def uninterrupted():
-  return reference_sweep(), os.path.join(os.path.dirname(reference_sweep()), "s.py")
+  directory = reference_sweep()
+  return directory, os.path.join(os.path.dirname(directory), "s.py")
 
 
 def test_failed_trial_is_recorded_and_others_complete(uninterrupted):

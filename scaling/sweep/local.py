@@ -187,8 +187,10 @@ class LocalExecutor:
                  + (f" ({result['error']})" if result["error"] else ""))
 
   def _progress(self, running: list[Trial], bar: tqdm) -> None:
+    with self._lock:
+      running = list(running)
     steps = [f"{t.size}/{t.seed}: {status_lib.latest_step(self.layout.run(t.name).metrics)}"
-             for t in running if self.status.get(t.name) == "running"]
+             for t in running]
     bar.set_postfix_str(", ".join(steps), refresh=True)
 
   def run(self, trials: list[Trial]) -> dict:
@@ -208,7 +210,7 @@ class LocalExecutor:
       w.start()
     try:
       while any(w.is_alive() for w in workers):
-        self._progress(pending, bar)
+        self._progress(running, bar)
         time.sleep(0.5)
     except KeyboardInterrupt:
       self._stop.set()
