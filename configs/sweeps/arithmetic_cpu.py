@@ -29,7 +29,8 @@ def get_config(arg=None):
   # both cores: 421 s against 433 s for the whole job on 2 cores (and 338 s against 351 s on
   # another day; each pair two whole runs one after the other, not interleaved), since the
   # single-threaded parts of a trial (start-up, data, eval) overlap with the other's training.
-  # Largest first, a size's second seed reading the first's compiled programs: 395 s.
+  # Largest first, a size's second seed reading the first's compiled programs: 395 s (one
+  # whole run on another day, not interleaved with the 421 s one).
   sweep.max_parallel = 2
   sweep.size_overrides = {}
   sweep.tokens_per_param = 0
