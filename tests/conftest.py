@@ -8,14 +8,16 @@ import tempfile
 
 
 def _known_to_xla(flag: str) -> bool:
-  """Whether this jaxlib's XLA defines `flag` (XLA aborts on a flag it does not know)."""
+  """Whether this jaxlib's XLA defines `--name=value`'s name (XLA aborts on a flag it does
+  not know, and jax is not pinned)."""
   import mmap
   import jaxlib  # the package only: XLA itself is not loaded until jax is imported
   path = os.path.join(os.path.dirname(jaxlib.__file__), "libjax_common.so")
   if not os.path.exists(path):
     return False
+  name = flag.lstrip("-").split("=")[0]
   with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as lib:
-    return lib.find(flag.encode()) >= 0
+    return lib.find(name.encode()) >= 0
 
 
 # The suite's models are tiny, so compiling them costs far more than running them. At
@@ -24,9 +26,11 @@ def _known_to_xla(flag: str) -> bool:
 # (the numerics stay XLA's; every comparison in the suite is between runs built alike, and
 # the stored first losses agree to 1e-5 either way).
 _FAST_COMPILES = ("--xla_backend_optimization_level=0", "--xla_cpu_use_fusion_emitters=false")
-os.environ["XLA_FLAGS"] = " ".join([
-    os.environ.get("XLA_FLAGS", ""), "--xla_force_host_platform_device_count=8",
-    *(f for f in _FAST_COMPILES if _known_to_xla(f.lstrip("-").split("=")[0]))]).strip()
+# xdist's workers import this file again with the controller's flags already set.
+_flags = os.environ.get("XLA_FLAGS", "").split()
+_flags += [f for f in ("--xla_force_host_platform_device_count=8",) if f not in _flags]
+_flags += [f for f in _FAST_COMPILES if f not in _flags and _known_to_xla(f)]
+os.environ["XLA_FLAGS"] = " ".join(_flags)
 os.environ["JAX_PLATFORMS"] = "cpu"
 # Generated datasets are shared by the tests of one session, and by their subprocesses.
 os.environ.setdefault("SCALING_DATA_DIR", tempfile.mkdtemp(prefix="scaling-data-"))
