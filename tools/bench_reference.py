@@ -41,11 +41,13 @@ def rms(x, scale):
   return x * jax.lax.rsqrt(jnp.mean(x * x, -1, keepdims=True) + 1e-6) * scale
 
 
-def rope(x, pos):
+def rope(x):
+  """Rotary embedding at positions 0..T-1, its sin and cos tables computed on the host (as
+  the toolkit does: XLA's CPU backend recomputes in-graph ones for every element)."""
   half = x.shape[-1] // 2
-  freq = 10_000.0 ** (-jnp.arange(half) / half)
-  ang = pos[:, None] * freq
-  sin, cos = jnp.sin(ang)[None, :, None], jnp.cos(ang)[None, :, None]
+  angle = np.arange(x.shape[1])[:, None] * 10_000.0 ** (-np.arange(half) / half)
+  sin = jnp.asarray(np.sin(angle)[None, :, None], jnp.float32)
+  cos = jnp.asarray(np.cos(angle)[None, :, None], jnp.float32)
   x1, x2 = x[..., :half], x[..., half:]
   return jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1)
 
@@ -63,13 +65,12 @@ def forward(p, tokens):
   weight gradients that contract over both batch and length)."""
   L = p["q"].shape[0]
   B, T = tokens.shape
-  pos = jnp.arange(T, dtype=jnp.float32)
   x = p["embed"][tokens].reshape(B * T, -1)
   heads = lambda a: a.reshape(B, T, *a.shape[1:])
   for i in range(L):
     h = rms(x, p["norm1"][i])
-    q = rope(heads(jnp.einsum("nd,dhk->nhk", h, p["q"][i])), pos)
-    k = rope(heads(jnp.einsum("nd,dhk->nhk", h, p["k"][i])), pos)
+    q = rope(heads(jnp.einsum("nd,dhk->nhk", h, p["q"][i])))
+    k = rope(heads(jnp.einsum("nd,dhk->nhk", h, p["k"][i])))
     v = heads(jnp.einsum("nd,dhk->nhk", h, p["v"][i]))
     a = attention(q, k, v).reshape(B * T, *q.shape[2:])
     x = x + jnp.einsum("nhk,hkd->nd", a, p["o"][i])

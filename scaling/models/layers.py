@@ -7,10 +7,12 @@ compute dtype where they are used.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from scaling.mesh import constrain
@@ -42,13 +44,28 @@ class RMSNorm(nnx.Module):
     return (x32 * self.scale[...]).astype(x_BLD.dtype)
 
 
-def rope(x_BLHK: jax.Array, positions_BL: jax.Array, base: float) -> jax.Array:
-  """Rotary position embedding (rotate-half form) applied to queries or keys."""
-  half = x_BLHK.shape[-1] // 2
-  freq_K = base ** (-jnp.arange(half, dtype=jnp.float32) / half)
-  angle_BLK = positions_BL[..., None].astype(jnp.float32) * freq_K
-  sin_BL1K = jnp.sin(angle_BLK)[:, :, None, :]
-  cos_BL1K = jnp.cos(angle_BLK)[:, :, None, :]
+@functools.lru_cache(maxsize=64)
+def rope_table(length: int, head_dim: int, base: float) -> np.ndarray:
+  """[2, length, head_dim // 2]: the cos and sin of every position's rotary angles.
+
+  Computed once on the host (in float64) and read as a constant: XLA's CPU backend
+  otherwise recomputes sin and cos for every element of every fusion that reads them
+  (x heads x batch), which measured 8% of a train step.
+  """
+  half = head_dim // 2
+  freq_K = base ** (-np.arange(half, dtype=np.float64) / half)
+  angle_PK = np.arange(length, dtype=np.float64)[:, None] * freq_K
+  return np.stack([np.cos(angle_PK), np.sin(angle_PK)]).astype(np.float32)
+
+
+def rope(x_BLHK: jax.Array, positions_BL: jax.Array, base: float, length: int) -> jax.Array:
+  """Rotary position embedding (rotate-half form) applied to queries or keys.
+
+  Positions must lie in [0, length); one at or past `length` reads NaN (`jnp.take`'s fill).
+  """
+  table_2PK = jnp.asarray(rope_table(length, x_BLHK.shape[-1], base))
+  cos_sin_2BLK = jnp.take(table_2PK, positions_BL, axis=1)
+  cos_BL1K, sin_BL1K = cos_sin_2BLK[0, :, :, None], cos_sin_2BLK[1, :, :, None]
   x1, x2 = jnp.split(x_BLHK.astype(jnp.float32), 2, axis=-1)
   out = jnp.concatenate([x1 * cos_BL1K - x2 * sin_BL1K, x2 * cos_BL1K + x1 * sin_BL1K], -1)
   return out.astype(x_BLHK.dtype)
@@ -151,8 +168,10 @@ class Attention(nnx.Module):
     k_BLHK = from_rows(jnp.einsum("nd,dhk->nhk", x_ND, w(self.k_DHK)), B)
     v_BLHK = from_rows(jnp.einsum("nd,dhk->nhk", x_ND, w(self.v_DHK)), B)
     if self.rope_base is not None:
-      q_BLHK = rope(q_BLHK, positions_BL, self.rope_base)
-      k_BLHK = rope(k_BLHK, positions_BL, self.rope_base)
+      # Positions index the cache when there is one, else this sequence.
+      length = x_BLD.shape[1] if cache is None else cache["k"].shape[1]
+      q_BLHK = rope(q_BLHK, positions_BL, self.rope_base, length)
+      k_BLHK = rope(k_BLHK, positions_BL, self.rope_base, length)
     q_BLHK = constrain(q_BLHK, ("batch", "length", "act_heads", None))
     if cache is not None:
       cache = {"k": write_cache(cache["k"], k_BLHK, positions_BL[:, 0]),
