@@ -393,6 +393,8 @@ def _one_line(e: BaseException) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+  from scaling import host_memory
+  host_memory.reuse_freed_memory()  # before JAX starts its threads
   argv = list(sys.argv[1:] if argv is None else argv)
   rest, overrides = _split_overrides(argv)
   args = build_parser().parse_args(rest)

@@ -43,6 +43,8 @@ os.environ.setdefault("SCALING_CACHE_DIR", tempfile.mkdtemp(prefix="scaling-comp
 # per session here, by whichever worker needs them first (tests/helpers.py: built_once).
 os.environ.setdefault("SCALING_TEST_SHARED", tempfile.mkdtemp(prefix="scaling-shared-"))
 
-from scaling import compile_cache  # noqa: E402  (after the flags above)
+from scaling import compile_cache, host_memory  # noqa: E402  (after the flags above)
+
+host_memory.reuse_freed_memory()  # as the `scaling` command does, before JAX's threads start
 
 compile_cache.enable(os.environ["SCALING_CACHE_DIR"])
