@@ -113,3 +113,41 @@ def test_bfloat16_compute_keeps_float32_params_and_tracks_float32():
   a, b = f32(tokens), bf16(tokens)
   assert b.dtype == jnp.float32
   assert np.abs(np.asarray(a) - np.asarray(b)).max() < 0.1 * np.abs(np.asarray(a)).max()
+
+
+@pytest.mark.parametrize("head_dim", [16, 64])
+@pytest.mark.parametrize("mask", ["causal", "segments", "cache", "none"])
+def test_both_attention_layouts_equal_jax_attention(head_dim, mask):
+  """The head-major layout (long heads on CPU) and the [B, L, H, K] one compute the same
+  attention as `jax.nn.dot_product_attention`, values and gradients, with grouped heads."""
+  from scaling.models.layers import einsum_attention
+  B, L, H, G = 2, 12, 4, 2
+  S = 20 if mask == "cache" else L
+  keys = jax.random.split(jax.random.key(0), 3)
+  q = jax.random.normal(keys[0], (B, L, H, head_dim))
+  k, v = (jax.random.normal(key, (B, S, G, head_dim)) for key in keys[1:])
+  causal, mask_B1LS = mask == "causal", None
+  if mask == "segments":
+    segments = jnp.array([[1] * 5 + [2] * 7, [1] * 12])
+    same = segments[:, :, None] == segments[:, None, :]
+    mask_B1LS = (same & jnp.tril(jnp.ones((L, L), bool)))[:, None]
+  elif mask == "cache":  # queries at positions 5..16 of a 20-slot cache
+    mask_B1LS = jnp.broadcast_to(jnp.arange(S)[None, :] <= jnp.arange(5, 5 + L)[:, None],
+                                 (B, 1, L, S))
+
+  def reference(q, k, v):
+    return jax.nn.dot_product_attention(q, k, v, mask=mask_B1LS, is_causal=causal,
+                                        implementation="xla")
+
+  def ours(head_major):
+    return lambda q, k, v: einsum_attention(q, k, v, mask_B1LS, causal,
+                                            head_major=head_major)
+
+  loss = lambda f: lambda q, k, v: (f(q, k, v) * jnp.cos(f(q, k, v))).sum()
+  expected = reference(q, k, v)
+  expected_grads = jax.grad(loss(reference), argnums=(0, 1, 2))(q, k, v)
+  for head_major in (True, False):
+    np.testing.assert_allclose(ours(head_major)(q, k, v), expected, atol=2e-5)
+    grads = jax.grad(loss(ours(head_major)), argnums=(0, 1, 2))(q, k, v)
+    for got, want in zip(grads, expected_grads):
+      np.testing.assert_allclose(got, want, atol=5e-5)

@@ -105,26 +105,52 @@ def readout_multiplier(cfg) -> float:
   return cfg.base_width / cfg.d_model if cfg.parametrization == "mup" else 1.0
 
 
+# From this head dim on, attention on CPU runs faster with heads before positions (below).
+HEAD_MAJOR_MIN_HEAD_DIM = 64
+
+
 def einsum_attention(q_BLHK, k_BSGK, v_BSGK, mask_B1LS, causal: bool,
-                     scale: float | None = None):
+                     scale: float | None = None, head_major: bool | None = None):
   """Softmax attention as two einsums (grouped-query heads share their key/value head).
 
   On CPU this measured faster than `jax.nn.dot_product_attention`'s XLA path. `scale`
-  multiplies the scores (default 1/sqrt(head_dim)).
+  multiplies the scores (default 1/sqrt(head_dim)). `head_major` lays each (sequence, key/
+  value head) out as one contiguous [R*L, K] x [K, S] product, its R query heads stacked
+  along the rows; by default it is used for head dims from HEAD_MAJOR_MIN_HEAD_DIM and more
+  than one query position. Measured fwd+bwd in one process against the [B, L, H, K]
+  layout: 7% faster steps at head dim 64 (3M model), but 4-13% slower at head dims 16-32,
+  where the transposes cost more than the products gain; decoding one position at a time
+  would copy the whole cache.
   """
   B, L, H, K = q_BLHK.shape
-  G = k_BSGK.shape[2]
-  q_BLGRK = q_BLHK.reshape(B, L, G, H // G, K)
-  scores_BGRLS = jnp.einsum("blgrk,bsgk->bgrls", q_BLGRK, k_BSGK).astype(jnp.float32)
-  scores_BGRLS = scores_BGRLS * (K ** -0.5 if scale is None else scale)
+  S, G = k_BSGK.shape[1], k_BSGK.shape[2]
+  R = H // G
+  scale = K ** -0.5 if scale is None else scale
+  if head_major is None:
+    head_major = K >= HEAD_MAJOR_MIN_HEAD_DIM and L > 1
   if causal and mask_B1LS is None:
-    S = k_BSGK.shape[1]
     mask_B1LS = jnp.tril(jnp.ones((L, S), bool))[None, None]
-  if mask_B1LS is not None:
-    scores_BGRLS = jnp.where(mask_B1LS[:, :, None], scores_BGRLS, jnp.finfo(jnp.float32).min)
-  probs_BGRLS = jax.nn.softmax(scores_BGRLS, axis=-1).astype(v_BSGK.dtype)
+  if head_major:
+    q_BGQK = jnp.transpose(q_BLHK.reshape(B, L, G, R, K), (0, 2, 3, 1, 4)).reshape(B, G, R * L, K)
+    k_BGSK, v_BGSK = jnp.swapaxes(k_BSGK, 1, 2), jnp.swapaxes(v_BSGK, 1, 2)
+    scores_BGQS = jnp.einsum("bgqk,bgsk->bgqs", q_BGQK, k_BGSK).astype(jnp.float32) * scale
+    mask_B1QS = None if mask_B1LS is None else jnp.tile(mask_B1LS, (1, 1, R, 1))
+    probs_BGQS = _masked_softmax(scores_BGQS, mask_B1QS, v_BSGK.dtype)
+    out_BGQK = jnp.einsum("bgqs,bgsk->bgqk", probs_BGQS, v_BGSK)
+    return jnp.transpose(out_BGQK.reshape(B, G, R, L, K), (0, 3, 1, 2, 4)).reshape(B, L, H, K)
+  q_BLGRK = q_BLHK.reshape(B, L, G, R, K)
+  scores_BGRLS = jnp.einsum("blgrk,bsgk->bgrls", q_BLGRK, k_BSGK).astype(jnp.float32) * scale
+  mask_B1RLS = None if mask_B1LS is None else mask_B1LS[:, :, None]
+  probs_BGRLS = _masked_softmax(scores_BGRLS, mask_B1RLS, v_BSGK.dtype)
   out_BLGRK = jnp.einsum("bgrls,bsgk->blgrk", probs_BGRLS, v_BSGK)
   return out_BLGRK.reshape(B, L, H, K)
+
+
+def _masked_softmax(scores, mask, dtype):
+  """Softmax over the last axis where `mask` (broadcast) is True, in float32."""
+  if mask is not None:
+    scores = jnp.where(mask, scores, jnp.finfo(jnp.float32).min)
+  return jax.nn.softmax(scores, axis=-1).astype(dtype)
 
 
 class Attention(nnx.Module):
