@@ -41,6 +41,24 @@ def test_sharded_losses_equal_single_device(mesh_losses, shape):
   assert len({round(v, 4) for v in reference.values()}) > 1
 
 
+def test_head_major_attention_on_a_mesh_equals_one_device(tmp_path):
+  """Head dim 64 takes attention's head-major layout (grouped heads here); split over
+  data, fsdp and tensor it trains to the single device's losses too."""
+  from scaling.models.layers import HEAD_MAJOR_MIN_HEAD_DIM
+  d_model = 4 * HEAD_MAJOR_MIN_HEAD_DIM  # 4 heads of 64, 2 key/value heads
+  got = {}
+  for shape in ((1, 1, 1), (2, 2, 2)):
+    data, fsdp, tensor = shape
+    cfg = tiny_config(f"model.d_model={d_model}", "train.steps=3", f"mesh.data={data}",
+                      f"mesh.fsdp={fsdp}", f"mesh.tensor={tensor}", "checkpoint.every_steps=0")
+    workdir = str(tmp_path / "x".join(map(str, shape)))
+    assert loop.train(cfg, workdir, devices=jax.devices()[:data * fsdp * tensor]) == exits.OK
+    got[shape] = losses(workdir)
+  np.testing.assert_allclose([got[(2, 2, 2)][s] for s in (1, 2, 3)],
+                             [got[(1, 1, 1)][s] for s in (1, 2, 3)], rtol=0, atol=1e-5)
+  assert len({round(v, 4) for v in got[(1, 1, 1)].values()}) > 1
+
+
 def test_parameter_shardings_follow_rules():
   cfg = tiny_config("mesh.data=2", "mesh.fsdp=2", "mesh.tensor=2")
   mesh = mesh_lib.make_mesh(cfg.mesh)
