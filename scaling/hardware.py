@@ -7,6 +7,7 @@ cached per CPU model and JAX version.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import time
@@ -85,21 +86,29 @@ def _cpu_model() -> str:
   return platform.processor() or platform.machine()
 
 
-class MatmulProbe:
-  """A compiled n x n matmul on the first device, timed on demand: the host's f32 peak.
+@functools.lru_cache(maxsize=None)
+def _square(n: int, dtype) -> tuple:
+  """An n x n operand on the first device and its compiled square: compiled once per
+  process, however many probes time it."""
+  device = jax.devices()[0]
+  # A mesh of its own: a caller's run mesh (all devices) must not apply to this matmul.
+  with jax.set_mesh(jax.sharding.Mesh(np.array([device]), ("host",))):
+    a = jax.device_put(jnp.ones((n, n), dtype), device)
+    matmul = jax.jit(lambda x: x @ x).lower(a).compile()
+  matmul(a).block_until_ready()
+  return a, matmul
 
-  Compiled once, so a benchmark can measure the peak between its own timed rounds (A B A
-  B) and report MFU against the peak of the same minutes rather than a cached one.
+
+class MatmulProbe:
+  """An n x n matmul on the first device, timed on demand: the host's f32 peak.
+
+  A benchmark can measure the peak between its own timed rounds (A B A B) and report MFU
+  against the peak of the same minutes rather than a cached one.
   """
 
   def __init__(self, n: int = 2048, dtype=jnp.float32):
     self.n = n
-    device = jax.devices()[0]
-    # A mesh of its own: a caller's run mesh (all devices) must not apply to this matmul.
-    with jax.set_mesh(jax.sharding.Mesh(np.array([device]), ("host",))):
-      self._a = jax.device_put(jnp.ones((n, n), dtype), device)
-      self._matmul = jax.jit(lambda x: x @ x).lower(self._a).compile()
-    self._matmul(self._a).block_until_ready()
+    self._a, self._matmul = _square(n, jnp.dtype(dtype))
 
   def flops(self, repeats: int = 5) -> float:
     """Best FLOP/s of `repeats` runs."""

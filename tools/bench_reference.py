@@ -21,6 +21,7 @@ import optax
 
 from scaling import bench, config as config_lib, optim
 from scaling.models import counting
+from scaling.models.layers import HEAD_MAJOR_MIN_HEAD_DIM
 
 
 def init(key, V, D, L, H, F):
@@ -52,11 +53,11 @@ def rope(x):
 
 
 def attention(q, k, v):
-  """Causal softmax attention as two einsums, as the toolkit computes it on CPU: heads
-  before positions from head dim 64 (scaling.models.layers.HEAD_MAJOR_MIN_HEAD_DIM)."""
+  """Causal softmax attention as two einsums, as the toolkit computes it on CPU (heads
+  before positions from its HEAD_MAJOR_MIN_HEAD_DIM)."""
   L, K = q.shape[1], q.shape[-1]
   causal = jnp.tril(jnp.ones((L, L), bool))
-  if K >= 64:
+  if K >= HEAD_MAJOR_MIN_HEAD_DIM:
     q, k, v = (jnp.swapaxes(x, 1, 2) for x in (q, k, v))
     s = jnp.einsum("bhlk,bhsk->bhls", q, k) * K ** -0.5
     s = jnp.where(causal, s, jnp.finfo(jnp.float32).min)
