@@ -54,7 +54,7 @@ def bench_train(cfg, *, steps: int = 10, warmup: int = 2, devices=None,
   tx = family.optimizer()
   with mesh_lib.activate(mesh, rules):
     spec = StateSpec(family.make_model, tx, mesh, ema=family.ema_decay is not None)
-    sharding = family.batch_sharding(mesh, rules)
+    sharding = mesh_lib.batch_sharding(mesh, rules, ndim=1)  # every leaf: its leading axis
     batch_arrays = jax.device_put(family.synthetic_batch(np.random.default_rng(0)), sharding)
     key = jax.random.key(cfg.seed)
     step_fn = make_train_step(spec, family, tx, optim.schedule(cfg.train), sharding,

@@ -11,7 +11,7 @@ import os
 import shlex
 import sys
 
-from scaling.config import UserError
+from scaling.errors import RequestError, UserError
 
 
 def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -62,10 +62,20 @@ def _cmd_train(args, overrides) -> int:
   return code
 
 
+# The flag of each sample or eval request field (`scaling.errors.RequestError` names
+# fields; the command line names flags).
+REQUEST_FLAGS = {
+    "prompts": "--prompt (or --prompts_file)", "n": "-n", "classes": "--class",
+    "sampler": "--sampler", "samplers": "--sampler", "suites": "--suite",
+    "task_files": "--task", "max_new_tokens": "--max_new_tokens",
+}
+
+
 def _cmd_sample(args, overrides) -> int:
   _no_overrides("sample", overrides)
   from scaling import runs
-  from scaling.families import SampleRequest
+  from scaling.generate import kinds
+  from scaling.generate.request import SampleRequest
   prompts = list(args.prompt or [])
   if args.prompts_file:
     try:
@@ -80,7 +90,7 @@ def _cmd_sample(args, overrides) -> int:
       classes=tuple(args.classes or ()), steps=args.steps, sampler=args.sampler,
       eta=args.eta, guidance=args.guidance, out=args.out, seed=args.seed)
   run = runs.load(args.workdir)
-  for line in run.family.sample(run, request):
+  for line in kinds.for_kind(run.cfg.model.kind).sample(run, request):
     print(line)
   return 0
 
@@ -88,13 +98,12 @@ def _cmd_sample(args, overrides) -> int:
 def _cmd_eval(args, overrides) -> int:
   _no_overrides("eval", overrides)
   from scaling import files, runs
-  from scaling.evals import aggregate
-  from scaling.families import EvalRequest
-  request = EvalRequest.from_flags(suite=args.suite, task=args.task, n=args.n,
-                                   batch=args.batch, sampler=args.sampler, steps=args.steps,
-                                   guidance=args.guidance, samples=args.samples,
-                                   temperature=args.temperature, top_p=args.top_p,
-                                   seed=args.seed)
+  from scaling.evals import aggregate, kinds
+  from scaling.evals.request import EvalRequest
+  request = EvalRequest.build(suites=args.suite, task_files=args.task, n=args.n,
+                              batch=args.batch, samplers=args.sampler, steps=args.steps,
+                              guidance=args.guidance, samples=args.samples,
+                              temperature=args.temperature, top_p=args.top_p, seed=args.seed)
   steps = []
   for text in args.step or ["final"]:
     if text != "final" and not text.isdigit():
@@ -102,9 +111,10 @@ def _cmd_eval(args, overrides) -> int:
     steps.append(None if text == "final" else int(text))
   for step in steps:  # one process scores several checkpoints: the model compiles once
     run = runs.load(args.workdir, step=step)
-    run.family.check_eval(request)
+    kind = kinds.for_kind(run.cfg.model.kind)
+    kind.check(run.cfg, request)
     files.check_writable(run.eval_path, "eval results")
-    result = run.family.evaluate(run, request)
+    result = kind.evaluate(run, request)
     print(aggregate.table(result))
     print(f"wrote {run.eval_path}", file=sys.stderr)
   return 0
@@ -378,6 +388,8 @@ def _one_line(e: BaseException) -> str | None:
   folder should be, a full disk), which arrive as OSError or, from the checkpointing
   library's C++ layer, as another exception naming the OS error.
   """
+  if isinstance(e, RequestError):
+    return e.naming(REQUEST_FLAGS.get(e.field, f"--{e.field}"))
   if isinstance(e, UserError):
     return str(e)
   if isinstance(e, OSError) and e.strerror:

@@ -17,6 +17,7 @@ from scaling import config as config_lib
 from scaling import mesh as mesh_lib
 from scaling.errors import UserError
 from scaling.families import Family, family_for
+from scaling.generate import kinds as generate_kinds
 from scaling.rundir import RunDir
 from scaling.train.checkpoint import Checkpointer
 from scaling.train.state import StateSpec
@@ -31,7 +32,7 @@ class Run:
   step: int
   mesh: jax.sharding.Mesh      # the model's parameters are replicated over it
   rules: tuple
-  artifacts: dict              # what the family saved beside the checkpoints
+  artifacts: dict              # what training saved beside the checkpoints (a tokenizer)
   eval_path: str               # where `scaling eval` writes this checkpoint's scores
 
   @property
@@ -58,15 +59,16 @@ def load(workdir: str, devices=None, step: int | None = None) -> Run:
   """Restores the newest readable checkpoint's weights (or those of `step`).
 
   The parameters (or their EMA) are replicated on a data-parallel mesh over `devices`
-  (default: the family's inference devices), so callers can split a batch over them.
+  (default: the kind's inference devices), so callers can split a batch over them.
   Optimizer moments are not read.
   """
   cfg = load_config(workdir)
   family = family_for(cfg)
-  artifacts = family.load_artifacts(workdir)
+  kind = generate_kinds.for_kind(cfg.model.kind)
+  artifacts = kind.load_artifacts(workdir)
   with cfg.unlocked():
     cfg.mesh.update(data=-1, fsdp=1, tensor=1)
-  devices = list(devices or family.inference_devices(jax.devices()))
+  devices = list(devices or kind.inference_devices(jax.devices()))
   mesh = mesh_lib.make_mesh(cfg.mesh, devices)
   rules = mesh_lib.complete_rules(cfg.mesh.rules)
   run_dir = RunDir(workdir)

@@ -17,6 +17,7 @@ from flax import nnx
 from scaling import cli, runs
 from scaling import config as config_lib
 from scaling.families import family_for
+from scaling.generate import gan as gan_sampling
 from scaling.models import counting
 from scaling.train import loop
 from tests.helpers import ROOT, dot_flops, losses
@@ -169,10 +170,9 @@ def test_sharded_training_equals_one_device(reference, tmp_path):
 
 def test_a_trained_gan_samples_and_evaluates(reference, capsys):
   _, workdir = reference
-  one = family_for(reference[0]).generate(runs.load(workdir, devices=jax.devices()[:1]),
-                                         np.arange(16) % 10, seed=3)
-  eight_run = runs.load(workdir)
-  eight = eight_run.family.generate(eight_run, np.arange(16) % 10, seed=3)
+  one = gan_sampling.generate(runs.load(workdir, devices=jax.devices()[:1]),
+                              np.arange(16) % 10, seed=3)
+  eight = gan_sampling.generate(runs.load(workdir), np.arange(16) % 10, seed=3)
   assert one.shape == (16, 8, 8, 1) and np.all(np.abs(one) <= 1)
   np.testing.assert_allclose(eight, one, rtol=0, atol=1e-5)
   assert cli.main(["sample", f"--workdir={workdir}", "--class", "3", "-n", "4"]) == 0

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from scaling import mesh as mesh_lib
-from scaling.errors import UserError
+from scaling.errors import RequestError
 from scaling.data import image_sets as images_lib
 from scaling.evals import image_features as image_metrics
 from scaling.evals import aggregate, manifold, metrics
@@ -39,7 +39,20 @@ def _floats(text: str | None, field: str, kind=float) -> list | None:
   try:
     return [kind(v) for v in str(text).split(",") if v.strip()]
   except ValueError:
-    raise UserError(f"{field}: expected comma-separated numbers, got {text!r}") from None
+    raise RequestError(field, f"{{field}}: expected comma-separated numbers, got {text!r}"
+                       ) from None
+
+
+def check_request(request) -> None:
+  """The checks of an eval request that hold for every image kind."""
+  request.check()
+  other = [s for s in (request.suites or ()) if s != "images"]
+  if other or request.task_files:
+    raise RequestError("suites", f"an image model's {{field}} is 'images', not "
+                       f"{', '.join([*other, *request.task_files])}")
+  if request.n is not None and request.n < 2:
+    raise RequestError("n", f"{{field}} must be at least 2 images per class for image "
+                       f"metrics, got {request.n}")
 
 
 def settings_grid(diffusion_cfg, *, samplers: str | None = None, steps: str | None = None,
@@ -51,8 +64,8 @@ def settings_grid(diffusion_cfg, *, samplers: str | None = None, steps: str | No
   """
   default = SamplerSettings.from_config(diffusion_cfg, eta=eta)
   sampler_list = [s for s in (samplers or default.method).split(",") if s]
-  steps_list = _floats(steps, "--steps", int) or [default.steps]
-  guidance_list = _floats(guidance, "--guidance") or [default.guidance]
+  steps_list = _floats(steps, "steps", int) or [default.steps]
+  guidance_list = _floats(guidance, "guidance") or [default.guidance]
   grid = [default]
   grid += [dataclasses.replace(default, method=m, steps=n) for m in sampler_list
            for n in steps_list]
@@ -118,7 +131,8 @@ def evaluate(run, settings_list: list, classifier: image_metrics.Classifier, *, 
   generate = generate or generate_lib.generate
   name = name or subset_name
   if n_per_class < 2:
-    raise UserError(f"-n must be at least 2 images per class for image metrics, got {n_per_class}")
+    raise RequestError("n", f"{{field}} must be at least 2 images per class for image "
+                       f"metrics, got {n_per_class}")
   d = run.cfg.data
   real_test = images_lib.load(d, "test")
   real_train = images_lib.load(d, "train")

@@ -1,12 +1,34 @@
-"""Model families (see `scaling.families.base` for the protocol) and the one check of a
-resolved config before anything is compiled or written.
+"""Model families: everything that differs between kinds of generative model in training.
+
+The training loop, checkpoints, summaries, benchmarks and sweeps are shared; they talk to
+a kind of model only through its family (`Family` in `scaling.families.base`), which says:
+
+- **config**: `kind` (the `model.kind` it trains), `base_config()` (every field with its
+  default: the schema), `check()` (the values of its sections; a `ConfigError` naming the
+  field);
+- **model and cost**: `make_model(rngs)` (parameters created in their shards under an
+  active mesh), `params()`, `flops_per_unit()`, `units_per_step()` and `unit` ("token"
+  or "sample": what costs are counted in);
+- **data**: `load_data()` (prepared once, then read), `save_artifacts(data, workdir)`
+  (what a trained run needs besides config and checkpoints), `train_dataset(...)`,
+  `eval_batches(...)`, `synthetic_batch(rng)` (for benchmarks); batches are dicts of
+  arrays split over the mesh along their leading (batch) axis;
+- **objective and update**: `optimizer()`, `update(model_of, tx, params, opt_state, batch,
+  key)` (one step: new params, optimizer state, metrics with `loss` and `grad_norm`),
+  `ema_decay` (None: no weight average);
+- **held-out metrics**: `eval_sums(model, batch, key)`, added over batches, then
+  `eval_metrics(totals)`; `activations(model, batch, key)` for muP's coordinate checks.
+
+What a trained run does lives beside it, registered by the same `kind`: sampling in
+`scaling.generate.kinds`, evaluation in `scaling.evals.kinds`. Adding a kind of model is
+one family module here, its model in `scaling.models`, and one module in each of those.
 
 `family_for(cfg)` picks the family `cfg.model.kind` names: `lm` (a decoder-only language
 model on tokens, `scaling.families.lm`), `dit` (a diffusion transformer on images,
-`scaling.families.diffusion`) or `gan` (a generator and a discriminator on images,
-`scaling.families.gan`). `validate(cfg, devices)` is the single entry for checking a
-config against the devices it will run on; every failure is a `ConfigError` naming the
-field, so callers report it as one line.
+`scaling.families.diffusion`) or `gan` (a generator and a discriminator on images, with
+two optimizers and its own update, `scaling.families.gan`). `validate(cfg, devices)` is
+the single entry for checking a config against the devices it will run on; every failure
+is a `ConfigError` naming the field, so callers report it as one line.
 """
 
 from __future__ import annotations
@@ -18,12 +40,12 @@ from flax import nnx
 from scaling import config as config_lib
 from scaling import mesh as mesh_lib
 from scaling.config import require
-from scaling.families.base import EvalRequest, Family, SampleRequest, check_training
+from scaling.families.base import Family, check_training
 from scaling.families.diffusion import DiffusionFamily
 from scaling.families.gan import GANFamily
 from scaling.families.lm import LMFamily
 
-__all__ = ["EvalRequest", "Family", "SampleRequest", "FAMILIES", "family_for", "validate"]
+__all__ = ["Family", "FAMILIES", "family_for", "validate"]
 
 FAMILIES: dict[str, type] = {f.kind: f for f in (LMFamily, DiffusionFamily, GANFamily)}
 

@@ -1,18 +1,9 @@
-"""The protocol every model family implements, and the checks every family shares.
-
-A family is everything that differs between kinds of generative model: its config
-sections and their checks, the model, the data, the objective, the held-out metrics, the
-unit training costs are counted in, and how a trained run is sampled and evaluated. The
-training loop, checkpoints, summaries, sweeps and plots are shared and talk to a family
-only through this protocol; adding a kind of model means one new module here (see
-`scaling.families.lm`, `scaling.families.diffusion` and `scaling.families.gan`, which
-has two networks, two optimizers and its own update step) and its model.
-"""
+"""The `Family` protocol (described in `scaling.families`), and the config sections,
+checks and update step that several families share."""
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from typing import Any, ClassVar, Iterator, Protocol
 
 import jax
@@ -20,97 +11,17 @@ import ml_collections
 import optax
 from flax import nnx
 
-from scaling import config as config_lib
 from scaling import optim
 from scaling.config import require
 from scaling.models.counting import ParamCounts
 
 
-@dataclasses.dataclass(frozen=True)
-class EvalRequest:
-  """What `scaling eval` (or a sweep's `eval` section) asks of a trained run.
-
-  `suites` None means the family's default; image families read the sampler lists
-  (comma-separated strings, None: the config's own setting). The code suite draws
-  `samples` programs per problem at `temperature` and `top_p`, from `seed`.
-  """
-  suites: tuple[str, ...] | None = None
-  task_files: tuple[str, ...] = ()
-  n: int | None = None
-  batch: int = 128
-  samplers: str | None = None
-  steps: str | None = None
-  guidance: str | None = None
-  samples: int = 20
-  temperature: float = 0.8
-  top_p: float = 1.0
-  seed: int = 0
-
-  @classmethod
-  def from_flags(cls, *, suite: str | None = None, task=(), n: int | None = None,
-                 batch: int = 128, sampler: str | None = None, steps: str | None = None,
-                 guidance: str | None = None, samples: int = 20, temperature: float = 0.8,
-                 top_p: float = 1.0, seed: int = 0) -> "EvalRequest":
-    """From `scaling eval`'s flags (or a sweep's `eval` section): `suite` is a
-    comma-separated list (None: the family's default)."""
-    suites = None
-    if suite is not None:
-      suites = tuple(s for s in str(suite).split(",") if s)
-      if not suites and not task:
-        raise config_lib.UserError("nothing to evaluate: give --suite and/or --task")
-    request = cls(suites=suites, task_files=tuple(task or ()), n=n, batch=batch,
-                  samplers=sampler, steps=None if steps is None else str(steps),
-                  guidance=None if guidance is None else str(guidance), samples=int(samples),
-                  temperature=float(temperature), top_p=float(top_p), seed=int(seed))
-    request.check()
-    return request
-
-  def check(self) -> None:
-    """Checks that need no run: counts and sizes."""
-    if self.n is not None and self.n < 1:
-      raise config_lib.UserError(f"-n must be at least 1, got {self.n}")
-    if self.batch < 1:
-      raise config_lib.UserError(f"--batch must be at least 1, got {self.batch}")
-    if self.samples < 0:
-      raise config_lib.UserError(f"--samples must be at least 0, got {self.samples}")
-    # `not (a <= x)` rather than `x < a`, so that NaN is rejected too.
-    if not self.temperature >= 0:
-      raise config_lib.UserError(f"--temperature must be >= 0 (0 = greedy), got "
-                                 f"{self.temperature}")
-    if not 0 < self.top_p <= 1:
-      raise config_lib.UserError(f"--top_p must be in (0, 1] (1 = off), got {self.top_p}")
-    if self.seed < 0:
-      raise config_lib.UserError(f"--seed must be at least 0, got {self.seed}")
-
-
-@dataclasses.dataclass(frozen=True)
-class SampleRequest:
-  """What `scaling sample` asks: prompts and sampler settings for text, classes and
-  denoising settings for images. Fields a family does not use must be left unset."""
-  prompts: tuple[str, ...] = ()
-  n: int | None = None
-  temperature: float = 1.0
-  top_k: int = 0
-  top_p: float = 1.0
-  min_p: float = 0.0
-  max_new_tokens: int | None = None
-  classes: tuple[int, ...] = ()
-  steps: int | None = None
-  sampler: str | None = None
-  eta: float | None = None
-  guidance: float | None = None
-  out: str | None = None
-  seed: int = 0
-
-
 class Family(Protocol):
-  """What the shared machinery needs from a kind of model (see the module docstring)."""
+  """What training needs from a kind of model; `scaling.families` says it in prose."""
 
+  # Config: its schema with defaults, and the checks of its values.
   kind: ClassVar[str]                 # the `model.kind` this family trains
-  unit: ClassVar[str]                 # what costs are counted in: "token" or "sample"
-  suites: ClassVar[tuple[str, ...]]   # benchmark suites of `scaling eval`; first: default
   cfg: ml_collections.ConfigDict
-  ema_decay: float | None             # None: no weight average is kept
 
   @staticmethod
   def base_config() -> ml_collections.ConfigDict:
@@ -119,6 +30,9 @@ class Family(Protocol):
   def check(self) -> None:
     """Checks the family's sections (values, not devices); ConfigError naming the field."""
 
+  # Model and what it costs.
+  unit: ClassVar[str]                 # what costs are counted in: "token" or "sample"
+
   def make_model(self, rngs: nnx.Rngs | None = None) -> nnx.Module:
     """The model; its parameters are created in their shards under an active mesh."""
 
@@ -126,19 +40,19 @@ class Family(Protocol):
   def flops_per_unit(self) -> float: ...
   def units_per_step(self) -> int: ...
 
+  # Data: global batches are dicts of arrays whose leading axis is the batch.
   def load_data(self) -> Any:
     """Prepares (once, then from disk) and returns the training and held-out data."""
 
   def save_artifacts(self, data: Any, workdir: str) -> None:
-    """Writes what sampling needs besides the config and checkpoints (a tokenizer)."""
-
-  def load_artifacts(self, workdir: str) -> dict:
-    """Reads what `save_artifacts` wrote."""
+    """Writes what a trained run needs besides its config and checkpoints (a tokenizer)."""
 
   def train_dataset(self, data: Any, process_index: int, process_count: int): ...
   def eval_batches(self, data: Any, process_index: int, process_count: int) -> Iterator: ...
   def synthetic_batch(self, rng) -> dict: ...
-  def batch_sharding(self, mesh, rules) -> jax.sharding.NamedSharding: ...
+
+  # Objective and update.
+  ema_decay: float | None             # None: no weight average is kept
 
   def optimizer(self) -> Any:
     """What `update` steps with; its `init(params)` makes the optimizer state."""
@@ -147,23 +61,13 @@ class Family(Protocol):
              ) -> tuple[nnx.State, Any, dict[str, jax.Array]]:
     """One training step's new (params, opt_state) and metrics (at least `loss`, which
     must stay finite, and `grad_norm`). `model_of(params)` is the model."""
+
+  # Held-out metrics, summed over batches and then divided.
   def eval_sums(self, model, batch, key) -> dict: ...
   def eval_metrics(self, totals: dict[str, float]) -> dict[str, float]: ...
 
   def activations(self, model, batch, key) -> dict[str, jax.Array]:
-    """Mean absolute activation of each layer on a batch (coordinate checks)."""
-
-  def inference_devices(self, devices: list) -> list:
-    """The devices a loaded run samples on (its batch is split over them)."""
-
-  def check_eval(self, request: EvalRequest) -> None:
-    """Checks an eval request before any training or loading (sweeps call it first)."""
-
-  def evaluate(self, run, request: EvalRequest, *, progress: bool = True) -> dict:
-    """Scores a loaded run; writes eval.json and returns its `tasks` part."""
-
-  def sample(self, run, request: SampleRequest) -> list[str]:
-    """Samples a loaded run; returns the lines to print."""
+    """Mean absolute activation of each layer on a batch (muP's coordinate checks)."""
 
 
 def gradient_update(loss_fn, tx: optax.GradientTransformation, params, opt_state):

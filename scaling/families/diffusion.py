@@ -3,8 +3,7 @@
 Training draws a timestep, noise and label dropout per example from the run's seed and
 the step; the held-out metric is the denoising error at fixed noise levels (fixed noise
 too), computed with the EMA weights that sampling uses. Costs are counted per image. A
-trained run is sampled with DDIM or DDPM and guidance, and scored on sample quality
-(`scaling.evals.image_quality`) and held-out denoising error.
+trained run is sampled by `scaling.generate.dit` and scored by `scaling.evals.dit`.
 """
 
 from __future__ import annotations
@@ -12,18 +11,13 @@ from __future__ import annotations
 
 import jax
 import ml_collections
-import numpy as np
 from flax import nnx
-from jax.sharding import NamedSharding, PartitionSpec
 
 from scaling import mesh as mesh_lib
 from scaling.config import ConfigError, require
 from scaling.data import image_sets
-from scaling.evals import image_quality, metrics
-from scaling.evals.image_features import classifier_for
 from scaling.families import base, image_data
 from scaling.generate import diffusion
-from scaling.generate import image_sampling as image_generation
 from scaling.models import counting
 from scaling.models.dit import DiT, check_shapes
 
@@ -95,7 +89,6 @@ class DiffusionFamily(base.OneObjective, image_data.ImageData):
 
   kind = "dit"
   unit = "sample"
-  suites = ("images",)
   base_config = staticmethod(base_config)
 
   def __init__(self, cfg):
@@ -161,68 +154,3 @@ class DiffusionFamily(base.OneObjective, image_data.ImageData):
     noise_BHWC = jax.random.normal(key, x0_BHWC.shape, jax.numpy.float32)
     x_BHWC = diffusion.q_sample(self.schedule, x0_BHWC, t_B, noise_BHWC)
     return model.activations(x_BHWC, t_B, batch["labels"])
-
-  # --- a trained run ------------------------------------------------------------------
-
-  def check_eval(self, request: base.EvalRequest) -> None:
-    self.check_image_eval(request)
-    image_quality.settings_grid(self.cfg.diffusion, samplers=request.samplers,
-                                steps=request.steps, guidance=request.guidance)
-
-  def evaluate(self, run, request: base.EvalRequest, *, progress: bool = True) -> dict:
-    """Sample quality at each sampler setting, and held-out denoising error."""
-    self.check_eval(request)
-    settings = image_quality.settings_grid(run.cfg.diffusion, samplers=request.samplers,
-                                           steps=request.steps, guidance=request.guidance)
-    for s in settings:  # every setting, before the first image is drawn
-      image_generation.check_settings(run, s)
-    n_per_class = request.n or 100
-    classifier = classifier_for(run.cfg.data)
-    result = image_quality.evaluate(run, settings, classifier, n_per_class=n_per_class,
-                                    batch=request.batch, progress=progress)
-    real_test = image_sets.load(run.cfg.data, "test")
-    result["denoising"] = self.denoising(run, real_test, batch=request.batch, seed=0)
-    image_quality.write(run, run.eval_path, result, settings, n_per_class,
-                        classifier.accuracy, {"sampler": request.samplers,
-                                              "steps": request.steps,
-                                              "guidance": request.guidance})
-    return result
-
-  def denoising(self, run, real: image_sets.ImageSet, *, batch: int, seed: int) -> dict:
-    """Per-example held-out denoising error at the config's fixed timesteps, with CIs."""
-    graphdef, params = nnx.split(run.model)
-    shards = run.mesh.devices.size
-    batch = -(-min(batch, len(real)) // shards) * shards
-    sharding = NamedSharding(run.mesh, PartitionSpec(run.mesh.axis_names))
-
-    @jax.jit
-    def errors(params, images_B, labels_B, key):
-      return diffusion.denoising_errors(
-          nnx.merge(graphdef, params), images_B, labels_B, key, self.schedule,
-          prediction=run.cfg.diffusion.prediction, timesteps=self.eval_timesteps)
-
-    per_t = []
-    with mesh_lib.activate(run.mesh, run.rules):
-      for i, start in enumerate(range(0, len(real), batch)):
-        index = np.minimum(np.arange(start, start + batch), len(real) - 1)
-        rows = real.rows(index)
-        err_TB = errors(params, jax.device_put(rows["images"], sharding),
-                        jax.device_put(rows["labels"], sharding),
-                        jax.random.fold_in(jax.random.key(seed), i))
-        per_t.append(np.asarray(err_TB)[:, :min(batch, len(real) - start)])
-    err_TN = np.concatenate(per_t, axis=1)
-    return {f"t{t}": {"n": err_TN.shape[1], "metrics": {"mse": metrics.summarize(err_TN[i])},
-                      "chance": {}}
-            for i, t in enumerate(self.eval_timesteps)}
-
-  def sample(self, run, request: base.SampleRequest) -> list[str]:
-    """`n` images of each requested class (default: of every class), as one PNG grid."""
-    settings = image_generation.SamplerSettings.from_config(
-        run.cfg.diffusion, steps=request.steps, method=request.sampler, eta=request.eta,
-        guidance=request.guidance)
-    image_generation.check_settings(run, settings)
-    return self.sample_grid(
-        run, request, lambda labels: image_generation.generate(run, labels, settings,
-                                                               seed=request.seed),
-        f"{settings.method}{settings.steps}-guidance{settings.guidance:g}",
-        f"{settings.method}, {settings.steps} steps, guidance {settings.guidance:g}")

@@ -25,24 +25,19 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import optax
 from flax import nnx
 
 from scaling import mesh as mesh_lib
 from scaling import optim
-from scaling.config import UserError, require
+from scaling.config import require
 from scaling.data import image_sets
-from scaling.evals import image_quality
-from scaling.evals.image_features import classifier_for
 from scaling.families import base, image_data
-from scaling.generate import image_sampling
 from scaling.models import counting
 from scaling.models.dit import check_shapes
 from scaling.models.gan import GAN
 
 PLAYERS = ("generator", "discriminator")
-SETTING = "generator"  # the one way a GAN draws: its subset in eval.json
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -120,7 +115,6 @@ class GANFamily(image_data.ImageData):
 
   kind = "gan"
   unit = "sample"
-  suites = ("images",)
   base_config = staticmethod(base_config)
 
   def __init__(self, cfg):
@@ -157,10 +151,6 @@ class GANFamily(image_data.ImageData):
 
   # --- objective ----------------------------------------------------------------------
 
-  def latents(self, key, batch: int) -> jax.Array:
-    z_BZ = jax.random.normal(key, (batch, self.latent_dim), jnp.float32)
-    return mesh_lib.constrain(z_BZ, ("batch", None))
-
   def optimizer(self) -> TwoPlayers:
     t = self.cfg.train
     d_train = ml_collections.ConfigDict(t.to_dict())
@@ -170,7 +160,7 @@ class GANFamily(image_data.ImageData):
   def _d_objective(self, model, batch, key):
     x_BHWC, labels_B = batch["images"], batch["labels"]
     fake_BHWC = jax.lax.stop_gradient(
-        model.generator(self.latents(key, labels_B.shape[0]), labels_B))
+        model.generator(model.latents(key, labels_B.shape[0]), labels_B))
     real_B = model.discriminator(x_BHWC, labels_B)
     fake_B = model.discriminator(fake_BHWC, labels_B)
     loss = jax.nn.softplus(-real_B).mean() + jax.nn.softplus(fake_B).mean()
@@ -195,7 +185,7 @@ class GANFamily(image_data.ImageData):
     def g_objective(g):
       model = model_of(_join(g, d))
       labels_B = batch["labels"]
-      fake_BHWC = model.generator(self.latents(key_g, labels_B.shape[0]), labels_B)
+      fake_BHWC = model.generator(model.latents(key_g, labels_B.shape[0]), labels_B)
       return jax.nn.softplus(-model.discriminator(fake_BHWC, labels_B)).mean()
 
     g_loss, g_grads = jax.value_and_grad(g_objective)(g)
@@ -208,7 +198,7 @@ class GANFamily(image_data.ImageData):
   def eval_sums(self, model, batch, key) -> dict:
     """The discriminator's loss and accuracy on held-out reals and on fixed-latent fakes."""
     x_BHWC, labels_B, mask_B = batch["images"], batch["labels"], batch["mask"]
-    fake_BHWC = model.generator(self.latents(key, labels_B.shape[0]), labels_B)
+    fake_BHWC = model.generator(model.latents(key, labels_B.shape[0]), labels_B)
     real_B = model.discriminator(x_BHWC, labels_B)
     fake_B = model.discriminator(fake_BHWC, labels_B)
     m = mask_B.astype(jnp.float32)
@@ -225,46 +215,4 @@ class GANFamily(image_data.ImageData):
             "eval_examples": totals["examples"]}
 
   def activations(self, model, batch, key) -> dict[str, jax.Array]:
-    return model.activations(self.latents(key, batch["labels"].shape[0]), batch["labels"])
-
-  # --- a trained run ------------------------------------------------------------------
-
-  def generate(self, run, labels, setting=SETTING, *, seed: int = 0,
-               batch: int = 256) -> np.ndarray:
-    """One image per label from the (EMA) generator; the latents of batch `i` come from
-    `fold_in(key(seed), i)`, so the images do not depend on how the batch is split."""
-    del setting  # a GAN has one way to draw
-    return image_sampling.draw_batches(
-        run, labels, lambda model, key, labels_B: model.generator(
-            self.latents(key, labels_B.shape[0]), labels_B), SETTING, seed=seed, batch=batch)
-
-  def check_eval(self, request: base.EvalRequest) -> None:
-    self.check_image_eval(request)
-    _no_sampler_flags(sampler=request.samplers, steps=request.steps, guidance=request.guidance)
-
-  def evaluate(self, run, request: base.EvalRequest, *, progress: bool = True) -> dict:
-    """Sample quality of the generator: FD, KID, class accuracy, precision, recall,
-    density, coverage and class coverage of `n` images per class."""
-    self.check_eval(request)
-    n_per_class = request.n or 100
-    classifier = classifier_for(run.cfg.data)
-    result = image_quality.evaluate(run, [SETTING], classifier, generate=self.generate,
-                                    name=str, n_per_class=n_per_class, batch=request.batch,
-                                    progress=progress)
-    image_quality.write(run, run.eval_path, result, [{"method": SETTING}], n_per_class,
-                        classifier.accuracy, {})
-    return result
-
-  def sample(self, run, request: base.SampleRequest) -> list[str]:
-    """`n` images of each requested class (default: of every class), as one PNG grid."""
-    _no_sampler_flags(sampler=request.sampler, steps=request.steps, guidance=request.guidance,
-                      eta=request.eta)
-    return self.sample_grid(run, request, lambda labels: self.generate(run, labels,
-                                                                        seed=request.seed),
-                            "gan", "generator")
-
-
-def _no_sampler_flags(**flags) -> None:
-  given = [f"--{k}" for k, v in flags.items() if v is not None]
-  if given:
-    raise UserError(f"a GAN draws each image in one pass: {', '.join(given)} do not apply")
+    return model.activations(model.latents(key, batch["labels"].shape[0]), batch["labels"])

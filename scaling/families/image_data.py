@@ -1,20 +1,13 @@
-"""What every image family shares: the `data` section, class-labelled image sets written
-once as array_record and read through grain (`scaling.data.image_sets`), batches split over
-the batch axis only, samplers that split their batch over every device, the checks of an
-eval request, and `scaling sample`'s PNG grid of classes."""
+"""What every image family shares: the `data` section and class-labelled image sets written
+once as array_record and read through grain (`scaling.data.image_sets`)."""
 
 from __future__ import annotations
 
-import os
-from typing import Callable, Iterator
+from typing import Iterator
 
-import jax
 import numpy as np
 
-from scaling import mesh as mesh_lib
 from scaling.data import image_sets
-from scaling.errors import UserError
-from scaling.generate import image_sampling
 
 
 def data_section() -> dict:
@@ -41,10 +34,6 @@ class ImageData:
   def save_artifacts(self, data: dict, workdir: str) -> None:
     del data, workdir  # Images need no tokenizer; the config says everything else.
 
-  def load_artifacts(self, workdir: str) -> dict:
-    del workdir
-    return {}
-
   def train_dataset(self, data: dict, process_index: int, process_count: int):
     return image_sets.train_dataset(data["train"], global_batch=self.cfg.train.batch_size,
                                     seed=self.cfg.data.seed, process_index=process_index,
@@ -62,42 +51,3 @@ class ImageData:
     pixels = rng.uniform(-1, 1, (B, d.image_size, d.image_size, d.channels))
     return {"images": pixels.astype(np.float32),
             "labels": rng.integers(0, d.num_classes, B).astype(np.int32)}
-
-  def batch_sharding(self, mesh, rules) -> jax.sharding.NamedSharding:
-    # Only the leading (batch) axis is split, so one sharding fits images and labels.
-    return mesh_lib.batch_sharding(mesh, rules, ndim=1)
-
-  def inference_devices(self, devices: list) -> list:
-    return devices  # image samplers split their batch over every device
-
-  def check_image_eval(self, request) -> None:
-    """The checks of an eval request that hold for every image family."""
-    request.check()
-    other = [s for s in (request.suites or ()) if s not in self.suites]
-    if other or request.task_files:
-      raise UserError(f"an image model's suite is 'images', not "
-                      f"{', '.join([*other, *request.task_files])}")
-    if request.n is not None and request.n < 2:
-      raise UserError(f"-n must be at least 2 images per class for image metrics, "
-                      f"got {request.n}")
-
-  def sample_grid(self, run, request, draw: Callable[[np.ndarray], np.ndarray], tag: str,
-                  what: str) -> list[str]:
-    """`n` images of each requested class (default: of every class) as one PNG grid, one
-    row per class when there are several. `draw(labels)` makes the images; `tag` goes in
-    the default file name, `what` in the line returned."""
-    if request.prompts:
-      raise UserError(f"{run.workdir} holds an image model: use --class, not prompts")
-    n = 16 if request.n is None else request.n
-    if n < 1:
-      raise UserError(f"-n must be at least 1, got {n}")
-    classes = list(request.classes) or list(range(run.cfg.data.num_classes))
-    labels = image_sampling.check_labels(np.repeat(classes, n), run.cfg.data.num_classes)
-    path = request.out or os.path.join(
-        run.workdir, "samples",
-        f"class{'-'.join(map(str, classes)) if request.classes else 'all'}-{tag}"
-        f"-seed{request.seed}.png")
-    image_sampling.check_output(path)
-    out = draw(labels)
-    image_sampling.save_grid(out, path, columns=n if len(classes) > 1 else None)
-    return [f"wrote {len(out)} images ({what}) to {path}"]

@@ -2,8 +2,8 @@
 
 Data are generated task problems (arithmetic, letter-string and word analogies, programs
 from input/output examples) and natural-text corpora (`scaling.data`); costs are counted
-per token; a trained run is sampled with the KV-cache decoder and scored on benchmark
-suites (`scaling.evals`).
+per token. A trained run is sampled by `scaling.generate.lm` and scored by
+`scaling.evals.lm`.
 """
 
 from __future__ import annotations
@@ -19,14 +19,10 @@ import optax
 from flax import nnx
 
 from scaling import mesh as mesh_lib
-from scaling.config import UserError, require
+from scaling.config import require
 from scaling.data import builders, corpora, pipeline
 from scaling.data.tasks import analogy, arithmetic, mixture, programs
-from scaling.data.tokenizer import Tokenizer
-from scaling.evals import aggregate, code, scoring, suites
 from scaling.families import base
-from scaling.generate import sampling
-from scaling.generate import completion as text_generation
 from scaling.models import counting
 from scaling.models.lm import LM
 
@@ -160,17 +156,11 @@ def lm_eval_sums(logits_BLV: jax.Array, targets_BL: jax.Array, mask_BL: jax.Arra
   }
 
 
-def _code_settings(request: base.EvalRequest) -> code.Settings:
-  return code.Settings(samples=request.samples, temperature=request.temperature,
-                       top_p=request.top_p, seed=request.seed)
-
-
 class LMFamily(base.OneObjective):
   """Next-token prediction on tokenized text or task examples; costs counted per token."""
 
   kind = "lm"
   unit = "token"
-  suites = suites.SUITES
   ema_decay = None  # no weight averaging
   base_config = staticmethod(base_config)
 
@@ -213,16 +203,6 @@ class LMFamily(base.OneObjective):
   def save_artifacts(self, data: dict, workdir: str) -> None:
     data["tokenizer"].save(os.path.join(workdir, "tokenizer.model"))
 
-  def load_artifacts(self, workdir: str) -> dict:
-    path = os.path.join(workdir, "tokenizer.model")
-    if not os.path.exists(path):
-      raise UserError(f"{workdir} has no tokenizer.model: a language-model run needs the "
-                      "tokenizer it was trained with")
-    try:
-      return {"tokenizer": Tokenizer.load(path)}
-    except (OSError, RuntimeError) as e:
-      raise UserError(f"cannot read {path}: {e}") from None
-
   def train_dataset(self, data: dict, process_index: int, process_count: int):
     return pipeline.train_dataset(
         data["train"], global_batch=self.cfg.train.batch_size, seed=self.cfg.data.seed,
@@ -240,9 +220,6 @@ class LMFamily(base.OneObjective):
     tokens = rng.integers(4, self.vocab_size, (B, L + 1)).astype(np.int32)
     return {"inputs": tokens[:, :-1], "targets": tokens[:, 1:],
             "loss_mask": np.ones((B, L), np.float32)}
-
-  def batch_sharding(self, mesh, rules) -> jax.sharding.NamedSharding:
-    return mesh_lib.batch_sharding(mesh, rules)
 
   # --- objective ----------------------------------------------------------------------
 
@@ -272,70 +249,3 @@ class LMFamily(base.OneObjective):
   def activations(self, model, batch, key) -> dict[str, jax.Array]:
     del key
     return model.activations(batch["inputs"])
-
-  # --- a trained run ------------------------------------------------------------------
-
-  def inference_devices(self, devices: list) -> list:
-    return devices[:1]  # tiny models: one device decodes fastest
-
-  def check_eval(self, request: base.EvalRequest) -> None:
-    request.check()
-    if request.samplers or request.steps or request.guidance:
-      raise UserError("--sampler, --steps and --guidance are for image models")
-    for name in request.suites or ():
-      if name not in self.suites:
-        raise UserError(f"unknown suite {name!r} for a language model; known: "
-                        f"{', '.join(self.suites)}")
-    for path in request.task_files:
-      if not os.path.exists(path):
-        raise UserError(f"task file not found: {path}")
-    try:
-      _code_settings(request).sampling
-    except ValueError as e:
-      raise UserError(str(e)) from None
-
-  def evaluate(self, run, request: base.EvalRequest, *, progress: bool = True) -> dict:
-    """Greedy and teacher-forced scores on the text suites (default: arithmetic) and task
-    files; programs run and sampled on the code suite."""
-    self.check_eval(request)
-    names = list(request.suites if request.suites is not None
-                 else () if request.task_files else ("arithmetic",))
-    n = request.n or 500
-    items = suites.build([s for s in names if s != "code"], run.cfg.data, n_per_subset=n,
-                         task_files=list(request.task_files))
-    result = {}
-    if items:
-      outputs = scoring.score(run.model, run.tokenizer, items, batch=request.batch,
-                              progress=progress)
-      result = aggregate.aggregate(items, outputs)
-    meta = {"workdir": os.path.abspath(run.workdir), "step": run.step, "suites": names,
-            "task_files": list(request.task_files), "n_per_subset": n}
-    if "code" in names:
-      settings = _code_settings(request)
-      result.update(code.evaluate(run, n_per_level=n, settings=settings, batch=request.batch,
-                                  progress=progress))
-      meta["flags"] = settings.flags()  # so `scaling reproduce` samples the same way
-    if not result:
-      raise UserError("nothing to evaluate: the suites and task files hold no items")
-    aggregate.write(run.eval_path, result, meta)
-    return result
-
-  def sample(self, run, request: base.SampleRequest) -> list[str]:
-    """Completions of every prompt, `n` each, printed as prompt + completion."""
-    if request.classes:
-      raise UserError(f"--class is for image models; {run.workdir} holds a language model")
-    if request.n is not None and request.n < 1:
-      raise UserError(f"-n must be at least 1, got {request.n}")
-    cfg = sampling.SamplingConfig(temperature=request.temperature, top_k=request.top_k,
-                                  top_p=request.top_p, min_p=request.min_p)
-    try:
-      cfg.validate()
-    except ValueError as e:
-      raise UserError(str(e)) from None
-    if not request.prompts:
-      raise UserError("give --prompt TEXT (repeatable) or --prompts_file FILE")
-    completions = text_generation.complete(run, list(request.prompts), n=request.n or 1,
-                                           cfg=cfg, max_new_tokens=request.max_new_tokens,
-                                           seed=request.seed)
-    return [f"{prompt}{out}" for prompt, outs in zip(request.prompts, completions)
-            for out in outs]

@@ -51,7 +51,7 @@ def complete(run, prompts: list[str], *, n: int = 1,
   except ValueError as e:
     raise UserError(str(e)) from None
   if n < 1:
-    raise UserError(f"-n must be at least 1, got {n}")
+    raise UserError(f"n must be at least 1, got {n}")
   tokens, lengths, max_new_tokens = encode_prompts(run, prompts, max_new_tokens)
   out = decode.generate(run.model, np.repeat(tokens, n, axis=0), np.repeat(lengths, n),
                         max_new_tokens=max_new_tokens, cfg=cfg, stop_tokens=(EOS_ID,),

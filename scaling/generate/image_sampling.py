@@ -20,12 +20,12 @@ from jax.sharding import NamedSharding, PartitionSpec
 from scaling import config as config_lib
 from scaling import files
 from scaling import mesh as mesh_lib
-from scaling.errors import UserError
+from scaling.errors import RequestError, UserError
 from scaling.generate import diffusion
 
 
-# The command-line flag of each sampler setting, for error messages.
-FLAGS = {"steps": "--steps", "method": "--sampler", "eta": "--eta", "guidance": "--guidance"}
+# The request field of each sampler setting, for error messages.
+FIELDS = {"steps": "steps", "method": "sampler", "eta": "eta", "guidance": "guidance"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,29 +53,36 @@ def check_labels(labels, num_classes: int) -> np.ndarray:
   return labels
 
 
+def schedule_of(cfg) -> diffusion.Schedule:
+  """The noise schedule a diffusion run was trained with."""
+  return diffusion.make_schedule(cfg.diffusion.schedule, cfg.diffusion.timesteps)
+
+
 def check_settings(run, settings: SamplerSettings) -> None:
-  """One `error:` line naming the flag of an impossible setting for this run."""
+  """Fails naming the request field of an impossible setting for this run."""
   try:
-    diffusion.check_sampling(run.family.schedule, steps=settings.steps, method=settings.method,
-                             eta=settings.eta, guidance=settings.guidance,
+    diffusion.check_sampling(schedule_of(run.cfg), steps=settings.steps,
+                             method=settings.method, eta=settings.eta,
+                             guidance=settings.guidance,
                              prediction=run.cfg.diffusion.prediction)
-  except diffusion.SettingError as e:  # The settings came from flags: name the flag.
-    raise UserError(f"{FLAGS.get(e.setting, e.setting)}: {e}") from None
+  except diffusion.SettingError as e:  # The settings came from a request: name its field.
+    field = FIELDS.get(e.setting, e.setting)
+    raise RequestError(field, f"{{field}}: {e}") from None
 
 
 def generate(run, labels, settings: SamplerSettings, *, seed: int = 0,
              batch: int = 256) -> np.ndarray:
   """One image per label, float32 in [-1, 1], [N, H, W, C] on the host."""
   check_settings(run, settings)
-  family = run.family
+  schedule = schedule_of(run.cfg)
 
   def draw(model, key, labels_B):
     d = run.cfg.data
-    return diffusion.sample(model, family.schedule, key,
+    return diffusion.sample(model, schedule, key,
                             (labels_B.shape[0], d.image_size, d.image_size, d.channels),
                             labels_B, steps=settings.steps, method=settings.method,
                             eta=settings.eta, guidance=settings.guidance,
-                            null_class=family.null_class,
+                            null_class=model.num_classes,  # the DiT's extra class row
                             prediction=run.cfg.diffusion.prediction)
 
   return draw_batches(run, labels, draw, settings, seed=seed, batch=batch)
@@ -138,7 +145,7 @@ def grid(images_NHWC: np.ndarray, columns: int | None = None, pad: int = 1) -> n
 def check_output(path: str) -> None:
   """Fails before sampling when the grid could not be written."""
   if not path.lower().endswith(".png"):
-    raise UserError(f"--out must name a .png file, got {path}")
+    raise RequestError("out", f"{{field}} must name a .png file, got {path}")
   files.check_writable(path, "image grid")
 
 
@@ -153,3 +160,33 @@ def save_grid(images_NHWC: np.ndarray, path: str, columns: int | None = None,
     matplotlib.image.imsave(path, tiles[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
   else:
     matplotlib.image.imsave(path, tiles)
+
+
+def sample_grid(run, request, draw, tag: str, what: str) -> list[str]:
+  """`scaling sample` for image kinds: `n` images of each requested class (default: of
+  every class) as one PNG grid, one row per class when there are several.
+  `draw(labels)` makes the images; `tag` goes in the default file name, `what` in the
+  line returned."""
+  if request.prompts:
+    raise RequestError("prompts", f"{run.workdir} holds an image model: give classes, "
+                       "not {field}")
+  n = request.count(default=16)
+  classes = list(request.classes) or list(range(run.cfg.data.num_classes))
+  labels = check_labels(np.repeat(classes, n), run.cfg.data.num_classes)
+  path = request.out or os.path.join(
+      run.workdir, "samples",
+      f"class{'-'.join(map(str, classes)) if request.classes else 'all'}-{tag}"
+      f"-seed{request.seed}.png")
+  check_output(path)
+  out = draw(labels)
+  save_grid(out, path, columns=n if len(classes) > 1 else None)
+  return [f"wrote {len(out)} images ({what}) to {path}"]
+
+
+def inference_devices(devices: list) -> list:
+  return devices  # image samplers split their batch over every device
+
+
+def load_artifacts(workdir: str) -> dict:
+  del workdir  # Images need no tokenizer; the config says everything else.
+  return {}

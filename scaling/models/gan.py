@@ -133,6 +133,11 @@ class GAN(nnx.Module):
     self.generator = Generator(cfg, image_size, channels, num_classes, latent_dim, rngs=rngs)
     self.discriminator = Discriminator(cfg, image_size, channels, num_classes, rngs=rngs)
 
+  def latents(self, key: jax.Array, batch: int) -> jax.Array:
+    """The generator's standard normal input for `batch` images, split over the batch."""
+    z_BZ = jax.random.normal(key, (batch, self.latent_dim), jnp.float32)
+    return constrain(z_BZ, ("batch", None))
+
   def activations(self, z_BZ, labels_B) -> dict[str, jax.Array]:
     """Mean absolute value of every block's output in both networks (coordinate checks)."""
     images, g_layers = self.generator._forward(z_BZ, labels_B, collect=True)

@@ -44,8 +44,10 @@ import ml_collections
 
 from scaling import cluster, files
 from scaling import config as config_lib
-from scaling.errors import ConfigError, UserError
-from scaling.families import EvalRequest, family_for, validate
+from scaling.errors import ConfigError, RequestError, UserError
+from scaling.evals import kinds as eval_kinds
+from scaling.evals.request import EvalRequest
+from scaling.families import family_for, validate
 from scaling.sweep import axes
 
 EXECUTORS = ("local", "slurm")
@@ -146,16 +148,24 @@ def load(spec: str, overrides=(), executor: str | None = None) -> ml_collections
   return sweep
 
 
+# The `eval` key of each eval request field that has another name there.
+EVAL_KEYS = {"samplers": "sampler"}
+
+
+def _named(e: RequestError) -> str:
+  return e.naming(f"sweep.eval.{EVAL_KEYS.get(e.field, e.field)}")
+
+
 def eval_request(sweep) -> EvalRequest:
   """The `scaling eval` request every trial gets after training."""
   e = sweep.eval
   try:
-    return EvalRequest.from_flags(suite=e.suites or None, n=e.n or None, batch=e.batch,
-                                  sampler=e.sampler or None, steps=e.steps or None,
-                                  guidance=e.guidance or None, samples=e.samples,
-                                  temperature=e.temperature, top_p=e.top_p, seed=e.seed)
-  except UserError as err:
-    raise ConfigError(f"sweep.eval: {err}") from None
+    return EvalRequest.build(suites=e.suites or None, n=e.n or None, batch=e.batch,
+                             samplers=e.sampler or None, steps=e.steps or None,
+                             guidance=e.guidance or None, samples=e.samples,
+                             temperature=e.temperature, top_p=e.top_p, seed=e.seed)
+  except RequestError as err:
+    raise ConfigError(_named(err)) from None
 
 
 def _steps_for_budget(cfg, tokens_per_param: float) -> int:
@@ -233,9 +243,10 @@ def check(sweep, trial_list: list[Trial], devices=None, *, check_mesh: bool = Tr
     try:
       if check_mesh:
         validate(t.cfg, devices)
-      family = family_for(t.cfg)
-      family.check()
-      family.check_eval(request)
+      family_for(t.cfg).check()
+      eval_kinds.for_kind(t.cfg.model.kind).check(t.cfg, request)
+    except RequestError as e:
+      raise ConfigError(f"trial {t.size} seed {t.seed}: {_named(e)}") from None
     except UserError as e:
       raise ConfigError(f"trial {t.size} seed {t.seed}: {e}") from None
 

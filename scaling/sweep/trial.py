@@ -14,7 +14,7 @@ import time
 from typing import Callable, Sequence
 
 from scaling import cluster, exits, files
-from scaling.families import EvalRequest
+from scaling.evals.request import EvalRequest
 
 FINAL = ("completed", "diverged")  # a diverged trial would diverge again: not re-run
 _TRAIN_STATE = {exits.OK: "trained", exits.DIVERGED: "diverged",

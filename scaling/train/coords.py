@@ -39,7 +39,7 @@ def activation_scales(cfg, *, steps: int) -> list[dict[str, float]]:
   key = jax.random.key(cfg.seed)
   with mesh_lib.activate(mesh, rules):
     spec = StateSpec(family.make_model, tx, mesh, ema=family.ema_decay is not None)
-    sharding = family.batch_sharding(mesh, rules)
+    sharding = mesh_lib.batch_sharding(mesh, rules, ndim=1)  # every leaf: its leading axis
     batch = jax.device_put(family.synthetic_batch(np.random.default_rng(0)), sharding)
     train_step = make_train_step(spec, family, tx, optim.schedule(cfg.train), sharding,
                                  ema_decay=family.ema_decay)

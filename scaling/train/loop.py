@@ -212,7 +212,8 @@ class _Loop:
                progress, started):
     self.cfg, self.family, self.data = cfg, family, data
     self.checkpointer, self.writer, self.progress = checkpointer, writer, progress
-    self.batch_sharding = family.batch_sharding(mesh, rules)
+    # Batches are split along their leading axis only, so one sharding fits every leaf.
+    self.batch_sharding = mesh_lib.batch_sharding(mesh, rules, ndim=1)
     self.train_step = make_train_step(spec, family, tx, optim.schedule(cfg.train),
                                       self.batch_sharding, ema_decay=family.ema_decay)
     self.eval_step = make_eval_step(spec, family, mesh)
