@@ -76,8 +76,13 @@ def make_mesh(mesh_cfg, devices: Sequence[jax.Device] | None = None) -> jax.shar
 
 
 def complete_rules(rules) -> Rules:
-  """Validates a rules table and maps every logical axis it omits to None (replicated)."""
-  table = {}
+  """Validates a rules table, keeping its order: that is its priority (`logical_to_spec`).
+
+  A logical axis may be listed more than once (MaxText-style fallbacks): in each array the
+  first of its rules whose mesh axes no other dimension has taken applies. Axes the table
+  omits are replicated.
+  """
+  table = []
   for entry in rules:
     if len(entry) != 2:
       raise ConfigError(f"config.mesh.rules: each rule is (logical, mesh axes), got {entry!r}")
@@ -89,13 +94,33 @@ def complete_rules(rules) -> Rules:
     for t in targets:
       if t not in MESH_AXES:
         raise ConfigError(f"config.mesh.rules: {logical!r} maps to unknown mesh axis {t!r}")
-    table[logical] = targets[0] if len(targets) == 1 else (targets or None)
-  return tuple((name, table.get(name)) for name in LOGICAL_AXES)
+    table.append((logical, targets[0] if len(targets) == 1 else (targets or None)))
+  first = {}
+  for logical, target in table:
+    first.setdefault(logical, target)
+  names = [logical for logical, _ in table]
+  # Flax NNX creates parameters through a plain mapping of the table, in which an axis's
+  # last entry wins: a repeated axis's first rule goes last too. It changes no resolution
+  # (by then the axis is assigned, or that rule's mesh axes are taken). Omitted axes are
+  # named so that the mapping does not take them for mesh axes.
+  repeated = tuple((n, first[n]) for n in first if names.count(n) > 1)
+  omitted = tuple((n, None) for n in LOGICAL_AXES if n not in first)
+  return tuple(table) + repeated + omitted
 
 
-def logical_to_spec(names: Sequence[str | None], rules: Rules) -> PartitionSpec:
-  """PartitionSpec for an array whose dimensions carry the given logical names."""
+def logical_to_spec(names: Sequence[str | None], rules: Rules | None = None) -> PartitionSpec:
+  """PartitionSpec for an array whose dimensions carry the given logical names (default
+  rules: the active ones), as flax resolves activation constraints: rules in table order,
+  each applied to its logical axis if that axis is still unassigned and its mesh axes are
+  still free in this array. The batch and every check resolve here; `check_divisible`
+  makes sure Flax NNX creates each parameter with this spec too."""
   return linen.logical_to_mesh_axes(tuple(names), rules)
+
+
+def _ways(mesh: jax.sharding.Mesh, entry) -> int:
+  """How many shards one PartitionSpec entry splits its dimension into."""
+  axes = (entry,) if isinstance(entry, str) else tuple(entry or ())
+  return int(np.prod([mesh.shape[a] for a in axes])) if axes else 1
 
 
 @contextlib.contextmanager
@@ -118,22 +143,30 @@ def batch_sharding(mesh: jax.sharding.Mesh, rules: Rules, ndim: int = 2) -> Name
 
 def data_parallel_size(mesh: jax.sharding.Mesh, rules: Rules) -> int:
   """How many ways the batch axis is split."""
-  target = dict(rules).get("batch")
-  axes = (target,) if isinstance(target, str) else tuple(target or ())
-  return int(np.prod([mesh.shape[a] for a in axes])) if axes else 1
+  return _ways(mesh, logical_to_spec(("batch",), rules)[0])
 
 
 def check_divisible(abstract_state, mesh: jax.sharding.Mesh, rules: Rules) -> None:
-  """Fails with the parameter's name if a sharded dimension does not divide its mesh axes."""
-  table = dict(rules)
+  """Fails with the parameter's name if a sharded dimension does not divide its mesh axes,
+  or if Flax NNX would create a parameter other than `logical_to_spec` resolves it."""
   flat = nnx.to_flat_state(abstract_state)
   for path, var in flat:
-    names = var.get_metadata().get("out_sharding") or ()
-    for dim, name in zip(var.shape, names):
-      target = table.get(name)
-      axes = (target,) if isinstance(target, str) else tuple(target or ())
-      ways = int(np.prod([mesh.shape[a] for a in axes])) if axes else 1
-      if dim % ways:
+    names = tuple(var.get_metadata().get("out_sharding") or ())
+    name = ".".join(map(str, path))
+    spec = logical_to_spec(names, rules)
+    with nnx.logical_axis_rules(rules):
+      created = nnx.spmd.get_var_pspec(var)  # by each axis's first rule, no fallbacks
+    if names and tuple(created) != tuple(spec):
+      used = jax.tree.leaves(tuple(created))
+      shared = sorted({a for a in used if used.count(a) > 1})
+      raise ConfigError(
+          f"config.mesh.rules: parameter {name} {names}: the first rules of its axes put "
+          f"mesh axis {', '.join(map(repr, shared))} on two dimensions ({created}); Flax NNX "
+          "creates parameters by each axis's first rule (fallbacks apply to activations "
+          "only), so give one of these axes a first rule on another mesh axis")
+    for dim, logical, entry in zip(var.shape, names, spec):
+      if dim % _ways(mesh, entry):
+        axes = (entry,) if isinstance(entry, str) else tuple(entry)
         raise ConfigError(
-            f"config.mesh: parameter {'.'.join(map(str, path))} has {name!r} size {dim}, "
-            f"not divisible by mesh axes {axes} of total size {ways}")
+            f"config.mesh: parameter {name} has {logical!r} size {dim}, "
+            f"not divisible by mesh axes {axes} of total size {_ways(mesh, entry)}")

@@ -97,3 +97,72 @@ def test_changing_rules_changes_sharding_not_model():
     factory = StateSpec(LMFamily(cfg).make_model, optim.optimizer(cfg.train), mesh)
   sharding = dict(nnx.to_flat_state(factory.shardings.params))[("embed_VD",)].get_value()
   assert sharding.spec == P("fsdp", None)
+
+
+def _mesh(shape):
+  data, fsdp, tensor = shape
+  cfg = tiny_config(f"mesh.data={data}", f"mesh.fsdp={fsdp}", f"mesh.tensor={tensor}")
+  return cfg, mesh_lib.make_mesh(cfg.mesh, jax.devices()[:data * fsdp * tensor])
+
+
+def test_first_listed_rule_wins_and_later_ones_are_fallbacks():
+  """A logical axis listed twice resolves as flax (and MaxText) resolve it: the first rule
+  whose mesh axes the array has not used yet; the batch size, the batch's sharding and
+  every activation agree."""
+  _, mesh = _mesh((2, 4, 1))
+  rules = mesh_lib.complete_rules((("batch", "data"), ("batch", "fsdp"),
+                                   ("act_embed", "data"), ("act_embed", "fsdp")))
+  assert mesh_lib.logical_to_spec(("batch", "length"), rules) == P("data", None)
+  assert mesh_lib.logical_to_spec(("act_embed",), rules) == P("data")
+  # `data` is the batch's, so the embedding falls back to its second rule.
+  assert mesh_lib.logical_to_spec(("batch", "length", "act_embed"), rules) == P(
+      "data", None, "fsdp")
+  assert mesh_lib.batch_sharding(mesh, rules).spec == P("data", None)
+  assert mesh_lib.data_parallel_size(mesh, rules) == 2
+  # The same on a table that was not completed.
+  raw = (("batch", "data"), ("batch", "fsdp"))
+  assert mesh_lib.data_parallel_size(mesh, raw) == 2 == mesh.shape[
+      mesh_lib.batch_sharding(mesh, raw).spec[0]]
+
+
+def test_parameters_take_the_first_rule_of_a_repeated_axis():
+  cfg, mesh = _mesh((1, 2, 4))
+  rules = mesh_lib.complete_rules((("embed", "fsdp"), ("embed", "tensor"), ("vocab", "tensor")))
+  with mesh_lib.activate(mesh, rules):
+    factory = StateSpec(LMFamily(cfg).make_model, optim.optimizer(cfg.train), mesh)
+  shardings = dict(nnx.to_flat_state(factory.shardings.params))
+  assert shardings[("embed_VD",)].get_value().spec == P("tensor", "fsdp")
+  assert shardings[("final_norm", "scale")].get_value().spec == P("fsdp")
+
+
+@pytest.mark.parametrize("first, then, fails", [("fsdp", "tensor", False),
+                                                ("tensor", "fsdp", True)])
+def test_divisibility_is_checked_on_the_shardings_applied(first, then, fails):
+  """d_model 32 splits over fsdp=2, not over tensor=3: only the rule that applies counts."""
+  cfg, mesh = _mesh((1, 2, 3))
+  rules = mesh_lib.complete_rules((("embed", first), ("embed", then)))
+  abstract = nnx.state(nnx.eval_shape(LMFamily(cfg).make_model))  # outside the mesh
+  if fails:
+    with pytest.raises(mesh_lib.ConfigError, match="'embed' size 32, not divisible by mesh "
+                                                   r"axes \('tensor',\) of total size 3"):
+      mesh_lib.check_divisible(abstract, mesh, rules)
+    return
+  mesh_lib.check_divisible(abstract, mesh, rules)
+  with mesh_lib.activate(mesh, rules):
+    factory = StateSpec(LMFamily(cfg).make_model, optim.optimizer(cfg.train), mesh)
+  for (path, var), (_, sharding) in zip(nnx.to_flat_state(abstract),
+                                        nnx.to_flat_state(factory.shardings.params)):
+    for dim, axes in zip(var.shape, sharding.get_value().spec):
+      ways = np.prod([mesh.shape[a] for a in jax.tree.leaves(axes)]) if axes else 1
+      assert dim % ways == 0, path
+
+
+def test_a_parameter_whose_first_rules_share_a_mesh_axis_is_a_config_error():
+  """Activations resolve (vocab, embed) -> (tensor, fsdp) by the fallback; Flax NNX creates
+  a parameter by each axis's first rule, which would put `tensor` on both dimensions."""
+  cfg, mesh = _mesh((1, 2, 2))
+  rules = mesh_lib.complete_rules((("vocab", "tensor"), ("embed", "tensor"), ("embed", "fsdp")))
+  assert mesh_lib.logical_to_spec(("vocab", "embed"), rules) == P("tensor", "fsdp")
+  abstract = nnx.state(nnx.eval_shape(LMFamily(cfg).make_model))
+  with pytest.raises(mesh_lib.ConfigError, match=r"embed_VD.*'tensor'"):
+    mesh_lib.check_divisible(abstract, mesh, rules)
