@@ -11,6 +11,7 @@ import os
 import shlex
 import sys
 
+from scaling import exits
 from scaling.errors import RequestError, UserError
 
 
@@ -130,7 +131,7 @@ def _cmd_sweep(args, overrides) -> int:
       directory, _ = sweep_run.run(args.config, overrides, args.dir, args.executor)
     except Interrupted as e:
       print(f"\nsweep interrupted: {e}", file=sys.stderr)
-      return 130
+      return exits.INTERRUPTED
     return _plot(directory)
   _no_overrides(f"sweep {args.action}", overrides)
   directory = args.dir or args.path
@@ -418,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     return args.func(args, overrides)
   except KeyboardInterrupt:
     print("error: interrupted", file=sys.stderr)
-    return 130
+    return exits.INTERRUPTED
   except Exception as e:
     line = _one_line(e)
     if line is None:

@@ -160,3 +160,22 @@ def test_launch_slurm_runs_training_as_a_job(slurm_cluster, tmp_path):
     time.sleep(0.5)
   assert summary(str(workdir))["status"] == "completed", open(
       workdir / "slurm" / f"run-{job}.out").read()[-3000:]
+
+
+@pytest.mark.parametrize("state", ["completed", "diverged", "preempted", "failed"])
+def test_a_task_that_does_not_requeue_exits_as_the_trainer_would(state, tmp_path, monkeypatch):
+  """Outside an array job (nothing to requeue) a task ends with `scaling train`'s exit code
+  for its trial's state (`exits.FOR_STATUS`), an error for any other state."""
+  import types
+  from scaling import exits
+  from scaling.sweep import slurm
+  trial = types.SimpleNamespace(name="t")
+  monkeypatch.setattr(slurm.signal, "signal", lambda *_: None)
+  monkeypatch.setattr(slurm.spec_lib, "load_saved", lambda layout: (None, [trial]))
+  monkeypatch.setattr(slurm.spec_lib, "eval_request", lambda sweep: None)
+  monkeypatch.setattr(slurm.trial_lib, "run_trial",
+                      lambda *_: {"state": state, "exit_code": None})
+  for name in ("SLURM_ARRAY_JOB_ID", "SLURM_JOB_ID", "SLURM_NTASKS", "SLURM_CPUS_PER_TASK"):
+    monkeypatch.delenv(name, raising=False)
+  os.makedirs(tmp_path / "slurm" / "results")
+  assert slurm.task(str(tmp_path), "t") == exits.FOR_STATUS.get(state, exits.ERROR)

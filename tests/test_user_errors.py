@@ -225,3 +225,19 @@ def test_plot_with_no_completed_trial_and_a_corrupt_table(tmp_path, capsys):
   (directory / "results.jsonl").write_text('{"trial": "a", "size"\n')
   one_error(capsys, ["plot", str(directory)], "results.jsonl")
   one_error(capsys, ["sweep", "status", str(directory)], "not a sweep directory")
+
+
+@pytest.mark.parametrize("interrupt", ["ctrl-c", "sweep"])
+def test_interrupts_exit_with_the_interrupted_code(interrupt, monkeypatch, capsys):
+  """Ctrl-C, and a sweep interrupted while its trials run, exit with `exits.INTERRUPTED`
+  (patched here: the CLI must read the constant, not repeat its value)."""
+  from scaling.sweep import local
+  from scaling.sweep import run as sweep_run
+
+  def stop(*_):
+    raise KeyboardInterrupt if interrupt == "ctrl-c" else local.Interrupted("trials stopped")
+
+  monkeypatch.setattr(sweep_run, "run", stop)
+  monkeypatch.setattr(exits, "INTERRUPTED", 99)
+  assert cli.main(["sweep", "run", "--config=sweep.py"]) == 99
+  assert "interrupted" in capsys.readouterr().err

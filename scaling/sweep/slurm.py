@@ -208,7 +208,7 @@ def task(directory: str, name: str) -> int:
     # task is named as such: the last task's SLURM_JOB_ID names the whole array.
     requeued = subprocess.call(["scontrol", "requeue", job])
     return 0 if requeued == 0 else exits.PREEMPTED
-  return {"completed": exits.OK, "diverged": exits.DIVERGED}.get(result["state"], exits.ERROR)
+  return exits.FOR_STATUS.get(result["state"], exits.ERROR)
 
 
 if __name__ == "__main__":
