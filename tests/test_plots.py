@@ -99,3 +99,25 @@ def test_subsets_with_the_same_values_are_fitted_once(monkeypatch):
   rows[0]["metrics"]["arithmetic/all/exact_match"] = [0.01, 0.0, 0.03]  # now they differ
   assert report.emergence_for(rows, "arithmetic", "all", fitted) != second
   assert calls == ["arithmetic +3d", "arithmetic all"]
+
+
+def test_a_sweep_json_without_a_headline_takes_the_sweep_default(tmp_path, monkeypatch):
+  """The default headline is the sweep schema's (`spec.base_sweep`), not a second copy."""
+  import json
+  from scaling.sweep import spec
+  with open(tmp_path / "results.jsonl", "w") as f:
+    for r in _rows():
+      r["metrics"].update({k.replace("+3d", "all"): v for k, v in r["metrics"].items()})
+      f.write(json.dumps(r) + "\n")
+  (tmp_path / "sweep.json").write_text(json.dumps({"name": "old"}))
+  schema = spec.base_sweep
+
+  def with_default(*args):
+    base = schema(*args)
+    base.headline = ("arithmetic", "all")
+    return base
+
+  monkeypatch.setattr(spec, "base_sweep", with_default)
+  assert report.analyze(str(tmp_path)) == 0
+  analysis = json.loads((tmp_path / "analysis.json").read_text())
+  assert analysis["headline"] == ["arithmetic", "all"]

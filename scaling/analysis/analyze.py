@@ -28,6 +28,7 @@ from scaling.analysis import (checkpoints, collapse, compute_optimal, emergence,
                               prediction_plots, tables)
 from scaling.errors import UserError
 from scaling.sweep import results
+from scaling.sweep import spec as spec_lib
 from scaling.sweep.layout import SweepDir
 
 CONTINUOUS = tables.CONTINUOUS
@@ -187,8 +188,9 @@ def analyze(directory: str) -> int:
     states = sorted({r.get("status", "pending") for r in all_rows})
     raise UserError(f"{directory}: no trial completed ({', '.join(states) or 'no trials'}); "
                     "nothing to fit or plot")
-  sweep = files.read_json(layout.sweep, default={})
-  task, subset = tuple(sweep.get("headline") or ("arithmetic", "+3d"))
+  # sweep.json holds every field of the sweep; the schema fills any an older one lacks.
+  sweep = {**spec_lib.base_sweep().to_dict(), **files.read_json(layout.sweep, default={})}
+  task, subset = tuple(sweep["headline"])
   final = [r for r in all_rows if checkpoints.is_final(r)]
   analysis = {"headline": [task, subset], "fits": {}, "emergence": {}}
   figs, texts = _Figures(layout.figures), []
