@@ -29,29 +29,42 @@ from flax import nnx
 
 from scaling.errors import ConfigError
 
-SCHEDULES = ("cosine", "constant", "wsd")
+def _wsd(train_cfg, peak: float, rest: int) -> optax.Schedule:
+  """Warmup-stable-decay's phases after the warmup: constant, then linear to the final
+  rate over the last `decay_fraction` of the steps."""
+  decay = max(int(rest * train_cfg.decay_fraction), 1)
+  return optax.join_schedules(
+      [optax.constant_schedule(peak),
+       optax.linear_schedule(peak, peak * train_cfg.final_lr_fraction, decay)], [rest - decay])
+
+
+# What follows the warmup, by `train.schedule`: (train section, peak rate, steps after the
+# warmup) -> schedule.
+_AFTER_WARMUP = {
+    "cosine": lambda t, peak, rest: optax.cosine_decay_schedule(
+        peak, rest, alpha=t.final_lr_fraction),
+    "constant": lambda t, peak, rest: optax.constant_schedule(peak),
+    "wsd": _wsd,
+}
+SCHEDULES = tuple(_AFTER_WARMUP)
 OPTIMIZERS = ("adamw",)
+
+
+def check(train_cfg) -> None:
+  """The one check of the `train` section's schedule and optimizer names (config
+  validation calls it; `schedule` and `optimizer` expect names it accepted)."""
+  for field, known in (("schedule", SCHEDULES), ("optimizer", OPTIMIZERS)):
+    if train_cfg[field] not in known:
+      raise ConfigError(f"config.train.{field}: unknown {train_cfg[field]!r}; "
+                        f"choose from {', '.join(known)}")
 
 
 def schedule(train_cfg) -> optax.Schedule:
   """Linear warmup, then cosine decay, constant, or warmup-stable-decay (WSD)."""
   peak, steps = train_cfg.learning_rate, train_cfg.steps
   warmup = min(train_cfg.warmup_steps, steps)
-  final = peak * train_cfg.final_lr_fraction
   ramp = optax.linear_schedule(0.0, peak, max(warmup, 1))
-  rest = max(steps - warmup, 1)
-  if train_cfg.schedule == "cosine":
-    after = optax.cosine_decay_schedule(peak, rest, alpha=train_cfg.final_lr_fraction)
-  elif train_cfg.schedule == "constant":
-    after = optax.constant_schedule(peak)
-  elif train_cfg.schedule == "wsd":
-    decay = max(int(rest * train_cfg.decay_fraction), 1)
-    after = optax.join_schedules(
-        [optax.constant_schedule(peak), optax.linear_schedule(peak, final, decay)],
-        [rest - decay])
-  else:
-    raise ConfigError(f"config.train.schedule: unknown {train_cfg.schedule!r}; "
-                      f"choose from {', '.join(SCHEDULES)}")
+  after = _AFTER_WARMUP[train_cfg.schedule](train_cfg, peak, max(steps - warmup, 1))
   return optax.join_schedules([ramp, after], [warmup])
 
 
@@ -95,8 +108,7 @@ def optimizer(train_cfg, scales: dict[tuple, float] | None = None
               ) -> optax.GradientTransformation:
   """AdamW (decoupled weight decay on matrices) after global-norm clipping; `scales`
   multiplies each parameter's update (muP's learning rates, see `lr_scales`)."""
-  if train_cfg.optimizer != "adamw":
-    raise ConfigError(f"config.train.optimizer: unknown {train_cfg.optimizer!r}; known: adamw")
+  assert train_cfg.optimizer == "adamw", train_cfg.optimizer  # see `check`
   parts = []
   if train_cfg.grad_clip > 0:
     parts.append(optax.clip_by_global_norm(train_cfg.grad_clip))

@@ -54,3 +54,20 @@ def test_hash_names_content_and_survives_saving(tmp_path):
   assert json.load(open(path))["model"]["d_model"] == a.model.d_model
   assert config_lib.config_hash(config_lib.from_json(path)) == config_lib.config_hash(a)
   assert config_lib.run_name(a).startswith("arithmetic-s5-")
+
+
+@pytest.mark.parametrize("field", ["schedule", "optimizer"])
+def test_optimizer_and_schedule_names_are_checked_in_one_place(field):
+  """`optim.check` names the choices; the family check reports exactly its error."""
+  from scaling import optim
+  from scaling.families import base
+  from tests.helpers import tiny_config
+  cfg = tiny_config(f"train.{field}='nadamw'")
+  choices = {"schedule": optim.SCHEDULES, "optimizer": optim.OPTIMIZERS}[field]
+  with pytest.raises(ConfigError) as checked:
+    optim.check(cfg.train)
+  assert str(checked.value) == (f"config.train.{field}: unknown 'nadamw'; choose from "
+                                f"{', '.join(choices)}")
+  with pytest.raises(ConfigError) as in_family:
+    base.check_training(cfg)
+  assert str(in_family.value) == str(checked.value)
