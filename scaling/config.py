@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import ml_collections
 
 from scaling import files
-from scaling.errors import ConfigError, UserError  # noqa: F401  (UserError: re-exported)
+from scaling.errors import ConfigError, UserError
 
 
 def load(spec: str) -> ml_collections.ConfigDict:

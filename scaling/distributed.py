@@ -13,7 +13,7 @@ import time
 
 import jax
 
-from scaling.config import UserError
+from scaling.errors import UserError
 
 
 def _wait_for_coordinator(coordinator: str, timeout_s: float) -> None:

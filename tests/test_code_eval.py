@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from scaling import cli, exits
-from scaling.config import ConfigError
+from scaling.errors import ConfigError
 from scaling.data.tasks import interpreter as interp
 from scaling.data.tasks import mixture, programs
 from scaling.evals import code

@@ -10,7 +10,7 @@ import pytest
 from flax import nnx
 
 from scaling import mesh as mesh_lib
-from scaling.config import ConfigError
+from scaling.errors import ConfigError
 from scaling.models import counting
 from scaling.families import diffusion
 from scaling.models.dit import DiT

@@ -8,7 +8,7 @@ import pytest
 import scipy.linalg
 from sklearn.datasets import load_digits
 
-from scaling.config import ConfigError
+from scaling.errors import ConfigError
 from scaling.data import builders
 from scaling.data import image_sets as images
 from scaling.evals import image_features as metrics

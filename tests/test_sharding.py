@@ -9,6 +9,7 @@ from jax.sharding import PartitionSpec as P
 from scaling import exits
 from scaling import mesh as mesh_lib
 from scaling import optim
+from scaling.errors import ConfigError
 from scaling.train import loop
 from scaling.families.lm import LMFamily
 from scaling.train.state import StateSpec
@@ -143,7 +144,7 @@ def test_divisibility_is_checked_on_the_shardings_applied(first, then, fails):
   rules = mesh_lib.complete_rules((("embed", first), ("embed", then)))
   abstract = nnx.state(nnx.eval_shape(LMFamily(cfg).make_model))  # outside the mesh
   if fails:
-    with pytest.raises(mesh_lib.ConfigError, match="'embed' size 32, not divisible by mesh "
+    with pytest.raises(ConfigError, match="'embed' size 32, not divisible by mesh "
                                                    r"axes \('tensor',\) of total size 3"):
       mesh_lib.check_divisible(abstract, mesh, rules)
     return
@@ -164,5 +165,5 @@ def test_a_parameter_whose_first_rules_share_a_mesh_axis_is_a_config_error():
   rules = mesh_lib.complete_rules((("vocab", "tensor"), ("embed", "tensor"), ("embed", "fsdp")))
   assert mesh_lib.logical_to_spec(("vocab", "embed"), rules) == P("tensor", "fsdp")
   abstract = nnx.state(nnx.eval_shape(LMFamily(cfg).make_model))
-  with pytest.raises(mesh_lib.ConfigError, match=r"embed_VD.*'tensor'"):
+  with pytest.raises(ConfigError, match=r"embed_VD.*'tensor'"):
     mesh_lib.check_divisible(abstract, mesh, rules)

@@ -16,7 +16,7 @@ from flax import nnx
 
 from scaling import exits
 from scaling import config as config_lib
-from scaling.config import ConfigError
+from scaling.errors import ConfigError
 from scaling.data import builders, packing, pipeline
 from scaling.data.tokenizer import BOS_ID, EOS_ID
 from scaling.models import counting

@@ -18,7 +18,7 @@ import os
 
 import tensorflow_datasets as tfds
 
-from scaling.config import ConfigError
+from scaling.errors import ConfigError
 from scaling.data import corpora
 from scaling.data import tokenizer as tokenizer_lib
 from scaling.data.examples import Prepared, read_all

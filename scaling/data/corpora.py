@@ -33,7 +33,7 @@ import tensorflow_datasets as tfds
 import tensorflow_datasets.text  # noqa: F401  Registers c4, which name lookup misses without it.
 from tqdm import tqdm
 
-from scaling.config import ConfigError
+from scaling.errors import ConfigError
 from scaling.data import packing
 from scaling.data import tokenizer as tokenizer_lib
 from scaling.data.examples import Examples, Prepared

@@ -19,7 +19,7 @@ import jax
 import numpy as np
 import tensorflow_datasets as tfds
 
-from scaling.config import ConfigError
+from scaling.errors import ConfigError
 from scaling.data import builders, pipeline
 from scaling.data.examples import read_all
 

@@ -16,7 +16,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from scaling.config import ConfigError
+from scaling.errors import ConfigError
 from scaling.data.tokenizer import BOS_ID, EOS_ID
 
 FIELDS = ("inputs", "targets", "loss_mask", "segment_ids", "positions")

@@ -23,7 +23,7 @@ import grain
 import jax
 import numpy as np
 
-from scaling.config import ConfigError
+from scaling.errors import ConfigError
 from scaling.data import packing
 from scaling.data.examples import FIELDS, Examples, Prepared, read_all
 from scaling.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer
