@@ -8,6 +8,7 @@ every new token.
 
 from __future__ import annotations
 
+import copy
 import statistics
 import time
 
@@ -15,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from scaling import files, hardware, optim
+from scaling import files, hardware
 from scaling import mesh as mesh_lib
 from scaling.errors import UserError
 from scaling.families import family_for, validate
@@ -57,12 +58,18 @@ def bench_train(cfg, *, steps: int = 10, warmup: int = 2, devices=None,
     sharding = mesh_lib.batch_sharding(mesh, rules, ndim=1)  # every leaf: its leading axis
     batch_arrays = jax.device_put(family.synthetic_batch(np.random.default_rng(0)), sharding)
     key = jax.random.key(cfg.seed)
-    step_fn = make_train_step(spec, family, tx, optim.schedule(cfg.train), sharding,
-                              ema_decay=family.ema_decay)
+    step_fn = make_train_step(spec, family, tx, sharding)
     t0 = time.perf_counter()
     # Compiled from shapes alone, so `steps=0` plans the memory of a model too big to run.
     compiled = step_fn.lower(spec.abstract, batch_arrays, key).compile()
     compile_s = time.perf_counter() - t0
+    whole_batch = None  # what the same step takes without gradient accumulation
+    if cfg.train.microbatches > 1:
+      one = copy.deepcopy(cfg)
+      with one.unlocked():
+        one.train.microbatches = 1
+      whole_batch = make_train_step(spec, family_for(one), tx, sharding).lower(
+          spec.abstract, batch_arrays, key).compile()
     times, peaks = [], []
     if steps:
       probe = hardware.MatmulProbe() if jax.default_backend() == "cpu" else None
@@ -91,8 +98,11 @@ def bench_train(cfg, *, steps: int = 10, warmup: int = 2, devices=None,
       "mesh": dict(zip(mesh.axis_names, map(int, mesh.devices.shape))),
       "device_kind": hardware.device_kind(), "device_count": len(mesh.devices.flat),
       "compile_s": compile_s,
+      "microbatches": cfg.train.microbatches,
       "memory": _memory(compiled),
   }
+  if whole_batch is not None:
+    result["memory_whole_batch"] = _memory(whole_batch)
   if not steps:  # Nothing ran, so the allocator's peak would say nothing about the step.
     result["memory"].pop("device_peak_bytes", None)
     return result
@@ -137,6 +147,11 @@ def report(result: dict, json_path: str | None = None) -> None:
     print(f"  MFU            {100 * result['mfu']:9.2f} %  (of "
           f"{result['peak_flops_per_second'] / 1e9:,.0f} GFLOP/s, {result['peak_source']})")
   print(f"  peak memory    {peak_mem / 2 ** 20:9.2f} MiB per device")
+  if "memory_whole_batch" in result:
+    whole = result["memory_whole_batch"]
+    print(f"  temporaries    {mem['temp_bytes'] / 2 ** 20:9.2f} MiB in "
+          f"{result['microbatches']} microbatches, {whole['temp_bytes'] / 2 ** 20:.2f} MiB "
+          f"as one batch ({whole['temp_bytes'] / max(mem['temp_bytes'], 1):.1f}x)")
   print(f"  compile        {result['compile_s']:9.2f} s")
   if json_path:
     files.write_json(json_path, result)

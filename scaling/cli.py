@@ -52,8 +52,8 @@ def _cmd_train(args, overrides) -> int:
                            timeout_s=args.distributed_timeout)
   cfg = _load_config(args.config, overrides)
   workdir = args.workdir or os.path.join("runs", config_lib.run_name(cfg))
-  from scaling.train import loop
-  code = loop.train(cfg, workdir)
+  from scaling.train import loop, profile
+  code = loop.train(cfg, workdir, profile_steps=profile.parse_steps(args.profile_steps))
   print(f"run directory: {workdir}", file=sys.stderr)
   if code == 0 and args.then_eval is not None:
     # In this process: no second start-up, and the scoring programs compile once.
@@ -254,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--process_id", type=int, help="multi-process run: this process's id")
   p.add_argument("--distributed_timeout", type=int, default=300,
                  help="seconds to wait for every process to join")
+  p.add_argument("--profile_steps", metavar="START:END",
+                 help="write a jax.profiler trace of steps START..END-1 to RUN/profile "
+                      "(TensorBoard's profile plugin, ui.perfetto.dev)")
   p.add_argument("--then_eval", metavar="FLAGS",
                  help="after training completes, `scaling eval FLAGS` in the same process "
                  "(e.g. --then_eval='--suite=arithmetic -n=100')")

@@ -50,6 +50,10 @@ class RunDir:
     return self._file("tokenizer.model")
 
   @property
+  def profile(self) -> str:
+    return self._file("profile")
+
+  @property
   def summary(self) -> str:
     return self._file("summary.json")
 

@@ -7,10 +7,12 @@ import contextlib
 from typing import Any, ClassVar, Iterator, Protocol
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 from flax import nnx
 
+from scaling import mesh as mesh_lib
 from scaling import optim
 from scaling.config import require
 from scaling.models.counting import ParamCounts
@@ -70,24 +72,66 @@ class Family(Protocol):
     """Mean absolute activation of each layer on a batch (muP's coordinate checks)."""
 
 
-def gradient_update(loss_fn, tx: optax.GradientTransformation, params, opt_state):
-  """One optimizer step down the gradient of `loss_fn(params)`."""
-  loss, grads = jax.value_and_grad(loss_fn)(params)
+def split_microbatches(batch: dict, k: int) -> dict:
+  """[B, ...] -> [k, B/k, ...]: microbatch `i` takes rows i, i + k, i + 2k, ..., so each
+  device's rows are shared evenly between the microbatches (no data moves)."""
+  def split(x):
+    micro = jnp.swapaxes(x.reshape(x.shape[0] // k, k, *x.shape[1:]), 0, 1)
+    return mesh_lib.constrain(micro, (None, "batch") + (None,) * (x.ndim - 1))
+  return jax.tree.map(split, batch)
+
+
+def accumulated_gradients(loss_terms, params, batch, key, microbatches: int = 1):
+  """The loss `total / weight` and its gradient, over the whole batch.
+
+  `loss_terms(params, batch, key) -> (total, weight)`: a sum over the batch and what it
+  is divided by (tokens, examples). With `microbatches` > 1 the gradients of the totals
+  are added up over microbatches in a scan and divided by the summed weight at the end,
+  which equals the whole batch's gradient up to float rounding, in a k-th of the
+  activation memory. Microbatch `i` draws its randomness from `fold_in(key, i)`.
+  """
+  if microbatches == 1:
+    def loss_fn(p):
+      total, weight = loss_terms(p, batch, key)
+      return total / jnp.maximum(weight, 1.0)
+    return jax.value_and_grad(loss_fn)(params)
+
+  def body(carry, xs):
+    grads, total, weight = carry
+    micro, i = xs
+    (t, w), g = jax.value_and_grad(  # the total is differentiated, the weight carried
+        lambda p: loss_terms(p, micro, jax.random.fold_in(key, i)), has_aux=True)(params)
+    return (jax.tree.map(jnp.add, grads, g), total + t, weight + w), None
+
+  zeros = jax.tree.map(jnp.zeros_like, params)
+  micro = split_microbatches(batch, microbatches)
+  (grads, total, weight), _ = jax.lax.scan(
+      body, (zeros, jnp.zeros((), jnp.float32), jnp.zeros((), jnp.float32)),
+      (micro, jnp.arange(microbatches)))
+  weight = jnp.maximum(weight, 1.0)
+  return total / weight, jax.tree.map(lambda g: g / weight, grads)
+
+
+def gradient_update(loss_terms, tx: optax.GradientTransformation, params, opt_state, batch,
+                    key, microbatches: int = 1):
+  """One optimizer step down the gradient of the loss (see `accumulated_gradients`)."""
+  loss, grads = accumulated_gradients(loss_terms, params, batch, key, microbatches)
   updates, opt_state = tx.update(grads, opt_state, params)
   return (optax.apply_updates(params, updates), opt_state,
           {"loss": loss, "grad_norm": optax.tree.norm(grads)})
 
 
 class OneObjective:
-  """For a family with one loss over all its parameters, `loss(model, batch, key)`, and one
-  optimizer (with muP's per-parameter learning rates where the config asks for them)."""
+  """For a family with one loss over all its parameters and one optimizer (with muP's
+  per-parameter learning rates where the config asks for them). The family gives
+  `loss_terms(model, batch, key) -> (total, weight)`: the loss is total / weight."""
 
   def optimizer(self) -> optax.GradientTransformation:
     return optim.for_model(self.cfg, self.make_model)
 
   def update(self, model_of, tx, params, opt_state, batch, key):
-    return gradient_update(lambda p: self.loss(model_of(p), batch, key), tx, params,
-                           opt_state)
+    return gradient_update(lambda p, b, k: self.loss_terms(model_of(p), b, k), tx, params,
+                           opt_state, batch, key, self.cfg.train.microbatches)
 
 
 @contextlib.contextmanager
@@ -96,6 +140,22 @@ def eager_sharding():
   to shard onto, so they keep their logical names and live on one device."""
   with nnx.use_eager_sharding(not jax.sharding.get_abstract_mesh().empty):
     yield
+
+
+def train_section(**overrides) -> dict:
+  """The `train` section every family's base config shares: these defaults, with the
+  family's own `overrides`."""
+  return {**dict(
+      steps=1_000, batch_size=128,
+      microbatches=1,          # gradients accumulated over this many parts of each batch
+      optimizer="adamw", learning_rate=1e-3,
+      schedule="cosine",       # cosine | constant | wsd
+      warmup_steps=100,
+      decay_fraction=0.2,      # wsd: share of steps spent decaying
+      final_lr_fraction=0.1, weight_decay=0.0, b1=0.9, b2=0.99, grad_clip=1.0,
+      log_every=50,
+      norms=True,              # parameter and update norm of each layer group, per log
+  ), **overrides}
 
 
 def checkpoint_section() -> dict:
@@ -144,5 +204,10 @@ def check_training(cfg) -> None:
   require(t.optimizer in optim.OPTIMIZERS, "train.optimizer",
           f"unknown {t.optimizer!r}; choose from {', '.join(optim.OPTIMIZERS)}")
   require(t.log_every > 0, "train.log_every", f"must be positive, got {t.log_every}")
+  require(t.microbatches >= 1 and t.batch_size % t.microbatches == 0, "train.microbatches",
+          f"must be at least 1 and divide train.batch_size={t.batch_size}, got "
+          f"{t.microbatches}")
+  require(cfg.eval.every_steps >= 0, "eval.every_steps",
+          f"must be >= 0 (0: only at the end), got {cfg.eval.every_steps}")
   require(cfg.eval.batch_size > 0, "eval.batch_size", "must be positive")
   require(cfg.checkpoint.max_to_keep > 0, "checkpoint.max_to_keep", "must be positive")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
@@ -58,11 +59,7 @@ def base_config() -> ml_collections.ConfigDict:
           eta=0.0,
           guidance=2.0,            # 0 unconditional, 1 conditional, > 1 guided
       ),
-      train=dict(
-          steps=3_000, batch_size=128, optimizer="adamw", learning_rate=2e-3,
-          schedule="cosine", warmup_steps=100, decay_fraction=0.2, final_lr_fraction=0.1,
-          weight_decay=0.0, b1=0.9, b2=0.99, grad_clip=1.0, log_every=50,
-      ),
+      train=base.train_section(steps=3_000, learning_rate=2e-3),
       eval=dict(every_steps=1_000, batch_size=256, max_examples=1_024),
       checkpoint=base.checkpoint_section(),
   ))
@@ -126,11 +123,13 @@ class DiffusionFamily(base.OneObjective, image_data.ImageData):
 
   # --- objective ----------------------------------------------------------------------
 
-  def loss(self, model, batch, key) -> jax.Array:
+  def loss_terms(self, model, batch, key) -> tuple[jax.Array, jax.Array]:
+    """The mean over the batch, with weight 1: microbatches are of equal size."""
     f = self.cfg.diffusion
-    return diffusion.diffusion_loss(model, batch["images"], batch["labels"], key,
+    loss = diffusion.diffusion_loss(model, batch["images"], batch["labels"], key,
                                     self.schedule, prediction=f.prediction,
                                     label_dropout=f.label_dropout, null_class=self.null_class)
+    return loss, jnp.ones((), jnp.float32)
 
   def eval_sums(self, model, batch, key) -> dict:
     sums = diffusion.denoising_sums(model, batch["images"], batch["labels"], key,

@@ -68,11 +68,8 @@ def base_config() -> ml_collections.ConfigDict:
           ema_decay=0.999,         # EMA of the weights, used for evaluation and sampling
       ),
       # Adam with b1 = 0 and no clipping, as GANs are usually trained (StyleGAN2).
-      train=dict(
-          steps=2_000, batch_size=128, optimizer="adamw", learning_rate=1e-3,
-          schedule="constant", warmup_steps=50, decay_fraction=0.2, final_lr_fraction=0.1,
-          weight_decay=0.0, b1=0.0, b2=0.99, grad_clip=0.0, log_every=50,
-      ),
+      train=base.train_section(steps=2_000, learning_rate=1e-3, schedule="constant",
+                               warmup_steps=50, b1=0.0, grad_clip=0.0),
       eval=dict(every_steps=1_000, batch_size=256, max_examples=1_024),
       checkpoint=base.checkpoint_section(),
   ))
@@ -87,6 +84,8 @@ def _check_gan(cfg) -> None:
   require(0 <= g.ema_decay < 1, "gan.ema_decay", f"must be in [0, 1), got {g.ema_decay}")
   require(cfg.model.parametrization == "sp", "model.parametrization",
           "a GAN trains under sp only (muP's learning-rate table assumes one objective)")
+  require(cfg.train.microbatches == 1, "train.microbatches",
+          "a GAN's two alternating steps are not accumulated over microbatches; use 1")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -74,14 +74,7 @@ def base_config() -> ml_collections.ConfigDict:
           data_dir="",             # "" = $SCALING_DATA_DIR or ~/.cache/scaling/data
           seed=0,                  # problems and their order; shared by every model size
       ),
-      train=dict(
-          steps=1_500, batch_size=128, optimizer="adamw", learning_rate=3e-3,
-          schedule="cosine",       # cosine | constant | wsd
-          warmup_steps=100,
-          decay_fraction=0.2,      # wsd: share of steps spent decaying
-          final_lr_fraction=0.1, weight_decay=0.1, b1=0.9, b2=0.99, grad_clip=1.0,
-          log_every=50,
-      ),
+      train=base.train_section(steps=1_500, learning_rate=3e-3, weight_decay=0.1),
       eval=dict(every_steps=500, batch_size=256, max_examples=2_000),
       checkpoint=base.checkpoint_section(),
   ))
@@ -131,11 +124,16 @@ def _check_data(d) -> None:
           f"characters (needs {needed}; or lower data.program_max_chars)")
 
 
+def lm_loss_terms(logits_BLV: jax.Array, targets_BL: jax.Array, mask_BL: jax.Array):
+  """Next-token cross-entropy summed over the masked positions, and their count."""
+  nll_BL = optax.softmax_cross_entropy_with_integer_labels(logits_BLV, targets_BL)
+  return (nll_BL * mask_BL).sum(), mask_BL.sum()
+
+
 def lm_loss(logits_BLV: jax.Array, targets_BL: jax.Array, mask_BL: jax.Array):
   """Mean next-token cross-entropy over the masked positions of the whole batch."""
-  nll_BL = optax.softmax_cross_entropy_with_integer_labels(logits_BLV, targets_BL)
-  n_tokens = jnp.maximum(mask_BL.sum(), 1.0)
-  return (nll_BL * mask_BL).sum() / n_tokens
+  total, n_tokens = lm_loss_terms(logits_BLV, targets_BL, mask_BL)
+  return total / jnp.maximum(n_tokens, 1.0)
 
 
 def lm_eval_sums(logits_BLV: jax.Array, targets_BL: jax.Array, mask_BL: jax.Array):
@@ -228,9 +226,9 @@ class LMFamily(base.OneObjective):
     # Packed rows carry document boundaries; task rows are one document each.
     return model(batch["inputs"], batch.get("positions"), batch.get("segment_ids"))
 
-  def loss(self, model, batch, key) -> jax.Array:
+  def loss_terms(self, model, batch, key) -> tuple[jax.Array, jax.Array]:
     del key  # The LM objective is deterministic given the batch.
-    return lm_loss(self._logits(model, batch), batch["targets"], batch["loss_mask"])
+    return lm_loss_terms(self._logits(model, batch), batch["targets"], batch["loss_mask"])
 
   def eval_sums(self, model, batch, key) -> dict:
     del key

@@ -12,7 +12,6 @@ import jax
 import numpy as np
 
 from scaling import mesh as mesh_lib
-from scaling import optim
 from scaling.families import family_for, validate
 from scaling.train.loop import make_train_step
 from scaling.train.state import StateSpec
@@ -41,8 +40,7 @@ def activation_scales(cfg, *, steps: int) -> list[dict[str, float]]:
     spec = StateSpec(family.make_model, tx, mesh, ema=family.ema_decay is not None)
     sharding = mesh_lib.batch_sharding(mesh, rules, ndim=1)  # every leaf: its leading axis
     batch = jax.device_put(family.synthetic_batch(np.random.default_rng(0)), sharding)
-    train_step = make_train_step(spec, family, tx, optim.schedule(cfg.train), sharding,
-                                 ema_decay=family.ema_decay)
+    train_step = make_train_step(spec, family, tx, sharding)
     measure = jax.jit(lambda params: family.activations(spec.model(params), batch, key))
     state = spec.init(cfg.seed)
     out = [measure(state.params)]

@@ -31,9 +31,10 @@ from scaling.config import ConfigError
 from scaling.data import pipeline
 from scaling.families import family_for, validate
 from scaling.rundir import RunDir
-from scaling.train import summary
+from scaling.train import norms, summary
 from scaling.train.checkpoint import Checkpointer
 from scaling.train.metric_writer import MetricWriter
+from scaling.train.profile import StepProfiler
 from scaling.train.state import StateSpec, TrainState
 
 
@@ -43,28 +44,36 @@ def ema_update(ema, params, step: jax.Array, decay: float):
   return jax.tree.map(lambda e, p: rate * e + (1.0 - rate) * p, ema, params)
 
 
-def make_train_step(spec: StateSpec, family, tx, lr_schedule, batch_sharding, *,
-                    ema_decay: float | None = None):
-  """`step(state, batch, key) -> (state, metrics)`, jitted; the state's buffers are donated.
+def make_train_step(spec: StateSpec, family, tx, batch_sharding):
+  """`train_step(state, batch, key) -> (state, metrics)`, jitted; the state's buffers are
+  donated. The batch's are not: XLA reuses a donated buffer only as an output of the same
+  shape, which no batch array has, so JAX would keep it (and warn) all the same.
 
   Randomness (noise levels, label dropout) comes from `fold_in(key, step)`, so a resumed
   run draws exactly what the uninterrupted one would have. The key is an argument, not a
-  constant, so trials that differ only in their seed compile the same program.
+  constant, so trials that differ only in their seed compile the same program. With
+  `train.norms`, the metrics hold each layer group's parameter and update norms.
   """
+  lr_schedule = optim.schedule(family.cfg.train)
+  ema_decay = family.ema_decay
+  groups = norms.LayerGroups.of(spec.abstract.params) if family.cfg.train.norms else None
 
-  def step_fn(state: TrainState, batch, key):
+  def train_step(state: TrainState, batch, key):
     key = jax.random.fold_in(key, state.step)
-
     params, opt_state, metrics = family.update(spec.model, tx, state.params,
                                                state.opt_state, batch, key)
     ema = state.ema if ema_decay is None else ema_update(state.ema, params, state.step,
                                                         ema_decay)
     metrics = {**metrics, "learning_rate": lr_schedule(state.step)}
+    if groups is not None:
+      metrics.update(groups.norms("param_norm", params))
+      metrics.update(groups.norms("update_norm",
+                                  jax.tree.map(jnp.subtract, params, state.params)))
     return TrainState(state.step + 1, params, opt_state, ema), metrics
 
   # Metrics replicated, so every process can read them.
   replicated = jax.sharding.NamedSharding(batch_sharding.mesh, jax.sharding.PartitionSpec())
-  return jax.jit(step_fn, in_shardings=(spec.shardings, batch_sharding, replicated),
+  return jax.jit(train_step, in_shardings=(spec.shardings, batch_sharding, replicated),
                  out_shardings=(spec.shardings, replicated), donate_argnums=0)
 
 
@@ -146,10 +155,12 @@ def _load_data(family):
   return data
 
 
-def train(cfg, workdir: str, devices=None) -> int:
+def train(cfg, workdir: str, devices=None, profile_steps: tuple[int, int] | None = None
+          ) -> int:
   """Trains (or resumes) the run described by `cfg` in `workdir`; returns an exit code.
 
-  `devices` defaults to all devices; the mesh must use exactly these.
+  `devices` defaults to all devices; the mesh must use exactly these. `profile_steps`
+  (START, END) traces those steps into `workdir/profile` (`scaling.train.profile`).
   """
   started = time.time()
   progress = Progress()
@@ -167,7 +178,7 @@ def train(cfg, workdir: str, devices=None) -> int:
   record = summary.Summary(run_dir.summary, cfg, family.params(), family.flops_per_unit(),
                            family.units_per_step(), unit=family.unit, enabled=lead)
   try:
-    status = _run(cfg, family, data, mesh, run_dir, progress, started)
+    status = _run(cfg, family, data, mesh, run_dir, progress, started, profile_steps)
   except Exception as e:  # Recorded for the sweep's table, then raised as usual.
     record.write(status="failed", step=progress.step, last=progress.last,
                  wall_time_s=time.time() - started, error=f"{type(e).__name__}: {e}")
@@ -178,7 +189,7 @@ def train(cfg, workdir: str, devices=None) -> int:
 
 
 def _run(cfg, family, data, mesh, run_dir: RunDir, progress: Progress,
-         started: float) -> str:
+         started: float, profile_steps: tuple[int, int] | None) -> str:
   """The step loop inside everything it opens; returns the run's status."""
   rules = mesh_lib.complete_rules(cfg.mesh.rules)
   lead = jax.process_index() == 0
@@ -195,8 +206,9 @@ def _run(cfg, family, data, mesh, run_dir: RunDir, progress: Progress,
     writer = stack.enter_context(MetricWriter(run_dir.metrics, run_dir.tensorboard,
                                               resume_step=step, enabled=lead))
     progress.step, progress.last = step, writer.last()
+    profiler = stack.enter_context(StepProfiler(profile_steps, run_dir.profile))
     loop = _Loop(cfg, family, data, spec, tx, mesh, rules, checkpointer, writer, progress,
-                 started)
+                 started, profiler)
     bar = stack.enter_context(tqdm(total=cfg.train.steps, initial=step, disable=not lead,
                                    unit="step", dynamic_ncols=True, mininterval=1.0))
     status = loop.run(state, data_iter, preemption, bar,
@@ -209,13 +221,13 @@ class _Loop:
   """One training session from a given state: step, log a step late, eval, checkpoint."""
 
   def __init__(self, cfg, family, data, spec, tx, mesh, rules, checkpointer, writer,
-               progress, started):
+               progress, started, profiler):
     self.cfg, self.family, self.data = cfg, family, data
+    self.profiler = profiler
     self.checkpointer, self.writer, self.progress = checkpointer, writer, progress
     # Batches are split along their leading axis only, so one sharding fits every leaf.
     self.batch_sharding = mesh_lib.batch_sharding(mesh, rules, ndim=1)
-    self.train_step = make_train_step(spec, family, tx, optim.schedule(cfg.train),
-                                      self.batch_sharding, ema_decay=family.ema_decay)
+    self.train_step = make_train_step(spec, family, tx, self.batch_sharding)
     self.eval_step = make_eval_step(spec, family, mesh)
     self.key = jax.random.key(cfg.seed)
     self.peak, _ = hardware.peak_flops()
@@ -233,8 +245,10 @@ class _Loop:
         if saved_step != step:  # A SIGTERM right after a periodic save finds it saved.
           self.checkpointer.save(step, state, data_iter, force=True)
         return "preempted"
+      self.profiler.at(step, state)
       batch = pipeline.to_global(next(data_iter), self.batch_sharding, jax.process_count())
-      state, metrics = self.train_step(state, batch, self.key)
+      with jax.profiler.StepTraceAnnotation("train", step_num=step):
+        state, metrics = self.train_step(state, batch, self.key)
       step += 1
       self.progress.step = step
       bar.update(1)
@@ -244,9 +258,10 @@ class _Loop:
         self.progress.first_step_s = time.time() - self.started
       if not self._flush():  # the previous logged step, now that this one is queued
         return "diverged"
-      if (step % self.cfg.train.log_every == 0 or step == steps
+      evals = self._maybe_eval(state, step)
+      if (evals or step % self.cfg.train.log_every == 0 or step == steps
           or step in self.checkpointer.keep_steps):
-        self.pending = (step, metrics, self._maybe_eval(state, step))
+        self.pending = (step, metrics, evals)
       if self.checkpointer.due(step) or step == steps:
         if not self._flush():  # every record up to a checkpoint is written before it
           return "diverged"
@@ -254,6 +269,7 @@ class _Loop:
         saved_step = step
       bar.set_postfix(loss=f"{self.progress.last.get('loss', float('nan')):.4f}",
                       refresh=False)
+    self.profiler.at(step, state)
     return "completed" if self._flush() else "diverged"
 
   def _maybe_eval(self, state, step: int) -> dict:
