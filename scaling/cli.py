@@ -51,7 +51,10 @@ def _cmd_train(args, overrides) -> int:
     distributed.initialize(args.coordinator, args.num_processes, args.process_id,
                            timeout_s=args.distributed_timeout)
   cfg = _load_config(args.config, overrides)
-  workdir = args.workdir or os.path.join("runs", config_lib.run_name(cfg))
+  workdir = args.workdir
+  if not workdir:
+    from scaling.families import family_for
+    workdir = os.path.join("runs", config_lib.run_name(cfg, family_for(cfg).base_config()))
   from scaling.train import loop, profile
   code = loop.train(cfg, workdir, profile_steps=profile.parse_steps(args.profile_steps))
   print(f"run directory: {workdir}", file=sys.stderr)

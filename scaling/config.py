@@ -139,13 +139,42 @@ def to_dict(cfg: ml_collections.ConfigDict) -> dict:
   return json.loads(cfg.to_json())
 
 
-def config_hash(cfg: ml_collections.ConfigDict) -> str:
-  """Content hash of the resolved config: equal configs give equal run names."""
-  return files.digest(to_dict(cfg))
+# The version of what a config hash means. Hashes cover only the fields that differ from
+# their defaults, so a field added with a default that keeps the old behaviour renames no
+# run; changing a default's value (or what a field means) changes the runs that rely on
+# it without touching their fields: bump this then, and every run is renamed.
+HASH_SCHEMA = 1
 
 
-def run_name(cfg: ml_collections.ConfigDict) -> str:
-  return f"{cfg.get('name', 'run')}-{config_hash(cfg)}"
+def _changes(values: Mapping, defaults: Mapping) -> dict:
+  """The entries of `values` that differ from `defaults` (a missing one is its default);
+  sections recursively, except free-form ones (empty in `defaults`), compared whole."""
+  out = {}
+  for key, value in values.items():
+    default = defaults.get(key)
+    if isinstance(value, dict) and isinstance(default, dict) and default:
+      value = _changes(value, default)
+      if value:
+        out[key] = value
+    elif key not in defaults or value != default:
+      out[key] = value
+  return out
+
+
+def config_hash(cfg: ml_collections.ConfigDict,
+                defaults: ml_collections.ConfigDict | None = None) -> str:
+  """Content hash of the config's fields that differ from `defaults` (its family's
+  `base_config()`): equal configs give equal run names, and so do a config saved before a
+  field was added and the same config with that field at its default. Without `defaults`
+  every field counts (fine for comparing two configs of one version, not for naming runs)."""
+  values = to_dict(cfg)
+  changes = _changes(values, to_dict(defaults)) if defaults is not None else values
+  return files.digest({"schema": HASH_SCHEMA, "config": changes})
+
+
+def run_name(cfg: ml_collections.ConfigDict, defaults: ml_collections.ConfigDict) -> str:
+  """`<name>-<config hash>`; `defaults` is the family's `base_config()`."""
+  return f"{cfg.get('name', 'run')}-{config_hash(cfg, defaults)}"
 
 
 def save(cfg: ml_collections.ConfigDict, path: str) -> None:

@@ -45,15 +45,46 @@ def test_bad_overrides_name_the_field(override, message):
 
 
 def test_hash_names_content_and_survives_saving(tmp_path):
+  from scaling.families import lm
+  defaults = lm.base_config()
   a, b = config_lib.load(LM_CONFIG), config_lib.load(LM_CONFIG)
-  assert config_lib.config_hash(a) == config_lib.config_hash(b)
+  assert config_lib.config_hash(a, defaults) == config_lib.config_hash(b, defaults)
   config_lib.apply_overrides(b, ["seed=1"])
-  assert config_lib.config_hash(a) != config_lib.config_hash(b)
+  assert config_lib.config_hash(a, defaults) != config_lib.config_hash(b, defaults)
   path = str(tmp_path / "config.json")
   config_lib.save(a, path)
   assert json.load(open(path))["model"]["d_model"] == a.model.d_model
-  assert config_lib.config_hash(config_lib.from_json(path)) == config_lib.config_hash(a)
-  assert config_lib.run_name(a).startswith("arithmetic-s5-")
+  assert config_lib.config_hash(config_lib.from_json(path), defaults) == config_lib.config_hash(
+      a, defaults)
+  assert config_lib.run_name(a, defaults).startswith("arithmetic-s5-")
+
+
+def test_a_new_field_at_its_default_keeps_the_hash(tmp_path, monkeypatch):
+  """Run names cover the fields that differ from the family's defaults (and the hash
+  schema's version), so a field added with a default leaves every run its name; setting it
+  to another value, or a new schema version, renames the run."""
+  from scaling.families import lm
+  old = config_lib.load(LM_CONFIG)
+  path = str(tmp_path / "config.json")
+  config_lib.save(old, path)
+  name = config_lib.run_name(old, lm.base_config())
+  schema = lm.base_config
+
+  def with_new_field():
+    cfg = schema()
+    with cfg.unlocked():
+      cfg.train.new_knob = 0.5
+    return cfg
+
+  monkeypatch.setattr(lm, "base_config", with_new_field)
+  new = config_lib.load(LM_CONFIG)
+  assert new.train.new_knob == 0.5
+  assert config_lib.run_name(new, with_new_field()) == name
+  assert config_lib.run_name(config_lib.from_json(path), with_new_field()) == name
+  config_lib.apply_overrides(new, ["train.new_knob=0.25"])
+  assert config_lib.run_name(new, with_new_field()) != name
+  monkeypatch.setattr(config_lib, "HASH_SCHEMA", config_lib.HASH_SCHEMA + 1)
+  assert config_lib.run_name(old, schema()) != name
 
 
 @pytest.mark.parametrize("field", ["schedule", "optimizer"])

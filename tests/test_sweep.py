@@ -127,6 +127,35 @@ def test_failed_trial_is_recorded_and_others_complete(uninterrupted):
   assert os.path.exists(os.path.join(directory, "results.csv"))
 
 
+def test_a_field_added_with_its_default_leaves_a_finished_sweep_finished(uninterrupted, tmp_path,
+                                                                         monkeypatch):
+  """A sweep saved before a config field was added (here: a new default in the LM family's
+  base config) keeps its run names, so running it again trains nothing."""
+  import shutil
+  from scaling.families import lm
+  from scaling.sweep.layout import SweepDir
+  directory, path = uninterrupted
+  layout = SweepDir(str(tmp_path / "out"))
+  shutil.copytree(directory, layout.path)
+  saved = [entry["name"] for entry in json.loads(pathlib.Path(layout.index).read_text())]
+  trained = {n: os.path.getmtime(layout.run(n).summary) for n in saved}
+  schema = lm.base_config
+
+  def with_new_field():
+    cfg = schema()
+    with cfg.unlocked():
+      cfg.model.new_knob = 0
+    return cfg
+
+  monkeypatch.setattr(lm, "base_config", with_new_field)
+  monkeypatch.setattr(lm.LMFamily, "base_config", staticmethod(with_new_field))
+  assert [t.name for t in spec.trials(spec.load(path))] == saved
+  assert cli.main(["sweep", "run", f"--config={path}", f"--dir={layout.path}"]) == 0
+  assert {n: os.path.getmtime(layout.run(n).summary) for n in saved} == trained
+  assert json.loads(pathlib.Path(layout.trial_config(saved[0])).read_text())["model"][
+      "new_knob"] == 0
+
+
 def _flat(value, path=""):
   """{path: leaf} of nested rows, lists and dicts."""
   if isinstance(value, dict):

@@ -26,7 +26,8 @@ from scaling.families import family_for
 
 
 def _renamed(trial, cfg, **fields):
-  return dataclasses.replace(trial, name=config_lib.run_name(cfg), cfg=cfg, **fields)
+  name = config_lib.run_name(cfg, family_for(cfg).base_config())
+  return dataclasses.replace(trial, name=name, cfg=cfg, **fields)
 
 
 def _with(cfg, **train):

@@ -209,7 +209,8 @@ def trials(sweep: ml_collections.ConfigDict) -> list[Trial]:
       if sweep.tokens_per_param:
         with cfg.unlocked():
           cfg.train.steps = _steps_for_budget(cfg, sweep.tokens_per_param)
-      out.append(Trial(config_lib.run_name(cfg), label, int(seed), cfg))
+      name = config_lib.run_name(cfg, family_for(cfg).base_config())
+      out.append(Trial(name, label, int(seed), cfg))
   return _axes(sweep, out)
 
 
