@@ -61,7 +61,9 @@ def bench_train(cfg, *, steps: int = 10, warmup: int = 2, devices=None,
     step_fn = make_train_step(spec, family, tx, sharding)
     t0 = time.perf_counter()
     # Compiled from shapes alone, so `steps=0` plans the memory of a model too big to run.
-    compiled = step_fn.lower(spec.abstract, batch_arrays, key).compile()
+    # Timed as most steps run: without the norms that only written steps compute.
+    record = np.bool_(False)
+    compiled = step_fn.lower(spec.abstract, batch_arrays, key, record).compile()
     compile_s = time.perf_counter() - t0
     whole_batch = None  # what the same step takes without gradient accumulation
     if cfg.train.microbatches > 1:
@@ -69,18 +71,18 @@ def bench_train(cfg, *, steps: int = 10, warmup: int = 2, devices=None,
       with one.unlocked():
         one.train.microbatches = 1
       whole_batch = make_train_step(spec, family_for(one), tx, sharding).lower(
-          spec.abstract, batch_arrays, key).compile()
+          spec.abstract, batch_arrays, key, record).compile()
     times, peaks = [], []
     if steps:
       probe = hardware.MatmulProbe() if jax.default_backend() == "cpu" else None
       state = spec.init(cfg.seed)
       for _ in range(warmup):
-        state, metrics = compiled(state, batch_arrays, key)
+        state, metrics = compiled(state, batch_arrays, key, record)
       jax.block_until_ready(state)
       for steps_in_round in np.array_split(np.arange(steps), min(rounds, steps)):
         for _ in steps_in_round:
           t0 = time.perf_counter()
-          state, metrics = compiled(state, batch_arrays, key)
+          state, metrics = compiled(state, batch_arrays, key, record)
           jax.block_until_ready(state)
           times.append(time.perf_counter() - t0)
         if probe is not None:

@@ -53,8 +53,8 @@ def _cmd_train(args, overrides) -> int:
   cfg = _load_config(args.config, overrides)
   workdir = args.workdir
   if not workdir:
-    from scaling.families import family_for
-    workdir = os.path.join("runs", config_lib.run_name(cfg, family_for(cfg).base_config()))
+    from scaling import families
+    workdir = os.path.join("runs", families.run_name(cfg))
   from scaling.train import loop, profile
   code = loop.train(cfg, workdir, profile_steps=profile.parse_steps(args.profile_steps))
   print(f"run directory: {workdir}", file=sys.stderr)

@@ -37,8 +37,8 @@ def default_workdir(config: str, overrides: list[str]) -> str:
   """As `scaling train` names it: runs/<name>-<config hash>."""
   cfg = config_lib.load(config)
   config_lib.apply_overrides(cfg, overrides)
-  from scaling.families import family_for
-  return os.path.join("runs", config_lib.run_name(cfg, family_for(cfg).base_config()))
+  from scaling import families
+  return os.path.join("runs", families.run_name(cfg))
 
 
 def _with_device_count(flags: str, count: int) -> str:

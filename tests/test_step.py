@@ -99,9 +99,9 @@ def test_norms_per_layer_group_and_the_donated_state():
   with mesh_lib.activate(mesh, rules):
     step = loop.make_train_step(spec, family, tx, sharding)
     # The first step's rate is 0 (warm-up), so compare the second one.
-    old, _ = step(spec.init(0), _batch(family, sharding), jax.random.key(0))
+    old, skipped = step(spec.init(0), _batch(family, sharding), jax.random.key(0), False)
     before = jax.tree.map(lambda x: np.array(x, copy=True), old.params)  # no view kept
-    state, metrics = step(old, _batch(family, sharding), jax.random.key(0))
+    state, metrics = step(old, _batch(family, sharding), jax.random.key(0), True)
   assert all(leaf.is_deleted() for leaf in jax.tree.leaves(old.params))  # donated
   after = jax.device_get(state.params)
   groups = LayerGroups.of(spec.abstract.params)
@@ -120,6 +120,7 @@ def test_norms_per_layer_group_and_the_donated_state():
     np.testing.assert_allclose(float(metrics[f"update_norm/{name}"]), np.sqrt(update_sq),
                                rtol=1e-4)
   assert all(float(metrics[f"update_norm/{n}"]) > 0 for n in groups.names)
+  assert all(float(skipped[f"param_norm/{n}"]) == 0 for n in groups.names)  # not recorded
 
 
 def test_eval_cadence_is_its_own_and_a_profile_names_the_train_step(tmp_path):

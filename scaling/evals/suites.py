@@ -14,7 +14,7 @@ import os
 import sys
 
 from scaling import files
-from scaling.config import UserError
+from scaling.errors import UserError
 from scaling.data import builders
 from scaling.data.tasks import analogy, arithmetic, mixture, splits
 from scaling.evals import external

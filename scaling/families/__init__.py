@@ -45,7 +45,7 @@ from scaling.families.diffusion import DiffusionFamily
 from scaling.families.gan import GANFamily
 from scaling.families.lm import LMFamily
 
-__all__ = ["Family", "FAMILIES", "family_for", "validate"]
+__all__ = ["Family", "FAMILIES", "config_hash", "family_for", "run_name", "validate"]
 
 FAMILIES: dict[str, type] = {f.kind: f for f in (LMFamily, DiffusionFamily, GANFamily)}
 
@@ -60,6 +60,16 @@ def family_for(cfg: ml_collections.ConfigDict) -> Family:
   family_class = FAMILIES[kind]
   config_lib.check_fields(cfg, family_class.base_config())
   return family_class(cfg)
+
+
+def config_hash(cfg: ml_collections.ConfigDict) -> str:
+  """The hash of the fields of `cfg` that differ from its family's defaults."""
+  return config_lib.config_hash(cfg, family_for(cfg).base_config())
+
+
+def run_name(cfg: ml_collections.ConfigDict) -> str:
+  """`<name>-<config_hash(cfg)>`: adding a field at its default renames no run."""
+  return config_lib.run_name(cfg, family_for(cfg).base_config())
 
 
 def _check_processes(mesh_cfg, devices) -> None:
@@ -99,7 +109,8 @@ def validate(cfg: ml_collections.ConfigDict, devices=None) -> jax.sharding.Mesh:
   require(dp % processes == 0, "mesh",
           f"the batch is split {dp} way(s) (mesh axes of 'batch'), not a multiple of the "
           f"{processes} processes; give the data or fsdp axis a multiple of {processes}")
-  with mesh_lib.activate(mesh, rules):
-    abstract = nnx.eval_shape(family.make_model)
-    mesh_lib.check_divisible(nnx.state(abstract), mesh, rules)
+  # Shapes and logical names only, outside the mesh: a table that Flax could not apply
+  # to a parameter is reported by `check_divisible`, naming it.
+  abstract = nnx.eval_shape(family.make_model)
+  mesh_lib.check_divisible(nnx.state(abstract), mesh, rules)
   return mesh

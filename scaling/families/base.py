@@ -199,10 +199,7 @@ def check_training(cfg) -> None:
   require(t.steps > 0, "train.steps", f"must be positive, got {t.steps}")
   require(t.batch_size > 0, "train.batch_size", f"must be positive, got {t.batch_size}")
   require(t.learning_rate > 0, "train.learning_rate", f"must be positive, got {t.learning_rate}")
-  require(t.schedule in optim.SCHEDULES, "train.schedule",
-          f"unknown {t.schedule!r}; choose from {', '.join(optim.SCHEDULES)}")
-  require(t.optimizer in optim.OPTIMIZERS, "train.optimizer",
-          f"unknown {t.optimizer!r}; choose from {', '.join(optim.OPTIMIZERS)}")
+  optim.check(t)
   require(t.log_every > 0, "train.log_every", f"must be positive, got {t.log_every}")
   require(t.microbatches >= 1 and t.batch_size % t.microbatches == 0, "train.microbatches",
           f"must be at least 1 and divide train.batch_size={t.batch_size}, got "

@@ -15,7 +15,8 @@ import ml_collections
 from flax import nnx
 
 from scaling import mesh as mesh_lib
-from scaling.config import ConfigError, require
+from scaling.config import require
+from scaling.errors import ConfigError
 from scaling.data import image_sets
 from scaling.families import base, image_data
 from scaling.generate import diffusion

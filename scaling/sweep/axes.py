@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from scaling import config as config_lib
 from scaling.errors import ConfigError
+from scaling import families
 from scaling.families import family_for
 
 
 def _renamed(trial, cfg, **fields):
-  name = config_lib.run_name(cfg, family_for(cfg).base_config())
+  name = families.run_name(cfg)
   return dataclasses.replace(trial, name=name, cfg=cfg, **fields)
 
 

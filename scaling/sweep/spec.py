@@ -47,6 +47,7 @@ from scaling import config as config_lib
 from scaling.errors import ConfigError, RequestError, UserError
 from scaling.evals import kinds as eval_kinds
 from scaling.evals.request import EvalRequest
+from scaling import families
 from scaling.families import family_for, validate
 from scaling.sweep import axes
 
@@ -209,7 +210,7 @@ def trials(sweep: ml_collections.ConfigDict) -> list[Trial]:
       if sweep.tokens_per_param:
         with cfg.unlocked():
           cfg.train.steps = _steps_for_budget(cfg, sweep.tokens_per_param)
-      name = config_lib.run_name(cfg, family_for(cfg).base_config())
+      name = families.run_name(cfg)
       out.append(Trial(name, label, int(seed), cfg))
   return _axes(sweep, out)
 

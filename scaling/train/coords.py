@@ -45,7 +45,7 @@ def activation_scales(cfg, *, steps: int) -> list[dict[str, float]]:
     state = spec.init(cfg.seed)
     out = [measure(state.params)]
     for _ in range(steps):
-      state, _ = train_step(state, batch, key)
+      state, _ = train_step(state, batch, key, np.bool_(False))
       out.append(measure(state.params))
   return [{k: float(v) for k, v in jax.device_get(m).items()} for m in out]
 

@@ -27,8 +27,9 @@ from tqdm import tqdm
 from scaling import config as config_lib
 from scaling import exits, files, hardware, optim
 from scaling import mesh as mesh_lib
-from scaling.config import ConfigError
+from scaling.errors import ConfigError
 from scaling.data import pipeline
+from scaling import families
 from scaling.families import family_for, validate
 from scaling.rundir import RunDir
 from scaling.train import norms, summary
@@ -45,20 +46,22 @@ def ema_update(ema, params, step: jax.Array, decay: float):
 
 
 def make_train_step(spec: StateSpec, family, tx, batch_sharding):
-  """`train_step(state, batch, key) -> (state, metrics)`, jitted; the state's buffers are
-  donated. The batch's are not: XLA reuses a donated buffer only as an output of the same
+  """`train_step(state, batch, key, record) -> (state, metrics)`, jitted; the state's
+  buffers are donated. The batch's are not: XLA reuses a donated buffer only as an output of the same
   shape, which no batch array has, so JAX would keep it (and warn) all the same.
 
   Randomness (noise levels, label dropout) comes from `fold_in(key, step)`, so a resumed
   run draws exactly what the uninterrupted one would have. The key is an argument, not a
   constant, so trials that differ only in their seed compile the same program. With
-  `train.norms`, the metrics hold each layer group's parameter and update norms.
+  `train.norms`, the metrics of a step whose `record` (a boolean array) is true hold each
+  layer group's parameter and update norms (zeros otherwise: dozens of small reductions
+  cost the smallest models ~30% of a step, so only steps that are written pay for them).
   """
   lr_schedule = optim.schedule(family.cfg.train)
   ema_decay = family.ema_decay
   groups = norms.LayerGroups.of(spec.abstract.params) if family.cfg.train.norms else None
 
-  def train_step(state: TrainState, batch, key):
+  def train_step(state: TrainState, batch, key, record):
     key = jax.random.fold_in(key, state.step)
     params, opt_state, metrics = family.update(spec.model, tx, state.params,
                                                state.opt_state, batch, key)
@@ -66,14 +69,17 @@ def make_train_step(spec: StateSpec, family, tx, batch_sharding):
                                                         ema_decay)
     metrics = {**metrics, "learning_rate": lr_schedule(state.step)}
     if groups is not None:
-      metrics.update(groups.norms("param_norm", params))
-      metrics.update(groups.norms("update_norm",
-                                  jax.tree.map(jnp.subtract, params, state.params)))
+      def layer_norms(new, old):
+        return {**groups.norms("param_norm", new),
+                **groups.norms("update_norm", jax.tree.map(jnp.subtract, new, old))}
+      zeros = lambda new, old: jax.tree.map(jnp.zeros_like, layer_norms(new, old))
+      metrics.update(jax.lax.cond(record, layer_norms, zeros, params, state.params))
     return TrainState(state.step + 1, params, opt_state, ema), metrics
 
   # Metrics replicated, so every process can read them.
   replicated = jax.sharding.NamedSharding(batch_sharding.mesh, jax.sharding.PartitionSpec())
-  return jax.jit(train_step, in_shardings=(spec.shardings, batch_sharding, replicated),
+  return jax.jit(train_step,
+                 in_shardings=(spec.shardings, batch_sharding, replicated, replicated),
                  out_shardings=(spec.shardings, replicated), donate_argnums=0)
 
 
@@ -138,8 +144,8 @@ class Progress:
 def _prepare_workdir(cfg, run_dir: RunDir) -> None:
   """Refuses a directory that holds a different run; writes nothing before that check."""
   if os.path.exists(run_dir.config):
-    saved = config_lib.config_hash(config_lib.from_json(run_dir.config))
-    if saved != config_lib.config_hash(cfg):
+    saved = families.config_hash(config_lib.from_json(run_dir.config))
+    if saved != families.config_hash(cfg):
       raise ConfigError(f"{run_dir.path} holds a run with a different config (hash {saved}); "
                         "use a new --workdir")
 
@@ -247,8 +253,9 @@ class _Loop:
         return "preempted"
       self.profiler.at(step, state)
       batch = pipeline.to_global(next(data_iter), self.batch_sharding, jax.process_count())
+      record = self._records(step + 1)
       with jax.profiler.StepTraceAnnotation("train", step_num=step):
-        state, metrics = self.train_step(state, batch, self.key)
+        state, metrics = self.train_step(state, batch, self.key, np.bool_(record))
       step += 1
       self.progress.step = step
       bar.update(1)
@@ -258,10 +265,8 @@ class _Loop:
         self.progress.first_step_s = time.time() - self.started
       if not self._flush():  # the previous logged step, now that this one is queued
         return "diverged"
-      evals = self._maybe_eval(state, step)
-      if (evals or step % self.cfg.train.log_every == 0 or step == steps
-          or step in self.checkpointer.keep_steps):
-        self.pending = (step, metrics, evals)
+      if record:
+        self.pending = (step, metrics, self._evaluate(state) if self._eval_due(step) else {})
       if self.checkpointer.due(step) or step == steps:
         if not self._flush():  # every record up to a checkpoint is written before it
           return "diverged"
@@ -272,12 +277,19 @@ class _Loop:
     self.profiler.at(step, state)
     return "completed" if self._flush() else "diverged"
 
-  def _maybe_eval(self, state, step: int) -> dict:
+  def _eval_due(self, step: int) -> bool:
     every = self.cfg.eval.every_steps
     # Kept checkpoints (scored later, or branched from) get their held-out loss too.
-    if not ((every and step % every == 0) or step == self.cfg.train.steps
-            or step in self.checkpointer.keep_steps):
-      return {}
+    return bool((every and step % every == 0) or step == self.cfg.train.steps
+                or step in self.checkpointer.keep_steps)
+
+  def _records(self, step: int) -> bool:
+    """Whether `step`'s metrics are written: logged, evaluated, kept or the last."""
+    return step % self.cfg.train.log_every == 0 or self._eval_due(step)
+
+  def _evaluate(self, state) -> dict:
+    # The queued train steps finish first, so their time is not taken for the eval's.
+    jax.block_until_ready(state)
     started = time.perf_counter()
     batches = self.family.eval_batches(self.data, jax.process_index(), jax.process_count())
     # Evaluate the weights that sampling uses: the EMA where one is kept.
