@@ -43,7 +43,7 @@ def sweep(tasks: Mapping[str, tuple[Callable, Callable]], *, sizes=SIZES, seeds=
       trial_tl = {name: np.exp(loss_noise * rng.standard_normal()) for name in tasks}
       for j, f in enumerate(fractions):
         h = float(heldout(n, f) * trial_h)
-        row = {"trial": f"s{i}{tag}-seed{s}", "size": f"s{i}", "seed": s,
+        row = {"trial": f"s{i}{tag}-seed{s}", "kind": "lm", "size": f"s{i}", "seed": s,
                "status": "completed", "params": int(n), "tokens": int(f * tokens_per_param * n),
                "step": int(round(f * 1000)), "final": j == len(fractions) - 1,
                "final_eval_loss": h, "training_flops": 6.0 * n * f * tokens_per_param * n,

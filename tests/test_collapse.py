@@ -17,7 +17,8 @@ def _row(size, params, seed, lr, *, fd, recall, classes, eval_loss=1.3, status="
   for name, value in (("fd", fd), ("kid", fd / 10), ("class_accuracy", 0.8),
                       ("precision", 0.7), ("recall", recall), ("class_coverage", classes)):
     metrics[f"image_quality/{SUBSET}/{name}"] = [value, value, value]
-  return {"trial": f"{size}-lr{lr}-seed{seed}", "size": size, "seed": seed, "params": params,
+  return {"trial": f"{size}-lr{lr}-seed{seed}", "kind": "gan", "size": size, "seed": seed,
+          "params": params,
           "learning_rate": lr, "status": status, "final": True, "step": 100,
           "samples": 3200, "tokens": None, "training_flops": 1e9 * params / 1e4,
           "final_eval_loss": None if status == "diverged" else eval_loss,

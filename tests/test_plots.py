@@ -2,6 +2,7 @@
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 
 from scaling.analysis import analyze as report
 from scaling.analysis import plots
@@ -17,7 +18,8 @@ def _rows():
       ca = [0.3, 0.45, 0.6, 0.9, 0.995][i]
       loss = 1.0 + 30 * n ** -0.4 + 0.001 * seed
       rows.append({
-          "trial": f"t{i}{seed}", "size": f"s{i}", "seed": seed, "status": "completed",
+          "trial": f"t{i}{seed}", "kind": "lm", "size": f"s{i}", "seed": seed,
+          "status": "completed",
           "params": n, "training_flops": 6 * n * 1e6, "final_eval_loss": loss,
           "metrics": {
               "arithmetic/+3d/exact_match": [em, max(em - 0.02, 0), min(em + 0.02, 1)],
@@ -121,3 +123,18 @@ def test_a_sweep_json_without_a_headline_takes_the_sweep_default(tmp_path, monke
   assert report.analyze(str(tmp_path)) == 0
   analysis = json.loads((tmp_path / "analysis.json").read_text())
   assert analysis["headline"] == ["arithmetic", "all"]
+
+
+def test_the_table_names_its_kind_and_the_reading_follows_it():
+  """The kind of model comes from the table's `kind` column, never from which metrics it
+  happens to hold; an older table without the column is one clear error."""
+  from scaling.analysis import kinds
+  from scaling.errors import UserError
+  rows = [{"kind": "dit"}, {"kind": "dit"}]
+  assert kinds.reading(rows, "d").loss_label == "held-out denoising error (MSE)"
+  assert kinds.reading([{"kind": "gan"}], "d").images
+  assert not kinds.reading([{"kind": "lm"}], "d").images
+  with pytest.raises(UserError, match="no `kind` column"):
+    kinds.reading([{"trial": "a"}], "d")
+  with pytest.raises(UserError, match="one known kind"):
+    kinds.reading([{"kind": "lm"}, {"kind": "gan"}], "d")

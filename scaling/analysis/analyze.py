@@ -24,8 +24,8 @@ import numpy as np
 
 from scaling import files
 from scaling.analysis import (checkpoints, collapse, compute_optimal, emergence, fits,
-                              html_report, image_plots, learning_rates, plots, prediction,
-                              prediction_plots, tables)
+                              html_report, image_plots, kinds, learning_rates, plots,
+                              prediction, prediction_plots, tables)
 from scaling.errors import UserError
 from scaling.sweep import results
 from scaling.sweep import spec as spec_lib
@@ -194,7 +194,8 @@ def analyze(directory: str) -> int:
   final = [r for r in all_rows if checkpoints.is_final(r)]
   analysis = {"headline": [task, subset], "fits": {}, "emergence": {}}
   figs, texts = _Figures(layout.figures), []
-  images = bool(image_plots.subsets(final))
+  kind = kinds.reading(final, directory)
+  images = kind.images
   if images and subset not in image_plots.subsets(final):
     subset = image_plots.subsets(final)[0]
     analysis["headline"] = ["image_quality", subset]
@@ -208,10 +209,7 @@ def analyze(directory: str) -> int:
               f"{lr_metric or 'held-out loss'} against learning rate, one line per width")
     final = learning_rates.at_best(final, lr_metric)  # size laws use each size's best rate
   sized = [r for r in final if not r.get("flop_budget")] or final
-  ylabel = "held-out loss (nats/token)"
-  if images:  # a DiT's held-out loss is denoising error; a GAN's, its discriminator's
-    ylabel = ("held-out denoising error (MSE)" if image_plots.settings(final)
-              else "held-out discriminator loss (nats)")
+  ylabel = kind.loss_label
   for x_key, plot in (("params", plots.loss_vs_params), ("training_flops", plots.loss_vs_flops)):
     fit = loss_fit(sized, x_key)
     if fit is not None:

@@ -63,7 +63,8 @@ def row(trial: Trial, run_dir, state: dict) -> dict:
   params = summary.get("params") or {}
   metrics, chance = _metrics(evaluation)
   out = {
-      "trial": trial.name, "size": trial.size, "seed": trial.seed,
+      "trial": trial.name, "kind": trial.cfg.model.kind, "size": trial.size,
+      "seed": trial.seed,
       "learning_rate": trial.cfg.train.learning_rate, "flop_budget": trial.flop_budget,
       "cooldown": trial.cooldown, "parametrization": trial.cfg.model.get("parametrization"),
       "step": summary.get("step"), "final": True,
