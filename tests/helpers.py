@@ -133,3 +133,20 @@ def dot_flops(jaxpr) -> int:
         elif hasattr(sub, "eqns"):
           total += dot_flops(sub)
   return total
+
+
+def add_default_field(monkeypatch, section: str, name: str, value):
+  """Adds `section.name` with default `value` to the LM family's schema, as a newer
+  version of the toolkit would; returns (the old schema, the new one)."""
+  from scaling.families import lm
+  schema = lm.base_config
+
+  def with_new_field():
+    cfg = schema()
+    with cfg.unlocked():
+      cfg[section][name] = value
+    return cfg
+
+  monkeypatch.setattr(lm, "base_config", with_new_field)
+  monkeypatch.setattr(lm.LMFamily, "base_config", staticmethod(with_new_field))
+  return schema, with_new_field

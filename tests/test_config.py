@@ -6,7 +6,7 @@ import pytest
 
 from scaling import config as config_lib
 from scaling.errors import ConfigError
-from tests.helpers import LM_CONFIG
+from tests.helpers import LM_CONFIG, add_default_field
 
 
 def test_default_is_the_small_preset_and_args_select_sizes():
@@ -68,15 +68,7 @@ def test_a_new_field_at_its_default_keeps_the_hash(tmp_path, monkeypatch):
   path = str(tmp_path / "config.json")
   config_lib.save(old, path)
   name = config_lib.run_name(old, lm.base_config())
-  schema = lm.base_config
-
-  def with_new_field():
-    cfg = schema()
-    with cfg.unlocked():
-      cfg.train.new_knob = 0.5
-    return cfg
-
-  monkeypatch.setattr(lm, "base_config", with_new_field)
+  schema, with_new_field = add_default_field(monkeypatch, "train", "new_knob", 0.5)
   new = config_lib.load(LM_CONFIG)
   assert new.train.new_knob == 0.5
   assert config_lib.run_name(new, with_new_field()) == name

@@ -11,7 +11,7 @@ import pytest
 
 from scaling import cli
 from scaling.sweep import spec
-from tests.helpers import LM_CONFIG, ROOT, built_once, scaling_cmd
+from tests.helpers import LM_CONFIG, ROOT, add_default_field, built_once, scaling_cmd
 
 DATA = ("data.num_train=3000", "data.num_eval=64", "train.batch_size=16",
         "train.warmup_steps=5", "train.log_every=10", "eval.every_steps=0",
@@ -132,23 +132,13 @@ def test_a_field_added_with_its_default_leaves_a_finished_sweep_finished(uninter
   """A sweep saved before a config field was added (here: a new default in the LM family's
   base config) keeps its run names, so running it again trains nothing."""
   import shutil
-  from scaling.families import lm
   from scaling.sweep.layout import SweepDir
   directory, path = uninterrupted
   layout = SweepDir(str(tmp_path / "out"))
   shutil.copytree(directory, layout.path)
   saved = [entry["name"] for entry in json.loads(pathlib.Path(layout.index).read_text())]
   trained = {n: os.path.getmtime(layout.run(n).summary) for n in saved}
-  schema = lm.base_config
-
-  def with_new_field():
-    cfg = schema()
-    with cfg.unlocked():
-      cfg.model.new_knob = 0
-    return cfg
-
-  monkeypatch.setattr(lm, "base_config", with_new_field)
-  monkeypatch.setattr(lm.LMFamily, "base_config", staticmethod(with_new_field))
+  add_default_field(monkeypatch, "model", "new_knob", 0)
   assert [t.name for t in spec.trials(spec.load(path))] == saved
   assert cli.main(["sweep", "run", f"--config={path}", f"--dir={layout.path}"]) == 0
   assert {n: os.path.getmtime(layout.run(n).summary) for n in saved} == trained
