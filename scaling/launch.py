@@ -53,8 +53,9 @@ def run_local(args: list[str], processes: int, *, devices_per_process: int | Non
 
   Process 0's output passes through; the others' go to log files, shown only when a process
   ends differently from process 0. If one process fails, the rest are stopped (a group with
-  a dead member would wait in its collectives forever). SIGTERM and Ctrl-C are passed on as
-  SIGTERM, so the run saves a checkpoint and exits preempted.
+  a dead member would wait in its collectives forever). SIGTERM and Ctrl-C are passed on, so
+  the run saves a checkpoint and exits preempted or interrupted (a second Ctrl-C, passed on
+  too, ends every process at once).
   """
   if processes < 1:
     raise UserError(f"--local needs at least 1 process, got {processes}")
@@ -78,10 +79,10 @@ def run_local(args: list[str], processes: int, *, devices_per_process: int | Non
                                   start_new_session=True))
 
   def forward(signum, frame):
-    del signum, frame
+    del frame
     for p in procs:
       if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
+        p.send_signal(signum)
 
   previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
   try:
@@ -113,7 +114,7 @@ def _wait_group(procs: list[subprocess.Popen]) -> list[int]:
     failed = [c for c in codes if c not in (None, 0)]
     if failed and deadline is None:
       # Preempted and diverged runs end on every process together; errors may not.
-      coordinated = failed[0] in (exits.PREEMPTED, exits.DIVERGED)
+      coordinated = failed[0] in (exits.PREEMPTED, exits.INTERRUPTED, exits.DIVERGED)
       deadline = time.monotonic() + (120 if coordinated else 10)
     if deadline is not None and time.monotonic() > deadline:
       for p in procs:

@@ -87,6 +87,20 @@ def summary(workdir: str) -> dict:
     return json.load(f)
 
 
+TIMINGS = {"tokens_per_second", "samples_per_second", "step_time_s", "mfu"}
+
+
+def records(workdir: str) -> tuple[list[dict], dict]:
+  """metrics.jsonl without timings, and summary.json without wall times: what a resumed
+  run must reproduce exactly."""
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    metrics = [{k: v for k, v in json.loads(line).items() if k not in TIMINGS} for line in f]
+  record = summary(workdir)
+  record.pop("wall_time_s")
+  record.pop("first_step_s")
+  return metrics, record
+
+
 def final_params(workdir: str, field: str = "params") -> dict[str, np.ndarray]:
   """The parameters (or `field`, e.g. "ema") of a run's latest checkpoint, flat by path."""
   import orbax.checkpoint as ocp

@@ -2,7 +2,6 @@
 and the re-run's records (summary.json, metrics.jsonl) equal an uninterrupted run's."""
 
 import glob
-import json
 import logging
 import os
 import shutil
@@ -15,23 +14,12 @@ from scaling import cli, exits
 from scaling import config as config_lib
 from scaling.errors import UserError
 from scaling.train import loop
-from tests.helpers import ROOT, summary, tiny_config, tiny_dit
+from tests.helpers import ROOT, records, summary, tiny_config, tiny_dit
 
 WINDOWS = ("before_first_checkpoint", "between_checkpoints", "before_summary")
 RUN = ("train.steps=30", "train.log_every=5", "checkpoint.every_steps=10",
        "checkpoint.max_to_keep=5", "eval.every_steps=10")
-TIMINGS = {"tokens_per_second", "samples_per_second", "step_time_s", "mfu"}
 CONFIGS = {"lm": lambda: tiny_config(*RUN), "dit": lambda: tiny_dit(*RUN)}
-
-
-def records(workdir):
-  """metrics.jsonl without timings, and summary.json without wall time."""
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    metrics = [{k: v for k, v in json.loads(line).items() if k not in TIMINGS} for line in f]
-  record = summary(workdir)
-  record.pop("wall_time_s")
-  record.pop("first_step_s")
-  return metrics, record
 
 
 @pytest.fixture(scope="module", params=sorted(CONFIGS))

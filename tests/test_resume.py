@@ -1,4 +1,5 @@
-"""Resume is exact after SIGKILL; SIGTERM saves a checkpoint and exits with the preempted code."""
+"""Resume is exact after SIGKILL; SIGTERM saves a checkpoint and exits with the preempted
+code, Ctrl-C (SIGINT) saves one and exits with the interrupted code."""
 
 import os
 import signal
@@ -10,7 +11,8 @@ import pytest
 
 from scaling import exits
 from scaling.train import loop
-from tests.helpers import ROOT, cli_args, final_params, losses, run_cli, scaling_cmd, summary
+from tests.helpers import (ROOT, cli_args, final_params, losses, records, run_cli, scaling_cmd,
+                           summary)
 
 RUN = ("train.steps=240", "checkpoint.every_steps=40", "checkpoint.max_to_keep=10")
 
@@ -81,6 +83,42 @@ def test_sigterm_checkpoints_and_exits_preempted(uninterrupted, tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   assert summary(workdir)["status"] == "completed"
   assert losses(workdir) == losses(uninterrupted)
+
+
+def test_ctrl_c_saves_says_so_and_the_rerun_equals_an_uninterrupted_run(uninterrupted,
+                                                                        tmp_path):
+  workdir = str(tmp_path)
+  proc = _start(workdir)
+  _wait_for_checkpoint(proc, workdir)
+  proc.send_signal(signal.SIGINT)
+  assert proc.wait(timeout=120) == exits.INTERRUPTED
+  err = proc.stderr.read()
+  record = summary(workdir)
+  assert record["status"] == "interrupted"
+  stopped_at = record["step"]
+  assert 40 <= stopped_at < 240
+  assert os.path.isdir(os.path.join(workdir, "checkpoints", str(stopped_at)))
+  said = [line for line in err.splitlines() if "interrupt" in line or "error" in line]
+  assert said == [f"interrupted at step {stopped_at}; checkpoint saved; run the same "
+                  "command to continue"], err[-2000:]
+  assert "Traceback" not in err
+
+  result = run_cli("train", *cli_args(*RUN), f"--workdir={workdir}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert records(workdir) == records(uninterrupted)  # every metric of every step, bit for bit
+
+
+def test_a_second_ctrl_c_ends_the_run_at_once(monkeypatch):
+  """The first SIGINT asks for a stop at the next step; the second gets the default
+  handler, which ends the process even inside a long compilation."""
+  handlers = {}
+  monkeypatch.setattr(signal, "signal", lambda s, h: handlers.__setitem__(s, h))
+  with loop.Preemption(sync_every=10) as preemption:
+    handlers[signal.SIGINT](signal.SIGINT, None)
+    assert preemption.should_stop(3) and preemption.status == "interrupted"
+    assert handlers[signal.SIGINT] is signal.SIG_DFL
+    handlers[signal.SIGTERM](signal.SIGTERM, None)  # a later SIGTERM changes nothing
+    assert preemption.status == "interrupted"
 
 
 def test_sigterm_at_an_already_saved_step_exits_preempted(tmp_path, monkeypatch):

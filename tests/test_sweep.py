@@ -226,6 +226,41 @@ def test_killed_parallel_sweep_resumes_to_the_sequential_table(uninterrupted, tm
   _assert_same_table(_table(directory), _table(uninterrupted[0]))
 
 
+def test_ctrl_c_lets_the_running_trial_save_then_the_sweep_continues(uninterrupted, tmp_path):
+  """Ctrl-C on `scaling sweep run`: the running trial saves a checkpoint and is recorded
+  `interrupted` (not failed), the sweep exits 130 with one line, and the same command
+  finishes the trial to the uninterrupted sweep's row."""
+  path = _write_sweep(tmp_path / "s.py", sizes=("s0",), extra="  s.size_overrides = {}")
+  directory = str(tmp_path / "out")
+  proc = subprocess.Popen(scaling_cmd("sweep", "run", f"--config={path}", f"--dir={directory}"),
+                          cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  deadline, run_dir = time.time() + 300, None
+  while time.time() < deadline and proc.poll() is None:
+    if (names := list(_status(directory))):
+      run_dir = os.path.join(directory, "runs", names[0])
+      if os.path.exists(os.path.join(run_dir, "checkpoints", "40", "_CHECKPOINT_METADATA")):
+        break
+    time.sleep(0.05)
+  assert proc.poll() is None and run_dir, proc.stderr.read()[-3000:]
+  proc.send_signal(signal.SIGINT)
+  assert proc.wait(timeout=120) == 130
+  err = proc.stderr.read()
+  said = [line.strip() for line in err.splitlines() if "interrupt" in line or "error" in line]
+  assert said == ["sweep interrupted: the running trials saved a checkpoint; run the same "
+                  "command to continue"], err[-3000:]
+  (record,) = _status(directory).values()
+  assert record["state"] == "interrupted" and "error" not in record, record
+  with open(os.path.join(run_dir, "summary.json")) as f:
+    stopped = json.load(f)
+  assert stopped["status"] == "interrupted"
+  assert os.path.isdir(os.path.join(run_dir, "checkpoints", str(stopped["step"])))
+
+  assert cli.main(["sweep", "run", f"--config={path}", f"--dir={directory}"]) == 0
+  assert [v["state"] for v in _status(directory).values()] == ["completed"]
+  reference = [r for r in _table(uninterrupted[0]) if r["size"] == "s0"]
+  _assert_same_table(_table(directory), reference)
+
+
 def test_parallel_trials_start_largest_first_and_let_their_size_compile_once(tmp_path):
   """Beside a trial that has not logged its first step, a trial of another size starts
   rather than one of the same size, which would compile the same programs at once instead

@@ -3,7 +3,8 @@ devices: its share of the CPU cores (an affinity mask and one XLA thread per cor
 its own GPUs (`CUDA_VISIBLE_DEVICES`), as on a multi-GPU cloud machine without SLURM.
 
 Every trial runs in its own processes and session, so Ctrl-C reaches only this executor,
-which then asks the running trials to checkpoint (SIGTERM) and stops. Running the sweep
+which passes it on: the running trials save a checkpoint and end `interrupted`, and the
+sweep stops. A second Ctrl-C is passed on too and ends them at once. Running the sweep
 again skips finished trials and resumes interrupted ones. A trial that fails is recorded
 and the others go on.
 """
@@ -175,14 +176,14 @@ class LocalExecutor:
       result = trial_lib.run_trial(self.layout, trial, self.request,
                                    lambda cmd, log: self._run(cmd, log, slot))
     except Interrupted:
-      self.status.set(trial.name, "preempted", size=trial.size, seed=trial.seed)
+      self.status.set(trial.name, "interrupted", size=trial.size, seed=trial.seed)
       return
     if self._stop.is_set() and result["state"] != "completed":
-      result["state"] = "preempted"
+      result.update(state="interrupted", error=None)  # stopped by the user, not failed
     self.status.set(trial.name, size=trial.size, seed=trial.seed,
                     wall_time_s=time.time() - started, **result)
     bar.update(1)
-    if result["state"] != "completed":
+    if result["state"] not in ("completed", "interrupted"):
       tqdm.write(f"trial {trial.size} seed {trial.seed}: {result['state']}"
                  + (f" ({result['error']})" if result["error"] else ""))
 
@@ -214,13 +215,24 @@ class LocalExecutor:
         time.sleep(0.5)
     except KeyboardInterrupt:
       self._stop.set()
-      with self._lock:
-        for proc in self._procs:
-          proc.send_signal(signal.SIGTERM)
-      for w in workers:
-        w.join()
+      self._signal_trials(signal.SIGINT)  # each saves a checkpoint at its next step
+      try:
+        for w in workers:
+          w.join()
+      except KeyboardInterrupt:  # a second Ctrl-C: passed on, it ends the trials at once
+        self._signal_trials(signal.SIGINT)
+        for w in workers:
+          w.join(timeout=30)
+        raise Interrupted("the running trials stopped without saving; run the same command "
+                          "to resume them from their last checkpoints") from None
       raise Interrupted("the running trials saved a checkpoint; run the same command to "
                         "continue") from None
     finally:
       bar.close()
     return self.status.read()
+
+  def _signal_trials(self, signum: int) -> None:
+    with self._lock:
+      for proc in self._procs:
+        if proc.poll() is None:
+          proc.send_signal(signum)

@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import time
 from typing import Callable, Sequence
 
@@ -17,8 +18,11 @@ from scaling import cluster, exits, files
 from scaling.evals.request import EvalRequest
 
 FINAL = ("completed", "diverged")  # a diverged trial would diverge again: not re-run
+# Preempted and interrupted trials saved a checkpoint (or, killed by a second Ctrl-C, have
+# their last periodic one): neither failed, and the next run of the sweep resumes them.
 _TRAIN_STATE = {exits.OK: "trained", exits.DIVERGED: "diverged",
-                exits.PREEMPTED: "preempted"}
+                exits.PREEMPTED: "preempted", exits.INTERRUPTED: "interrupted",
+                -signal.SIGINT: "interrupted"}
 
 
 def eval_args(request: EvalRequest) -> list[str]:
@@ -98,6 +102,7 @@ def run_trial(layout, trial, request: EvalRequest, run: Callable[[list[str], str
     started = time.time()
     code = run(cluster.cli_command("eval", f"--workdir={run_dir}", *scoring), log)
     times["eval_s"] = time.time() - started
-    state = "completed" if code == exits.OK else "failed"
+    state = {exits.OK: "completed", exits.INTERRUPTED: "interrupted",
+             -signal.SIGINT: "interrupted"}.get(code, "failed")
   error = None if state in FINAL else last_error(log)
   return {"state": state, "exit_code": code, "error": error, **times}

@@ -1,8 +1,8 @@
 """The training loop: data, sharded state, jitted step, evals, checkpoints, preemption.
 
 `train(cfg, workdir)` returns the process exit code (`scaling.exits`): OK when the run
-completed, PREEMPTED after SIGTERM (a checkpoint was saved; run again to resume),
-DIVERGED when the loss became non-finite. Running again in the same directory resumes
+completed, PREEMPTED after SIGTERM and INTERRUPTED after Ctrl-C (either way a checkpoint
+was saved; run again to resume), DIVERGED when the loss became non-finite. Running again in the same directory resumes
 from the newest readable checkpoint, with the data iterator where it was; the records
 (`metrics.jsonl`, `summary.json`) then equal an uninterrupted run's.
 
@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import os
 import signal
+import sys
 import time
 
 import jax
@@ -103,34 +104,58 @@ def evaluate(eval_fn, family, params, batches, sharding, seed: int) -> dict[str,
 
 
 class Preemption:
-  """Turns SIGTERM into a stop between steps; restores the previous handler on exit.
+  """Turns SIGTERM (preemption) and SIGINT (Ctrl-C) into a stop between steps; restores
+  the previous handlers on exit. `status` says which stopped the run.
 
   One process checks its flag every step. Several processes must stop at the same step,
-  so they agree (an all-gather) only every `sync_every` steps rather than on every one.
+  so they agree (an all-gather) only every `sync_every` steps rather than on every one;
+  an interruption outranks a preemption, so all of them end with the same status. After
+  the first Ctrl-C the next one gets the default handler: it ends the process at once,
+  even inside a long compilation, and the newest committed checkpoint stays good.
   """
+
+  STATUSES = (None, "preempted", "interrupted")  # agreed on by their index: the largest
 
   def __init__(self, sync_every: int):
     self.sync_every = max(1, sync_every)
-    self.requested = False
-    self._previous = None
+    self.reason: str | None = None
+    self._previous = {}
+
+  @property
+  def requested(self) -> bool:
+    return self.reason is not None
+
+  @property
+  def status(self) -> str:
+    """The status of a run this stopped: `interrupted` (Ctrl-C) or `preempted`."""
+    return self.reason or "preempted"
 
   def __enter__(self) -> "Preemption":
-    self._previous = signal.signal(signal.SIGTERM, self._handle)
+    self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGTERM,
+                                                                   signal.SIGINT)}
     return self
 
   def __exit__(self, *exc) -> None:
-    signal.signal(signal.SIGTERM, self._previous)
+    for s, handler in self._previous.items():
+      signal.signal(s, handler)
 
   def _handle(self, signum, frame):
-    del signum, frame
-    self.requested = True
+    del frame
+    if signum == signal.SIGINT:
+      self.reason = "interrupted"
+      signal.signal(signal.SIGINT, signal.SIG_DFL)  # a second Ctrl-C ends the process
+    elif self.reason is None:
+      self.reason = "preempted"
 
   def should_stop(self, step: int) -> bool:
     if jax.process_count() == 1:
       return self.requested
     if step % self.sync_every:
       return False
-    return bool(multihost_utils.process_allgather(np.array(self.requested)).any())
+    mine = np.array(self.STATUSES.index(self.reason))
+    agreed = int(multihost_utils.process_allgather(mine).max())
+    self.reason = self.STATUSES[agreed] or self.reason
+    return agreed > 0
 
 
 @dataclasses.dataclass
@@ -191,6 +216,9 @@ def train(cfg, workdir: str, devices=None, profile_steps: tuple[int, int] | None
     raise
   record.write(status=status, step=progress.step, last=progress.last,
                wall_time_s=time.time() - started, first_step_s=progress.first_step_s)
+  if status in ("preempted", "interrupted") and lead:
+    print(f"{status} at step {progress.step}; checkpoint saved; run the same command to "
+          "continue", file=sys.stderr, flush=True)
   return exits.FOR_STATUS[status]
 
 
@@ -248,9 +276,9 @@ class _Loop:
       if preemption.should_stop(step):
         if not self._flush():
           return "diverged"
-        if saved_step != step:  # A SIGTERM right after a periodic save finds it saved.
+        if saved_step != step:  # A stop right after a periodic save finds it saved.
           self.checkpointer.save(step, state, data_iter, force=True)
-        return "preempted"
+        return preemption.status
       self.profiler.at(step, state)
       batch = pipeline.to_global(next(data_iter), self.batch_sharding, jax.process_count())
       record = self._records(step + 1)
