@@ -45,7 +45,7 @@ def test_sharded_losses_equal_single_device(mesh_losses, shape):
 def test_head_major_attention_on_a_mesh_equals_one_device(tmp_path):
   """Head dim 64 takes attention's head-major layout (grouped heads here); split over
   data, fsdp and tensor it trains to the single device's losses too."""
-  from scaling.models.layers import HEAD_MAJOR_MIN_HEAD_DIM
+  from scaling.models.backend import HEAD_MAJOR_MIN_HEAD_DIM
   d_model = 4 * HEAD_MAJOR_MIN_HEAD_DIM  # 4 heads of 64, 2 key/value heads
   got = {}
   for shape in ((1, 1, 1), (2, 2, 2)):

@@ -21,7 +21,7 @@ import optax
 
 from scaling import bench, config as config_lib, optim
 from scaling.models import counting
-from scaling.models.layers import HEAD_MAJOR_MIN_HEAD_DIM
+from scaling.models.backend import HEAD_MAJOR_MIN_HEAD_DIM
 
 
 def init(key, V, D, L, H, F):
@@ -54,7 +54,7 @@ def rope(x):
 
 def attention(q, k, v):
   """Causal softmax attention as two einsums, as the toolkit computes it on CPU (heads
-  before positions from its HEAD_MAJOR_MIN_HEAD_DIM)."""
+  before positions from its HEAD_MAJOR_MIN_HEAD_DIM; scaling/models/backend.py)."""
   L, K = q.shape[1], q.shape[-1]
   causal = jnp.tril(jnp.ones((L, L), bool))
   if K >= HEAD_MAJOR_MIN_HEAD_DIM:
@@ -68,8 +68,8 @@ def attention(q, k, v):
 
 
 def forward(p, tokens):
-  """Dense layers on [B*L, D] rows, as the toolkit runs them (XLA's CPU backend is slow on
-  weight gradients that contract over both batch and length)."""
+  """Dense layers on [B*L, D] rows, as the toolkit runs them on CPU (XLA's CPU backend is
+  slow on weight gradients that contract over both batch and length)."""
   L = p["q"].shape[0]
   B, T = tokens.shape
   x = p["embed"][tokens].reshape(B * T, -1)

@@ -30,9 +30,9 @@ from flax import nnx
 
 from scaling.config import require
 from scaling.mesh import constrain
-from scaling.models.layers import (Attention, Mlp, fan_in_init, from_rows, param,
-                                   readout_multiplier, run_stacked, score_scale, stacked,
-                                   to_rows)
+from scaling.models.backend import dense
+from scaling.models.layers import (Attention, Mlp, fan_in_init, param, readout_multiplier,
+                                   run_stacked, score_scale, stacked)
 
 TIME_FREQUENCIES = 256  # width of the sinusoidal timestep features, as in DiT
 CLASS_INIT_STD = 0.02
@@ -185,8 +185,7 @@ class DiT(nnx.Module):
     w = lambda v: v[...].astype(self.dtype)
     p = self.patch_size
     x_BLP = patchify(x_BHWC.astype(self.dtype), p)
-    B = x_BLP.shape[0]
-    x_BLD = from_rows(to_rows(x_BLP) @ w(self.patch_PD), B) + w(self.patch_b_D)
+    x_BLD = dense(x_BLP, w(self.patch_PD)) + w(self.patch_b_D)
     # A constant of the shapes, folded into the compiled program.
     x_BLD = x_BLD + jnp.asarray(sincos_2d(self.image_size // p, x_BLD.shape[-1]), self.dtype)
     x_BLD = constrain(x_BLD, ("batch", "length", "act_embed"))
@@ -200,6 +199,6 @@ class DiT(nnx.Module):
                 "blocks": jnp.abs(outputs[0]).mean(axis=tuple(range(1, x_BLD.ndim + 1)))}
     shift_BD, scale_BD = self.final_ada(c_BD)
     x_BLD = modulate(layer_norm(x_BLD, self.eps), shift_BD, scale_BD)
-    out_BLP = from_rows(to_rows(x_BLD) @ w(self.out_DP), B) * self.readout + w(self.out_b_P)
+    out_BLP = dense(x_BLD, w(self.out_DP)) * self.readout + w(self.out_b_P)
     out = unpatchify(out_BLP, p, self.image_size, self.channels).astype(jnp.float32)
     return out, layers

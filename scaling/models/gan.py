@@ -24,8 +24,8 @@ from flax import nnx
 from scaling.mesh import constrain
 from scaling.models.dit import (AdaLN, DiTBlock, layer_norm, modulate, patchify, sincos_2d,
                                 unpatchify)
-from scaling.models.layers import (fan_in_init, from_rows, param, run_stacked, stacked,
-                                   to_rows)
+from scaling.models.backend import dense
+from scaling.models.layers import fan_in_init, param, run_stacked, stacked
 
 CLASS_INIT_STD = 1.0  # class embeddings start as large as the latent's contribution
 
@@ -77,7 +77,7 @@ class Generator(nnx.Module):
                                      scan=self.scan_layers, remat=self.remat, collect=collect)
     shift_BD, scale_BD = self.final_ada(s_BD)
     x_BLD = modulate(layer_norm(x_BLD, self.eps), shift_BD, scale_BD)
-    out_BLP = from_rows(to_rows(x_BLD) @ w(self.out_DP), B) + w(self.out_b_P)
+    out_BLP = dense(x_BLD, w(self.out_DP)) + w(self.out_b_P)
     images = jnp.tanh(unpatchify(out_BLP, self.patch_size, self.image_size,
                                  self.channels).astype(jnp.float32))
     return images, (outputs[0] if collect else None)
@@ -108,8 +108,7 @@ class Discriminator(nnx.Module):
   def _forward(self, x_BHWC, labels_B, collect=False):
     w = lambda v: v[...].astype(self.dtype)
     x_BLP = patchify(x_BHWC.astype(self.dtype), self.patch_size)
-    B = x_BLP.shape[0]
-    x_BLD = from_rows(to_rows(x_BLP) @ w(self.patch_PD), B) + w(self.patch_b_D)
+    x_BLD = dense(x_BLP, w(self.patch_PD)) + w(self.patch_b_D)
     x_BLD = x_BLD + jnp.asarray(sincos_2d(self.image_size // self.patch_size,
                                           x_BLD.shape[-1]), self.dtype)
     x_BLD = constrain(x_BLD, ("batch", "length", "act_embed"))

@@ -7,8 +7,9 @@ import jax.numpy as jnp
 from flax import nnx
 
 from scaling.mesh import constrain
-from scaling.models.layers import (Block, RMSNorm, from_rows, param, readout_multiplier,
-                                   run_stacked, stacked, to_rows)
+from scaling.models.backend import dense
+from scaling.models.layers import (Block, RMSNorm, param, readout_multiplier, run_stacked,
+                                   stacked)
 
 
 class LM(nnx.Module):
@@ -72,11 +73,10 @@ class LM(nnx.Module):
     x_BLD, new_cache = stacked_out[:2]
     x_BLD = self.final_norm(x_BLD)
     head_DV = self.embed_VD[...].T if self.tie_embeddings else self.head_DV[...]
-    logits_NV = to_rows(x_BLD) @ head_DV.astype(self.dtype)
+    logits_BLV = dense(x_BLD, head_DV.astype(self.dtype))
     if self.readout != 1.0:
-      logits_NV = logits_NV * self.readout
-    logits_BLV = from_rows(logits_NV, x_BLD.shape[0]).astype(jnp.float32)
-    return logits_BLV, new_cache, layers
+      logits_BLV = logits_BLV * self.readout
+    return logits_BLV.astype(jnp.float32), new_cache, layers
 
   def init_cache(self, batch: int, length: int) -> dict:
     """An empty KV cache for `batch` sequences of up to `length` tokens, per layer."""
