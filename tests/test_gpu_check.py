@@ -47,7 +47,8 @@ def test_dry_run_writes_every_part_and_the_summary(tmp_path):
   parts = [json.loads(line) for line in (out / "parts.jsonl").read_text().splitlines()]
   assert [p["status"] for p in parts] == ["ok"] * len(parts), parts
   assert {p["part"] for p in parts} >= {"preflight", "train-lm-tiny-xla", "decode-lm-tiny-xla-b1",
-                                        "decode-lm-tiny-xla-b64", "sweep-arithmetic", "train-dit"}
+                                        "decode-lm-tiny-xla-b64", "attention", "sweep-arithmetic",
+                                        "train-dit"}
   js = out / "json"
   assert _read(js / "device.json")["memory_bandwidth_bytes_per_second"] > 0
 
@@ -63,17 +64,24 @@ def test_dry_run_writes_every_part_and_the_summary(tmp_path):
     assert row["bandwidth_share"] > 0 and row["bound_tokens_per_second"] > 0, row
     assert row["bytes_per_step"] == row["weight_bytes_per_step"] + row["kv_bytes_per_step"]
 
+  attention = _read(js / "attention.json")
+  assert [(r["what"], r["mask"]) for r in attention] == [
+      ("train", "causal"), ("train", "packed"), ("decode", "cache")], attention
+  assert all(r["ms"] > 0 for r in attention), attention
+
   sweep = _read(js / "sweep.json")
   assert sweep["completed"] == len(sweep["trials"]) == 2, sweep
   assert sweep["analysis"] and sweep["report"] and sweep["figures"], sweep
   assert "fits" in _read(out / "sweep" / "analysis.json")
 
   summary = (out / "summary.txt").read_text()
-  for text in ("MFU", "share", "text-tiny_shakespeare-tiny", "digits-dit-d0", "sweep: 2/2"):
+  for text in ("MFU", "share", "text-tiny_shakespeare-tiny", "digits-dit-d0", "sweep: 2/2",
+               "attention (fwd+bwd)"):
     assert text in summary, summary
   results = _read(out / "results.json")
   assert set(results["train"]) == {"train-lm-tiny-xla", "train-dit"}
   assert len(results["decode"]) == 2 and results["sweep"]["completed"] == 2
+  assert len(results["attention"]) == 3
   assert (out / "gpu_check.tar.gz").stat().st_size > 0 and (out / "gpu_check.log").exists()
   assert not glob.glob(str(out / "sweep" / "runs" / "*" / "checkpoints" / "*.tmp"))
 
@@ -117,3 +125,40 @@ def test_decode_bandwidth_counts_weights_and_the_live_cache(tmp_path):
   assert r["bound_tokens_per_second"] == pytest.approx(4 * 1e9 / r["bytes_per_step"])
   assert r["bandwidth_share"] == pytest.approx(1000 / r["bound_tokens_per_second"])
   assert r["bandwidth_share_f32_weights"] > r["bandwidth_share"]
+
+
+def test_attention_check_compares_cudnn_with_xla(tmp_path, monkeypatch):
+  """The GPU branch, on CPU: 'cudnn' runs as XLA's attention, so every difference is 0."""
+  import jax
+  tool = _tool()
+  attention = jax.nn.dot_product_attention
+  monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+  monkeypatch.setattr(jax.nn, "dot_product_attention",
+                      lambda *a, implementation=None, **k: attention(*a, implementation="xla", **k))
+  monkeypatch.setitem(tool.ATTENTION_SHAPES, "gpu", (2, 32, 2, 16, 8))
+  args = type("Args", (), dict(json=str(tmp_path / "attention.json")))
+  assert tool.attention(args) == 0
+  rows = _read(tmp_path / "attention.json")
+  assert [(r["what"], r["mask"], r["implementation"]) for r in rows] == [
+      ("train", "causal", "cudnn"), ("train", "causal", "xla"), ("train", "packed", "cudnn"),
+      ("train", "packed", "xla"), ("decode", "cache", "cudnn"), ("decode", "cache", "xla")]
+  assert all(r["ms"] > 0 and r["dtype"] == "bfloat16" for r in rows), rows
+  assert [r.get("max_rel_diff_vs_xla") for r in rows if r["implementation"] == "cudnn"] == [0, 0, 0]
+
+  # A cuDNN case that refuses its shape is reported and the others still run.
+  def refuse(*a, implementation=None, **k):
+    if implementation == "cudnn" and k.get("mask") is not None:
+      raise NotImplementedError("Unsupported sequence length Q 1, KV 8.")
+    return attention(*a, implementation="xla", **k)
+  monkeypatch.setattr(jax.nn, "dot_product_attention", refuse)
+  assert tool.attention(args) == 0
+  rows = _read(tmp_path / "attention.json")
+  assert [r["implementation"] for r in rows if "error" in r] == ["cudnn", "cudnn"]
+  assert "NotImplementedError" in rows[2]["error"] and len(rows) == 6
+
+  # Wrong numbers from cuDNN fail the part.
+  monkeypatch.setattr(jax.nn, "dot_product_attention", lambda *a, implementation=None, **k: (
+      attention(*a, implementation="xla", **k) * (1.5 if implementation == "cudnn" else 1)))
+  assert tool.attention(args) == 1
+  assert all(r["max_rel_diff_vs_xla"] > 0.05 for r in _read(tmp_path / "attention.json")
+             if r["implementation"] == "cudnn")

@@ -242,6 +242,100 @@ def decode_bandwidth(args, overrides: list[str]) -> int:
   return 0
 
 
+# --- attention ------------------------------------------------------------------------
+
+def _rel_diff(a, b) -> float:
+  """max |a - b| / max |b|, in float32."""
+  import jax.numpy as jnp
+  a, b = jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)
+  return float(jnp.abs(a - b).max() / jnp.maximum(jnp.abs(b).max(), 1e-30))
+
+
+# Batch, length, heads, head dim of the 1b preset's training step (16 x 1024 tokens); the
+# decode step's cache length (64 prompt + 64 new tokens).
+ATTENTION_SHAPES = {"gpu": (16, 1024, 16, 128, 128), "cpu": (2, 64, 4, 16, 16)}
+
+
+def attention(args) -> int:
+  """Times jax.nn.dot_product_attention as the models call it, fwd + bwd: causal (what
+  `bench train` runs on its unpacked random batch) and with the [B, 1, L, L] mask of packed
+  rows (what training on text runs: document boundaries), cuDNN against XLA, and checks
+  that both give the same numbers; also one decode step's shape (one query, a masked cache)."""
+  import statistics
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+  gpu = jax.default_backend() == "gpu"
+  B, L, H, K, S = ATTENTION_SHAPES["gpu" if gpu else "cpu"]
+  dtype = jnp.bfloat16 if gpu else jnp.float32
+  rng = np.random.default_rng(0)
+  q, k, v = (jnp.asarray(rng.standard_normal((B, L, H, K)), dtype) for _ in range(3))
+  # Documents of 1 to L/2 tokens packed into each row, as scaling.data.packing lays them.
+  segments = np.cumsum(rng.random((B, L)) < 4 / L, axis=1)
+  same = segments[:, :, None] == segments[:, None, :]
+  packed = jnp.asarray(same & np.tril(np.ones((L, L), bool)))[:, None]
+  rows, reference = [], {}
+  for mask_name, mask in (("causal", None), ("packed", packed)):
+    for impl in (("cudnn", "xla") if gpu else ("xla",)):
+      def loss(q, k, v, mask=mask, impl=impl):
+        out = jax.nn.dot_product_attention(q, k, v, mask=mask, is_causal=mask is None,
+                                           implementation=impl)
+        return out.astype(jnp.float32).sum(), out
+      step = jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True))
+      row = {"what": "train", "mask": mask_name, "implementation": impl,
+             "shape_BLHK": [B, L, H, K], "dtype": jnp.dtype(dtype).name}
+      try:
+        (_, out), grads = step(q, k, v)
+        jax.block_until_ready(grads)
+        times = []
+        for _ in range(10):
+          t0 = time.perf_counter()
+          jax.block_until_ready(step(q, k, v))
+          times.append(time.perf_counter() - t0)
+        row["ms"] = 1e3 * statistics.median(times)
+        row["_out"] = (out, grads)
+        if impl == "xla":
+          reference[mask_name] = (out, grads)
+      except Exception as e:  # reported, not raised: the other cases still run
+        row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+      rows.append(row)
+  for row in rows:
+    got, ref = row.pop("_out", None), reference.get(row["mask"])
+    if got is not None and ref is not None and row["implementation"] != "xla":
+      row["max_rel_diff_vs_xla"] = max(_rel_diff(a, b) for a, b in zip(jax.tree.leaves(got),
+                                                                      jax.tree.leaves(ref)))
+  # One decode step at batch 64 of the 1b model: one query over a 128-slot cache, masked.
+  qd = jnp.asarray(rng.standard_normal((64, 1, H, K)), dtype)
+  kd, vd = (jnp.asarray(rng.standard_normal((64, S, H, K)), dtype) for _ in range(2))
+  maskd = jnp.asarray(np.arange(S)[None, None, None, :] <= S // 2).repeat(64, 0)
+  outs = {}
+  for impl in (("cudnn", "xla") if gpu else ("xla",)):
+    row = {"what": "decode", "mask": "cache", "implementation": impl,
+           "shape_BLHK": [64, 1, H, K], "cache_len": S, "dtype": jnp.dtype(dtype).name}
+    f = jax.jit(lambda q, k, v, impl=impl: jax.nn.dot_product_attention(
+        q, k, v, mask=maskd, implementation=impl))
+    try:
+      outs[impl] = jax.block_until_ready(f(qd, kd, vd))
+      t0 = time.perf_counter()
+      for _ in range(20):
+        jax.block_until_ready(f(qd, kd, vd))
+      row["ms"] = 1e3 * (time.perf_counter() - t0) / 20
+    except Exception as e:
+      row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+    rows.append(row)
+  if "cudnn" in outs and "xla" in outs:
+    rows[-2]["max_rel_diff_vs_xla"] = _rel_diff(outs["cudnn"], outs["xla"])
+  for r in rows:
+    print(f"attention {r['what']:<6} {r['mask']:<6} {r['implementation']:<5} "
+          + (f"{r['ms']:8.3f} ms" if "ms" in r else f"FAILED {r['error']}")
+          + (f"  max |diff| / max |xla| {r['max_rel_diff_vs_xla']:.3g} (outputs and gradients)"
+             if "max_rel_diff_vs_xla" in r else ""))
+  _write(args.json, rows)
+  # A wrong result fails the part; a cuDNN case that refuses a shape is reported only.
+  bad = [r for r in rows if r.get("max_rel_diff_vs_xla", 0) > 0.05]
+  return 1 if bad or any("error" in r and r["implementation"] == "xla" for r in rows) else 0
+
+
 # --- sweep ----------------------------------------------------------------------------
 
 def sweep_summary(args) -> int:
@@ -304,7 +398,8 @@ def summary(args) -> int:
     with open(os.path.join(work, "parts.jsonl")) as f:
       parts = [json.loads(line) for line in f if line.strip()]
   device = _read(os.path.join(work, "json", "device.json"), {})
-  results = {"device": device, "parts": parts, "train": {}, "decode": {}, "sweep": None}
+  results = {"device": device, "parts": parts, "train": {}, "decode": {}, "attention": None,
+             "sweep": None}
   lines = []
   if device:
     lines.append(f"device: {device['device_count']} x {device['device_kind']} "
@@ -344,6 +439,18 @@ def summary(args) -> int:
           + (f"{r['bytes_per_step'] / 1e9:>8.3f} {r['bound_tokens_per_second']:>10,.0f} "
              f"{100 * share:>6.1f}% {100 * r['bandwidth_share_f32_weights']:>6.1f}%"
              if share is not None else "  (no bandwidth share)"))
+  attention = _read(os.path.join(work, "json", "attention.json"))
+  if attention:
+    results["attention"] = attention
+    lines += ["", f"{'attention (fwd+bwd)':<26} {'mask':<7} {'shape BxLxHxK':>16} {'ms':>9} "
+              f"{'vs xla':>9}"]
+    for r in attention:
+      lines.append(
+          f"{r['what'] + ' ' + r['implementation']:<26} {r['mask']:<7} "
+          f"{'x'.join(map(str, r['shape_BLHK'])):>16} "
+          + (f"{r['ms']:>9.3f} " if "ms" in r else f"{'FAILED':>9} ")
+          + (f"{r['max_rel_diff_vs_xla']:>9.2g}" if "max_rel_diff_vs_xla" in r else f"{'':>9}")
+          + (f"  {r['error']}" if "error" in r else ""))
   sweep = _read(os.path.join(work, "json", "sweep.json"))
   if sweep:
     results["sweep"] = sweep
@@ -438,6 +545,8 @@ def main(argv=None) -> int:
   p = sub.add_parser("sweep-summary")
   p.add_argument("--dir", required=True)
   p.add_argument("--json", required=True)
+  p = sub.add_parser("attention")
+  p.add_argument("--json", required=True)
   sub.add_parser("dry-xla-flags")
   p = sub.add_parser("reap")
   p.add_argument("path")
@@ -451,6 +560,8 @@ def main(argv=None) -> int:
     return decode_bandwidth(args, [o[len("--config."):] for o in overrides])
   if args.what == "sweep-summary":
     return sweep_summary(args)
+  if args.what == "attention":
+    return attention(args)
   if args.what == "dry-xla-flags":
     return dry_xla_flags()
   if args.what == "reap":

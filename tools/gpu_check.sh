@@ -212,6 +212,10 @@ fi
 train_lm "${LM[0]}" "${ATTENTIONS[0]}"
 decode 1
 decode 64
+# cuDNN against XLA on the attention shapes above: causal (what bench train times), with
+# packed rows' document mask (what training on text runs), one decode step; same numbers?
+run_part attention 120 "$WORK/json/attention.json" - -- \
+  "${HELPER[@]}" attention --json "$WORK/json/attention.json"
 sweep
 ((${#ATTENTIONS[@]} > 1)) && train_lm "${LM[0]}" "${ATTENTIONS[1]}"
 dit
