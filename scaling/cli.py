@@ -12,7 +12,7 @@ import shlex
 import sys
 
 from scaling import exits
-from scaling.errors import RequestError, UserError
+from scaling.errors import RequestError, UserError, os_failure
 
 
 def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -243,8 +243,16 @@ def _coords(cfg, args) -> int:
   return 0
 
 
+VERBOSITY_HELP = ("what goes to stderr besides errors: error, warning (default: this "
+                  "toolkit's warnings only), info (also the libraries' warnings), debug "
+                  "(everything, library tracebacks too)")
+
+
 def build_parser() -> argparse.ArgumentParser:
+  from scaling import log
   parser = argparse.ArgumentParser(prog="scaling", description=__doc__.splitlines()[0])
+  parser.add_argument("--verbosity", choices=list(log.VERBOSITY), default=log.DEFAULT,
+                      help=VERBOSITY_HELP)
   sub = parser.add_subparsers(dest="command", required=True)
 
   p = sub.add_parser("train", help="train (or resume) one model from a config")
@@ -402,12 +410,10 @@ def _one_line(e: BaseException) -> str | None:
   if isinstance(e, OSError) and e.strerror:
     where = f": {e.filename}" if e.filename else ""
     return f"{e.strerror}{where}"
-  text = str(e)
-  for marker in ("No space left on device", "Read-only file system", "Permission denied",
-                 "Not a directory", "RESOURCE_EXHAUSTED"):
-    if marker in text:
-      first = next((line for line in text.splitlines() if marker in line), marker)
-      return f"{marker}: {first.strip()[:300]}"
+  reason = os_failure(e, follow=False)
+  if reason is not None:
+    first = next((line.strip() for line in str(e).splitlines() if line.strip()), "")
+    return reason if not first or first == reason else f"{reason}: {first[:300]}"
   return None
 
 
@@ -419,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
   args = build_parser().parse_args(rest)
   from scaling import cluster, compile_cache, log
   cluster.adopt_parent_settings()
-  log.setup()
+  log.setup(args.verbosity)
   compile_cache.enable_from_env()
   try:
     return args.func(args, overrides)

@@ -1,4 +1,9 @@
-"""The two kinds of error a user can cause; the CLI reports either as one `error:` line."""
+"""The two kinds of error a user can cause; the CLI reports either as one `error:` line.
+And `os_failure`: whether an error is the machine's (a full disk), however it arrived."""
+
+import errno
+import os
+import re
 
 
 class UserError(ValueError):
@@ -21,3 +26,28 @@ class RequestError(UserError):
   def naming(self, name: str) -> str:
     """The message with the field called `name`."""
     return self.template.replace("{field}", name)
+
+
+# What the storage layer (TensorStore, in C++) says when the OS refused a write.
+_OS_ERROR_CODE = re.compile(r"os_error_code='?(\d+)")
+_OS_ERROR_TEXTS = tuple(os.strerror(code) for code in (
+    errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.ENOTDIR, errno.EIO))
+
+
+def os_failure(e: BaseException, *, follow: bool = True) -> str | None:
+  """The OS's reason (e.g. `No space left on device`) when `e` comes from a refused
+  write or read, found through the chain of causes (with `follow`); None otherwise."""
+  seen = set()
+  while e is not None and id(e) not in seen:
+    seen.add(id(e))
+    if isinstance(e, OSError) and e.strerror:
+      return e.strerror
+    text = str(e)
+    if (code := _OS_ERROR_CODE.search(text)):
+      return os.strerror(int(code.group(1)))
+    if (found := next((t for t in _OS_ERROR_TEXTS if t in text), None)):
+      return found
+    if "RESOURCE_EXHAUSTED" in text:
+      return "RESOURCE_EXHAUSTED (storage full or over quota)"
+    e = (e.__cause__ or e.__context__) if follow else None
+  return None

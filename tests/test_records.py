@@ -96,6 +96,35 @@ def test_sample_falls_back_or_stops_with_one_line(reference, tmp_path, capsys, w
   assert last.startswith("error: no readable checkpoint") and "30, 20, 10" in last
 
 
+def _truncate(checkpoint_dir):
+  """Cuts every array file of a checkpoint to half its length (as a full disk leaves it)."""
+  paths = [p for p in glob.glob(os.path.join(checkpoint_dir, "state", "**", "d", "*"),
+                                recursive=True) if os.path.isfile(p)]
+  assert paths
+  for path in paths:
+    os.truncate(path, os.path.getsize(path) // 2)
+
+
+def test_sample_falls_back_with_one_warning_line_and_no_library_noise(reference, tmp_path):
+  """The whole stderr of `scaling sample` on a run whose newest checkpoint is truncated:
+  one `warning:` line (TensorStore's threads report the failed reads once more through
+  asyncio, from C++, which only a separate process's stderr shows)."""
+  kind, _, uninterrupted = reference
+  if kind != "lm":
+    pytest.skip("the fallback is the same for every kind; one is enough here")
+  workdir = str(tmp_path / "run")
+  shutil.copytree(uninterrupted, workdir)
+  _truncate(os.path.join(workdir, "checkpoints", "30"))
+  result = subprocess.run([sys.executable, "-m", "scaling.cli", "sample", f"--workdir={workdir}",
+                           "--prompt", "12+34=", "--temperature", "0"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.startswith("12+34=")
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("warning: checkpoint 30 in "), result.stderr
+  assert "trying an older one" in lines[0]
+
+
 def test_failed_retry_never_marks_a_completed_run_failed(reference, tmp_path):
   kind, cfg, uninterrupted = reference
   workdir = str(tmp_path / "run")

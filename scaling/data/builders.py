@@ -24,8 +24,10 @@ from scaling.data import tokenizer as tokenizer_lib
 from scaling.data.examples import Prepared, read_all
 from scaling.data.tasks import mixture
 
-# TFDS logs every prepared split at INFO level; our progress bar says enough.
-logging.getLogger("absl").setLevel(logging.WARNING)
+# TFDS logs every prepared split at INFO level; our progress bar says enough. (The
+# `scaling` command sets library levels by its --verbosity: kept when stricter.)
+if logging.getLogger("absl").getEffectiveLevel() < logging.WARNING:
+  logging.getLogger("absl").setLevel(logging.WARNING)
 tfds.core.utils.gcs_utils._is_gcs_disabled = True  # No network: never look for GCS mirrors.
 
 

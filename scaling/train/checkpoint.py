@@ -6,10 +6,16 @@ process owns, and grain writes one small JSON file of iterator state per process
 A checkpoint that cannot be restored (truncated by a full disk, damaged by hand) is
 reported by step and skipped for the newest one that can; training moves it aside to
 `checkpoints.unreadable/` (it is never deleted), so the run can save that step again.
+
+A checkpoint that cannot be written (a full disk, a quota, a read-only file system) stops
+the run with `WriteFailed`, one line naming the step, the cause and the newest complete
+checkpoint, which stays as it was. Orbax writes in background threads and reports such a
+failure at the next save or wait, which is where it is caught.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -20,13 +26,18 @@ import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint.checkpoint_managers import preservation_policy
 
-from scaling.errors import UserError
+from scaling.errors import UserError, os_failure
 
 log = logging.getLogger("scaling")
 
 
 class Unreadable(UserError):
   """No checkpoint of the run could be restored (each was reported)."""
+
+
+class WriteFailed(UserError):
+  """A checkpoint could not be written for a reason outside the program (disk, quota)."""
+
 
 
 def _reason(e: Exception) -> str:
@@ -63,15 +74,24 @@ class Checkpointer:
     options = ocp.CheckpointManagerOptions(
         preservation_policy=preservation_policy.AnyPreservationPolicy(policies),
         enable_async_checkpointing=ckpt_cfg.async_save and not read_only,
-        create=not read_only, read_only=read_only)
+        create=not read_only, read_only=read_only,
+        # What a failed write left half-written (a full disk) is removed on the next start.
+        cleanup_tmp_directories=not read_only)
     self.manager = ocp.CheckpointManager(self.directory, options=options,
                                          item_names=("state", "data"))
+    self._writing: int | None = None  # the step of a save that may still be in flight
 
   def __enter__(self) -> "Checkpointer":
     return self
 
-  def __exit__(self, *exc) -> None:
-    self.close()
+  def __exit__(self, exc_type, exc, tb) -> None:
+    if exc_type is None:
+      self.close()
+      return
+    try:  # an error is on its way already: a failing close would only hide it
+      self.close()
+    except Exception as e:
+      log.debug("closing the checkpoints after an error: %s", _reason(e))
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
@@ -84,11 +104,40 @@ class Checkpointer:
 
   def save(self, step: int, state, data_iter: grain.DatasetIterator, *,
            force: bool = False) -> bool:
-    return self.manager.save(
-        step,
-        args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                data=grain.checkpoint.CheckpointSave(data_iter)),
-        force=force)
+    self.wait()  # what orbax does first anyway; a failure is then the earlier save's
+    with self._write_failures(step):
+      self._writing = step
+      saved = self.manager.save(
+          step,
+          args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                  data=grain.checkpoint.CheckpointSave(data_iter)),
+          force=force)
+    return saved
+
+  @contextlib.contextmanager
+  def _write_failures(self, step: int | None):
+    """Turns a write the OS refused into `WriteFailed`; other errors pass unchanged."""
+    try:
+      yield
+    except Exception as e:
+      reason = os_failure(e)
+      if reason is None:
+        raise
+      self._writing = None
+      kept = self._complete_steps()
+      newest = (f"the newest complete checkpoint, step {kept[-1]}, is intact" if kept else
+                "no checkpoint was completed before it")
+      what = "a checkpoint" if step is None else f"checkpoint {step}"
+      raise WriteFailed(f"{what} could not be written to {self.directory}: {reason}; "
+                        f"{newest}; fix that and run the same command to continue") from None
+
+  def _complete_steps(self) -> list[int]:
+    """Steps whose checkpoint folder was committed (has its final name), from the disk."""
+    try:
+      names = os.listdir(self.directory)
+    except OSError:
+      return []
+    return sorted(int(n) for n in names if n.isdigit())
 
   def _restore_newest(self, restore: Callable[[int], Any], steps: list[int] | None = None):
     """(step, restored) of the newest step `restore` can read, or None without steps.
@@ -152,7 +201,10 @@ class Checkpointer:
     return found
 
   def wait(self) -> None:
-    self.manager.wait_until_finished()
+    with self._write_failures(self._writing):
+      self.manager.wait_until_finished()
+    self._writing = None
 
   def close(self) -> None:
-    self.manager.close()
+    with self._write_failures(self._writing):
+      self.manager.close()

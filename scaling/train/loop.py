@@ -2,9 +2,10 @@
 
 `train(cfg, workdir)` returns the process exit code (`scaling.exits`): OK when the run
 completed, PREEMPTED after SIGTERM and INTERRUPTED after Ctrl-C (either way a checkpoint
-was saved; run again to resume), DIVERGED when the loss became non-finite. Running again in the same directory resumes
-from the newest readable checkpoint, with the data iterator where it was; the records
-(`metrics.jsonl`, `summary.json`) then equal an uninterrupted run's.
+was saved; run again to resume), DIVERGED when the loss became non-finite. Running again
+in the same directory resumes from the newest readable checkpoint, with the data iterator
+where it was; the records (`metrics.jsonl`, `summary.json`) then equal an uninterrupted
+run's.
 
 The host stays a step ahead of the device: a logged step's metrics are read after the
 next step has been dispatched, so logging never waits for the device.
@@ -211,8 +212,11 @@ def train(cfg, workdir: str, devices=None, profile_steps: tuple[int, int] | None
   try:
     status = _run(cfg, family, data, mesh, run_dir, progress, started, profile_steps)
   except Exception as e:  # Recorded for the sweep's table, then raised as usual.
-    record.write(status="failed", step=progress.step, last=progress.last,
-                 wall_time_s=time.time() - started, error=f"{type(e).__name__}: {e}")
+    try:
+      record.write(status="failed", step=progress.step, last=progress.last,
+                   wall_time_s=time.time() - started, error=f"{type(e).__name__}: {e}")
+    except OSError:  # the disk that failed the run may refuse the record too
+      pass
     raise
   record.write(status=status, step=progress.step, last=progress.last,
                wall_time_s=time.time() - started, first_step_s=progress.first_step_s)

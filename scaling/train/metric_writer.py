@@ -27,7 +27,7 @@ class MetricWriter:
                enabled: bool = True):
     """`resume_step`: the step training continues from (0 for a fresh run)."""
     self.enabled = enabled
-    self.path = metrics_path
+    self.path, self.tensorboard_dir = metrics_path, tensorboard_dir
     self.records: list[dict] = []
     self._tb = None
     if not enabled:
@@ -42,8 +42,14 @@ class MetricWriter:
   def __enter__(self) -> "MetricWriter":
     return self
 
-  def __exit__(self, *exc) -> None:
-    self.close()
+  def __exit__(self, exc_type, exc, tb) -> None:
+    if exc_type is None:
+      self.close()
+      return
+    try:  # an error is on its way already (a full disk fails this close too): keep it
+      self.close()
+    except OSError:
+      pass
 
   def last(self) -> dict:
     """The latest record's metrics (without its step): what a resumed run ended with."""
@@ -64,5 +70,8 @@ class MetricWriter:
 
   def close(self) -> None:
     if self._tb is not None:
-      self._tb.close()
-      self._tb = None
+      tb, self._tb = self._tb, None
+      try:
+        tb.close()
+      except OSError as e:  # the events could not be flushed: name where
+        raise OSError(e.errno, e.strerror, self.tensorboard_dir) from None
