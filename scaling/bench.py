@@ -19,6 +19,7 @@ import numpy as np
 from scaling import files, hardware
 from scaling import mesh as mesh_lib
 from scaling.errors import UserError
+from scaling.numbers import fmt
 from scaling.families import family_for, validate
 from scaling.generate import decode
 from scaling.train.loop import make_train_step
@@ -141,20 +142,20 @@ def report(result: dict, json_path: str | None = None) -> None:
   print(f"{result['name']}: {result['params']['total']:,} params, batch {result['batch_size']}"
         f" x {shape}, {result['dtype']}, mesh {result['mesh']}")
   if "step_time_s" in result:  # absent with --steps 0: compiled, not run
-    print(f"  step time      {result['step_time_s'] * 1e3:9.2f} ms (median)")
+    print(f"  step time      {fmt(result['step_time_s'] * 1e3):>9} ms (median)")
     for unit in ("tokens", "samples"):
       if f"{unit}_per_second" in result:
-        print(f"  {unit}/s{' ' * (9 - len(unit))}{result[f'{unit}_per_second']:12,.0f}")
-    print(f"  model FLOP/s   {result['model_flops_per_second'] / 1e9:9.2f} G")
-    print(f"  MFU            {100 * result['mfu']:9.2f} %  (of "
-          f"{result['peak_flops_per_second'] / 1e9:,.0f} GFLOP/s, {result['peak_source']})")
-  print(f"  peak memory    {peak_mem / 2 ** 20:9.2f} MiB per device")
+        print(f"  {unit}/s{' ' * (9 - len(unit))}{fmt(result[f'{unit}_per_second']):>9}")
+    print(f"  model FLOP/s   {fmt(result['model_flops_per_second'] / 1e9):>9} G")
+    print(f"  MFU            {fmt(100 * result['mfu']):>9} %  (of "
+          f"{fmt(result['peak_flops_per_second'] / 1e9)} GFLOP/s, {result['peak_source']})")
+  print(f"  peak memory    {fmt(peak_mem / 2 ** 20):>9} MiB per device")
   if "memory_whole_batch" in result:
     whole = result["memory_whole_batch"]
-    print(f"  temporaries    {mem['temp_bytes'] / 2 ** 20:9.2f} MiB in "
-          f"{result['microbatches']} microbatches, {whole['temp_bytes'] / 2 ** 20:.2f} MiB "
-          f"as one batch ({whole['temp_bytes'] / max(mem['temp_bytes'], 1):.1f}x)")
-  print(f"  compile        {result['compile_s']:9.2f} s")
+    print(f"  temporaries    {fmt(mem['temp_bytes'] / 2 ** 20):>9} MiB in "
+          f"{result['microbatches']} microbatches, {fmt(whole['temp_bytes'] / 2 ** 20)} MiB "
+          f"as one batch ({fmt(whole['temp_bytes'] / max(mem['temp_bytes'], 1), 2)}x)")
+  print(f"  compile        {fmt(result['compile_s'], 3):>9} s")
   if json_path:
     files.write_json(json_path, result)
 
@@ -223,9 +224,9 @@ def report_decode(results: list[dict], json_path: str | None = None) -> None:
   print(f"  {'new tokens':>10} {'prefill tok/s':>14} {'cache tok/s':>12} {'cache ms/tok':>13}"
         f" {'naive tok/s':>12} {'naive ms/tok':>13} {'speedup':>8}")
   for r in results:
-    print(f"  {r['new_tokens']:>10} {r['prefill_tokens_per_second']:>14,.0f}"
-          f" {r['cached_decode_tokens_per_second']:>12,.0f} {r['cached_ms_per_token']:>13.3f}"
-          f" {r['naive_decode_tokens_per_second']:>12,.0f} {r['naive_ms_per_token']:>13.3f}"
-          f" {r['speedup']:>7.1f}x")
+    print(f"  {r['new_tokens']:>10} {fmt(r['prefill_tokens_per_second']):>14}"
+          f" {fmt(r['cached_decode_tokens_per_second']):>12} {fmt(r['cached_ms_per_token']):>13}"
+          f" {fmt(r['naive_decode_tokens_per_second']):>12} {fmt(r['naive_ms_per_token']):>13}"
+          f" {fmt(r['speedup'], 3):>7}x")
   if json_path:
     files.write_json(json_path, results)

@@ -27,6 +27,7 @@ from scaling.analysis import (checkpoints, collapse, compute_optimal, emergence,
                               html_report, image_plots, kinds, learning_rates, plots,
                               prediction, prediction_plots, tables)
 from scaling.errors import UserError
+from scaling.numbers import fmt, interval
 from scaling.sweep import results
 from scaling.sweep import spec as spec_lib
 from scaling.sweep.layout import SweepDir
@@ -53,7 +54,7 @@ def loss_fit(rows, x_key: str):
   fit = fits.fit_power_law(x, np.asarray([r["final_eval_loss"] for r in done], float),
                            bootstrap=100)
   p = fit.params
-  fit.label = f"L = {p['E']:.3f} + {p['A']:.3g} x^-{p['alpha']:.3f}"
+  fit.label = f"L = {fmt(p['E'], 3)} + {fmt(p['A'], 3)} x^-{fmt(p['alpha'], 3)}"
   return fit
 
 
@@ -146,8 +147,8 @@ def _compute_optimal_part(rows, figs: _Figures, analysis: dict) -> list[str]:
     v = block.get(approach)
     if v and v["ci"].get("a"):
       lo, hi = v["ci"]["a"]
-      out.append(f"compute-optimal N*(C) ~ C^a, {approach}: a = {v['a']:.3f} "
-                 f"[{lo:.3f}, {hi:.3f}], b = {v['b']:.3f}")
+      out.append(f"compute-optimal N*(C) ~ C^a, {approach}: a = {interval(v['a'], lo, hi)}, "
+                 f"b = {fmt(v['b'], 3)}")
   return out
 
 
@@ -174,7 +175,7 @@ def _checkpoint_part(rows, task: str, subset: str, predict_from: float, figs: _F
     if report.get("status") == "ok":
       figs.save(prediction_plots.prediction_vs_measurement(rows, report),
                 f"prediction_{safe}", f"two-step prediction of {task} {subset} from the "
-                f"sizes up to {predict_from:g} parameters, against measurement")
+                f"sizes up to {fmt(predict_from)} parameters, against measurement")
   return texts
 
 
@@ -238,7 +239,7 @@ def analyze(directory: str) -> int:
   for name, fit in analysis["fits"].items():
     p, ci = fit["params"], fit["ci"]
     print(f"\n{name}: " + ", ".join(
-        f"{k} = {v:.4g}" + (f" [{ci[k][0]:.3g}, {ci[k][1]:.3g}]" if k in ci else "")
+        f"{k} = {fmt(v)}" + (f" [{fmt(ci[k][0], 3)}, {fmt(ci[k][1], 3)}]" if k in ci else "")
         for k, v in p.items()))
   report = analysis["emergence"].get(f"{task}/{subset}")
   if report:

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from scaling.numbers import fmt
+
 MIN_CLASS_COVERAGE = 0.5
 MIN_RECALL = 0.1
 
@@ -66,11 +68,11 @@ def summary_table(sweeps: dict[str, tuple[list[dict], str]]) -> str:
     for (params, size, lr), trials in sorted(groups.items(), key=lambda kv: (kv[0][0],
                                                                             kv[0][2] or 0)):
       verdicts = [verdict(r, subset) for r in trials]
-      cells = [label, size, f"{params:,}", "-" if lr is None else f"{lr:g}", str(len(trials))]
+      cells = [label, size, f"{params:,}", fmt(lr), str(len(trials))]
       for metric in SUMMARY:
         values = [r["metrics"][f"image_quality/{subset}/{metric}"][0] for r in trials
                   if f"image_quality/{subset}/{metric}" in r.get("metrics", {})]
-        cells.append(f"{np.median(values):.3g}" if values else "-")
+        cells.append(fmt(np.median(values), 3) if values else "-")
       cells += [str(verdicts.count("collapsed")), str(verdicts.count("diverged"))]
       lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines)

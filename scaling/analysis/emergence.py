@@ -11,6 +11,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from scaling import files
+from scaling.numbers import fmt, signed
 from scaling.analysis import fits
 
 MIN_SIZES_SIGMOID = 4  # below this a sigmoid cannot be told from a line
@@ -124,10 +125,10 @@ def _metric_report(x, y, lo, hi, floor, ceiling, use_power_law, bootstrap, seed)
   abrupt = width <= (xs[-1] - xs[0]) / 2
   rep["verdict"] = "sigmoid" if fits_better and abrupt else "smooth"
   rep["reason"] = (f"sigmoid {CRITERION.upper()} {sig[CRITERION]:.1f} vs {rep['best_smooth']} "
-                   f"{best[CRITERION]:.1f} (needs {AIC_MARGIN:g} lower); leave-one-out RMSE "
-                   f"sigmoid {sig_loo:.3g} vs best smooth {best_loo:.3g}; sigmoid rises over "
-                   f"{width:.2g} decades (at most {(xs[-1] - xs[0]) / 2:.2g}, half the sizes' "
-                   "span, for a transition)")
+                   f"{best[CRITERION]:.1f} (needs {fmt(AIC_MARGIN)} lower); leave-one-out RMSE "
+                   f"sigmoid {fmt(sig_loo, 3)} vs best smooth {fmt(best_loo, 3)}; sigmoid "
+                   f"rises over {fmt(width, 2)} decades (at most {fmt((xs[-1] - xs[0]) / 2, 2)}, "
+                   "half the sizes' span, for a transition)")
   if fits_better and not abrupt:
     rep["notes"].append("the sigmoid fits better but rises too gradually to be a transition: "
                         "a smooth S-shaped curve")
@@ -173,8 +174,8 @@ def _compare(x, exact, cont, name_e, name_c):
              continuous_share_at_jump=share, exact_jump_beyond_ci=beyond_ci,
              continuous_rises_smoothly_where_exact_jumps=bool(flag))
   out["reason"] = (f"{name_e} makes {je['jumpiness']:.0%} of its change between "
-                   f"{je['from_params']:.3g} and {je['to_params']:.3g} parameters; {name_c} "
-                   f"makes {share:.0%} of its change there")
+                   f"{fmt(je['from_params'], 3)} and {fmt(je['to_params'], 3)} parameters; "
+                   f"{name_c} makes {share:.0%} of its change there")
   return out
 
 
@@ -236,7 +237,7 @@ def format_report(report: dict) -> str:
   xs = [v for v in report["log_params"] if v is not None]
   head = report["task"] or "task"
   lines = [f"{head}: {report['n_sizes']} sizes, "
-           f"{10 ** min(xs):.3g} to {10 ** max(xs):.3g} parameters"]
+           f"{fmt(10 ** min(xs), 3)} to {fmt(10 ** max(xs), 3)} parameters"]
   for name, m in report["metrics"].items():
     verdict = m["verdict"]
     if verdict == "smooth" and m["best_smooth"]:
@@ -244,12 +245,12 @@ def format_report(report: dict) -> str:
     lines.append(f"  {name}: {verdict}; {m['reason']}")
     if m["transition_params"] is not None:
       ci = m["transition_ci"]
-      ci_text = f" [95% CI {ci[0]:.3g}, {ci[1]:.3g}]" if ci and None not in ci else ""
-      lines.append(f"    transition at {m['transition_params']:.3g} parameters{ci_text}")
+      ci_text = f" [95% CI {fmt(ci[0], 3)}, {fmt(ci[1], 3)}]" if ci and None not in ci else ""
+      lines.append(f"    transition at {fmt(m['transition_params'], 3)} parameters{ci_text}")
     if m["step"]:
       s = m["step"]
-      lines.append(f"    jumpiness {s['jumpiness']:.2f} (largest step {s['change']:+.3g} "
-                   f"between {s['from_params']:.3g} and {s['to_params']:.3g} parameters)")
+      lines.append(f"    jumpiness {s['jumpiness']:.2f} (largest step {signed(s['change'], 3)} "
+                   f"between {fmt(s['from_params'], 3)} and {fmt(s['to_params'], 3)} parameters)")
     lines.extend(f"    note: {note}" for note in m["notes"])
   c = report["comparison"]
   if c:

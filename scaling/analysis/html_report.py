@@ -15,6 +15,7 @@ import os
 from typing import Iterable, Sequence
 
 from scaling.analysis import checkpoints, emergence
+from scaling.numbers import fmt, interval
 
 MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg",
         ".jpeg": "image/jpeg"}
@@ -48,15 +49,13 @@ def _e(x) -> str:
   return html.escape(str(x), quote=True)
 
 
-def _num(v, spec: str = ".4g") -> str:
-  return "-" if v is None else format(v, spec) if isinstance(v, (int, float)) else str(v)
+def _num(v, digits: int = 4) -> str:
+  return fmt(v, digits)
 
 
 def _ci(v) -> str:
   """'mean [lo, hi]' of a table metric, or '-'."""
-  if not v:
-    return "-"
-  return f"{_num(v[0], '.3f')} [{_num(v[1], '.3f')}, {_num(v[2], '.3f')}]"
+  return interval(*v[:3]) if v else "-"
 
 
 def _headline(rows, analysis: dict) -> tuple[str, str] | None:
@@ -79,13 +78,13 @@ def _table(rows: Sequence[dict], analysis: dict) -> str:
                                  for i, c in enumerate(cols + [c for c, _ in extra])) + "</tr>"]
   for r in sorted(final, key=lambda r: (r.get("params") or 0, r.get("seed") or 0)):
     m = r.get("metrics", {})
-    cells = [_num(r.get("params"), ",d") if isinstance(r.get("params"), int)
-             else _num(r.get("params")), _num(r.get("tokens"), ".3g"), r.get("status", "-"),
+    cells = [f"{r['params']:,}" if isinstance(r.get("params"), int)
+             else _num(r.get("params")), _num(r.get("tokens"), 3), r.get("status", "-"),
              _num(r.get("final_eval_loss"))]
     for _, k in extra:
       v = m.get(prefix + k)
       cells.append(_ci(v) if k == "exact_match" else "-" if not v
-                   else _num(-v[0] if k == "answer_logprob" else v[0], ".3f"))
+                   else _num(-v[0] if k == "answer_logprob" else v[0], 3))
     out.append(f'<tr><td class="l">{_e(r.get("size", "-"))}</td>'
                f'<td class="l">{_e(r.get("seed", "-"))}</td>'
                + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from scaling.analysis import checkpoints, plots
+from scaling.numbers import fmt
 from scaling.analysis.plots import plt
 
 
@@ -57,8 +58,9 @@ def report(rows, metric: str | None = None) -> dict:
   narrow, wide = chosen[sizes[0]], chosen[sizes[-1]]
   shift = grid.index(wide) - grid.index(narrow)
   by = "" if metric is None else f" (by {metric})"
-  text = (f"best learning rate{by} {narrow:g} at width {width[sizes[0]]} and {wide:g} at width "
-          f"{width[sizes[-1]]} ({'+' if shift >= 0 else ''}{shift} grid points, x{wide / narrow:g})")
+  text = (f"best learning rate{by} {fmt(narrow)} at width {width[sizes[0]]} and {fmt(wide)} "
+          f"at width {width[sizes[-1]]} ({'+' if shift >= 0 else ''}{shift} grid points, "
+          f"x{fmt(wide / narrow)})")
   return {"grid": grid, "sizes": per_size, "shift_grid_points": shift,
           "shift_factor": wide / narrow, "metric": metric or "final_eval_loss", "text": text}
 

@@ -22,6 +22,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from scaling import files
+from scaling.numbers import fmt
 from scaling.analysis import emergence, fits
 from scaling.analysis.checkpoints import (by_size, chance as chance_of, completed, group_by,
                                           is_final, training_order)
@@ -35,10 +36,8 @@ def _q(samples):
   return np.percentile(samples, [50 * (1 - fits.CI_LEVEL), 50 * (1 + fits.CI_LEVEL)], axis=0)
 
 
-def _fmt(v, spec: str = ".3g") -> str:
-  if v is None or np.isnan(v):
-    return "-"
-  return format(v, spec) if np.isfinite(v) else ("inf" if v > 0 else "-inf")
+def _fmt(v) -> str:
+  return "-" if v is None or np.isnan(v) else fmt(v, 3)
 
 
 def _ival(lo, hi) -> str:
@@ -121,7 +120,7 @@ def two_step_prediction(rows, task: str, subset: str, *, max_params: float,
   n_sizes = len({r["params"] for r in finals})
   if n_sizes < MIN_SIZES or len(np.unique(_xy(ladder)[0])) < 3:
     out["summary"] = [f"{task} {subset}: {n_sizes} ladder sizes with {metric} and "
-                      f"answer_logprob up to {max_params:.3g} parameters; the two-step "
+                      f"answer_logprob up to {fmt(max_params, 3)} parameters; the two-step "
                       f"prediction needs at least {MIN_SIZES}."]
     return files.jsonable(out)
   form, why = _step1_form(finals)
@@ -223,25 +222,26 @@ def _bootstrap(trials, form: str, step1: fits.Fit, floor: float, chain, n: int,
 
 def _prediction_summary(rep: dict, step1: fits.Fit, step2: fits.Fit) -> list[str]:
   p, q = step1.params, step2.params
-  law = (f"{p['E']:.3g} + {p['A']:.3g} N^-{p['alpha']:.3g}" if step1.form == "power_law" else
-         f"{p['E']:.3g} + {p['A']:.3g} N^-{p['alpha']:.3g} + {p['B']:.3g} D^-{p['beta']:.3g}")
+  law = f"{fmt(p['E'], 3)} + {fmt(p['A'], 3)} N^-{fmt(p['alpha'], 3)}"
+  if step1.form != "power_law":
+    law += f" + {fmt(p['B'], 3)} D^-{fmt(p['beta'], 3)}"
   lad = rep["ladder"]
   lines = [f"Two-step prediction of {rep['task']} {rep['subset']} {rep['metric']} from "
-           f"{len(lad['sizes'])} sizes up to {rep['max_params']:.3g} parameters "
+           f"{len(lad['sizes'])} sizes up to {fmt(rep['max_params'], 3)} parameters "
            f"({lad['trials']} trials, {lad['points']} checkpoints): task loss = {law}; "
-           f"{rep['metric']} = sigmoid of task loss centred at {q['x0']:.3g} with slope "
-           f"{q['k']:.3g}, floor {q['floor']:.3g}; {rep['bootstrap']} bootstrap refits."]
+           f"{rep['metric']} = sigmoid of task loss centred at {fmt(q['x0'], 3)} with slope "
+           f"{fmt(q['k'], 3)}, floor {fmt(q['floor'], 3)}; {rep['bootstrap']} bootstrap refits."]
   for t in rep["predictions"]:
-    seeds = ", ".join(f"{m['value']:.3g}" for m in t["measurements"])
+    seeds = ", ".join(f"{fmt(m['value'], 3)}" for m in t["measurements"])
     inside = sum(m["inside"] for m in t["measurements"])
     lines.append(
-        f"At {t['params']:.3g} parameters"
-        + (f", {t['tokens']:.3g} tokens" if step1.form == "chinchilla" else "")
-        + f" ({t['size']}): predicted {t['predicted']:.3g} "
-        f"{_ival(*t['interval'])}, measured {t['measured_mean']:.3g} (seeds: {seeds}); "
+        f"At {fmt(t['params'], 3)} parameters"
+        + (f", {fmt(t['tokens'], 3)} tokens" if step1.form == "chinchilla" else "")
+        + f" ({t['size']}): predicted {fmt(t['predicted'], 3)} "
+        f"{_ival(*t['interval'])}, measured {fmt(t['measured_mean'], 3)} (seeds: {seeds}); "
         f"{inside} of {len(t['measurements'])} measurements inside the interval. Task loss "
-        f"predicted {t['predicted_task_loss']:.3g} {_ival(*t['task_loss_interval'])}, "
-        f"measured {t['measured_task_loss']:.3g}.")
+        f"predicted {fmt(t['predicted_task_loss'], 3)} {_ival(*t['task_loss_interval'])}, "
+        f"measured {fmt(t['measured_task_loss'], 3)}.")
   if not rep["predictions"]:
     lines.append("No completed size above the ladder to check the prediction against.")
   return lines
@@ -318,14 +318,14 @@ def loss_threshold(rows, task: str, subset: str, *, metric: str = "exact_match")
          "verdict": verdict, "reason": reason, "task_loss_verdict": task_verdict,
          "task_loss_reason": task_reason}
   lines = [f"Held-out loss at which {task} {subset} {metric} first exceeds chance "
-           f"({chance:g}) significantly:"]
+           f"({fmt(chance)}) significantly:"]
   for s in sizes:
     if s["crossed"]:
-      lines.append(f"{s['size']} ({s['params']:.3g} parameters): {s['threshold'][0]:.3g} "
+      lines.append(f"{s['size']} ({fmt(s['params'], 3)} parameters): {fmt(s['threshold'][0], 3)} "
                    f"{_ival(*s['interval'][0])}, task loss {_fmt(s['threshold'][1])}; "
                    f"{s['seeds_crossed']} of {s['seeds']} seeds.")
     else:
-      lines.append(f"{s['size']} ({s['params']:.3g} parameters): never above chance, down to "
+      lines.append(f"{s['size']} ({fmt(s['params'], 3)} parameters): never above chance, down to "
                    f"held-out loss {_fmt(s['lowest_loss'][0])}.")
   lines.append(f"Same threshold across sizes: {verdict}; {reason}. On task loss: "
                f"{task_verdict}; {task_reason}.")

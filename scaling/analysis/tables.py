@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from scaling.analysis import collapse
+from scaling.numbers import fmt, interval
 
 CONTINUOUS = "char_accuracy"  # the smooth view set beside exact match
 
@@ -18,9 +19,8 @@ def capability_table(rows, task: str, subset: str) -> str:
     loss = r.get("final_eval_loss")
     lines.append(
         f"{r['size']:<6} {r['seed']:>4} {r['params']:>9,} {r['status']:<10} "
-        f"{'-' if loss is None else f'{loss:.4f}':>9} "
-        f"{f'{em[0]:.3f} [{em[1]:.3f}, {em[2]:.3f}]' if em else '-':>24} "
-        f"{f'{ca[0]:.3f}' if ca else '-':>9} {f'{pe[0]:.3f}' if pe else '-':>9}")
+        f"{fmt(loss):>9} {interval(*em[:3]) if em else '-':>24} "
+        f"{fmt(ca[0], 3) if ca else '-':>9} {fmt(pe[0], 3) if pe else '-':>9}")
   return "\n".join(lines)
 
 
@@ -30,7 +30,7 @@ def image_table(rows, subset: str) -> str:
   lines = [f"{'size':<6} {'seed':>4} {'params':>9} {'status':<10} {'eval loss':>9} "
            f"{'FD':>8} {'KID':>8} {'class acc (95% CI)':>22} {'prec':>6} {'recall':>6} "
            f"{'classes':>7} {'verdict':<9}   ({subset})"]
-  value = lambda v, f: f"{v[0]:{f}}" if v else "-"
+  value = lambda v, digits=3: fmt(v[0], digits) if v else "-"
   for r in sorted(rows, key=lambda r: (r["params"], r["seed"])):
     m = r["metrics"]
     fd, kid, acc, precision, recall, classes = (
@@ -39,9 +39,8 @@ def image_table(rows, subset: str) -> str:
     loss = r.get("final_eval_loss")
     lines.append(
         f"{r['size']:<6} {r['seed']:>4} {r['params']:>9,} {r['status']:<10} "
-        f"{'-' if loss is None else f'{loss:.4f}':>9} "
-        f"{value(fd, '.2f'):>8} {value(kid, '.2f'):>8} "
-        f"{f'{acc[0]:.3f} [{acc[1]:.3f}, {acc[2]:.3f}]' if acc else '-':>22} "
-        f"{value(precision, '.3f'):>6} {value(recall, '.3f'):>6} {value(classes, '.1f'):>7} "
+        f"{fmt(loss):>9} {value(fd):>8} {value(kid):>8} "
+        f"{interval(*acc[:3]) if acc else '-':>22} "
+        f"{value(precision):>6} {value(recall):>6} {value(classes):>7} "
         f"{collapse.verdict(r, subset):<9}")
   return "\n".join(lines)

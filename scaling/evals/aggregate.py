@@ -8,6 +8,7 @@ import numpy as np
 
 from scaling import files
 from scaling.evals import metrics
+from scaling.numbers import interval
 
 # Shown in the table, in this order; eval.json holds every metric.
 TABLE_METRICS = ("exact_match", "char_accuracy", "answer_logprob", "predicted_exact_match",
@@ -92,7 +93,7 @@ def table(result: dict) -> str:
       cells = []
       for m in shown:
         v = s["metrics"].get(m)
-        cells.append(f"{v['mean']:.3f} [{v['ci_low']:.3f},{v['ci_high']:.3f}]" if v else "")
+        cells.append(interval(v["mean"], v["ci_low"], v["ci_high"]) if v else "")
       lines.append(f"{task[:22]:<22} {subset[:24]:<24} {s['n']:>5}  " + "  ".join(
           f"{c:>23}" for c in cells))
   return "\n".join(lines)

@@ -17,6 +17,7 @@ import subprocess
 
 from scaling import cluster, exits, files
 from scaling.errors import UserError
+from scaling.numbers import fmt
 from scaling.rundir import RunDir
 from scaling.sweep import results as results_lib
 from scaling.sweep import spec as spec_lib
@@ -90,7 +91,7 @@ def _print_rows(rows: list[tuple]) -> None:
   print(f"{'quantity':<44} {'original':>14} {'reproduced':>14}")
   flag = {True: "", False: "  DIFFERENT", None: "  (no interval: not judged)"}
   for key, a, b, ok in rows:
-    print(f"{key:<44} {a!s:>14.14} {b!s:>14.14} {flag[ok]}")
+    print(f"{key:<44} {fmt(a, 7):>14} {fmt(b, 7):>14} {flag[ok]}")
 
 
 def _retrain(config_path: str, workdir: str, original: RunDir) -> int:

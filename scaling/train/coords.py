@@ -13,6 +13,7 @@ import numpy as np
 
 from scaling import mesh as mesh_lib
 from scaling.families import family_for, validate
+from scaling.numbers import fmt
 from scaling.train.loop import make_train_step
 from scaling.train.state import StateSpec
 
@@ -68,6 +69,6 @@ def report(table: dict, parametrization: str) -> str:
   lines.append(f"  {'layer':<12}" + "".join(f"{w:>10}" for w in table) + f"{'x (max/min)':>13}")
   g = growth(table)
   for layer in layers:
-    lines.append(f"  {layer:<12}" + "".join(f"{table[w][layer]:>10.4g}" for w in table)
-                 + f"{g[layer]:>13.2f}")
+    lines.append(f"  {layer:<12}" + "".join(f"{fmt(table[w][layer]):>10}" for w in table)
+                 + f"{fmt(g[layer], 3):>13}")
   return "\n".join(lines)
