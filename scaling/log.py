@@ -116,17 +116,20 @@ def setup(verbosity: str = DEFAULT) -> logging.Logger:
   """Sends the toolkit's log and the libraries' to stderr as `warning: ...` / plain lines,
   each at its level for `verbosity` (one of VERBOSITY); idempotent."""
   own, libraries, native = VERBOSITY[verbosity]
-  logger = logging.getLogger(LOGGER)
-  if not any(getattr(h, "_scaling", False) for h in logger.handlers):
-    logger.addHandler(_handler())
+  logger, root = logging.getLogger(LOGGER), logging.getLogger()
+  for target in (logger, root):
+    ours = [h for h in target.handlers if getattr(h, "_scaling", False)]
+    for h in ours:  # set up before: to today's stderr (an earlier command's may be closed)
+      if isinstance(h, logging.StreamHandler) and h.stream is not sys.stderr:
+        h.stream = sys.stderr  # (not setStream, which flushes the old one first)
+    if not ours:
+      if target is root:
+        for h in list(root.handlers):  # a basicConfig handler a library's first log added
+          if type(h) is logging.StreamHandler:
+            root.removeHandler(h)
+      target.addHandler(_handler())
   logger.setLevel(own)
   logger.propagate = False
-  root = logging.getLogger()
-  if not any(getattr(h, "_scaling", False) for h in root.handlers):
-    for h in list(root.handlers):  # a basicConfig handler a library's first log added
-      if type(h) is logging.StreamHandler:
-        root.removeHandler(h)
-    root.addHandler(_handler())
   root.setLevel(libraries)
   for name in LIBRARIES:
     logging.getLogger(name).setLevel(libraries)

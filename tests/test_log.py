@@ -26,43 +26,44 @@ def fresh_log(monkeypatch):
   monkeypatch.setattr(threading, "excepthook", threading.__excepthook__)
   monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
   out = io.StringIO()
-  monkeypatch.setattr(log, "_handler", lambda: _to(out))
-  yield out
+
+  def setup(verbosity=log.DEFAULT):  # (pytest puts its own stderr back between phases)
+    with monkeypatch.context() as m:
+      m.setattr(sys, "stderr", out)
+      log.setup(verbosity)
+
+  yield setup, out
   for n, (level, handlers) in saved.items():
     logger = logging.getLogger(n)
     logger.setLevel(level)
     logger.handlers[:] = handlers
 
 
-def _to(stream):
-  handler = logging.StreamHandler(stream)
-  handler._scaling = True
-  handler.setFormatter(log._Format("%(message)s"))
-  return handler
-
-
 def test_default_shows_only_the_toolkits_warnings(fresh_log):
-  log.setup()
+  setup, out = fresh_log
+  setup()
   logging.getLogger("absl").warning("Type handler registry overriding jax.Array")
   logging.getLogger("asyncio").error("Task exception was never retrieved")
   logging.getLogger("scaling").info("a note")
   logging.getLogger("scaling").warning("checkpoint 30 is unreadable")
-  assert fresh_log.getvalue() == "warning: checkpoint 30 is unreadable\n"
+  assert out.getvalue() == "warning: checkpoint 30 is unreadable\n"
 
 
 def test_info_adds_the_libraries_warnings_through_the_same_handler(fresh_log):
-  log.setup("info")
+  setup, out = fresh_log
+  setup("info")
   logging.getLogger("absl").warning("Type handler registry overriding jax.Array")
   logging.getLogger("absl").info("routine")
   logging.getLogger("scaling").info("a note")
-  assert fresh_log.getvalue() == ("warning: [absl] Type handler registry overriding "
+  assert out.getvalue() == ("warning: [absl] Type handler registry overriding "
                                   "jax.Array\na note\n")
 
 
 def test_exceptions_of_library_threads_go_to_the_debug_log(fresh_log, monkeypatch):
+  setup, out = fresh_log
   printed = []
   monkeypatch.setattr(threading, "excepthook", lambda args: printed.append(args.exc_value))
-  log.setup()
+  setup()
 
   def library_code():  # (this file is not the toolkit's code)
     raise OSError(28, "No space left on device")
@@ -73,9 +74,9 @@ def test_exceptions_of_library_threads_go_to_the_debug_log(fresh_log, monkeypatc
     thread.join()
 
   run(library_code)
-  assert printed == [] and fresh_log.getvalue() == ""
+  assert printed == [] and out.getvalue() == ""
   run(lambda: files.read_json(None))  # a bug in the toolkit's code is printed as before
   assert len(printed) == 1 and isinstance(printed[0], TypeError)
-  log.setup("debug")
+  setup("debug")
   run(library_code)
-  assert "No space left on device" in fresh_log.getvalue()
+  assert "No space left on device" in out.getvalue()
