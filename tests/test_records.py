@@ -125,12 +125,15 @@ def test_sample_falls_back_with_one_warning_line_and_no_library_noise(reference,
   assert "trying an older one" in lines[0]
 
 
-def test_failed_retry_never_marks_a_completed_run_failed(reference, tmp_path):
+def test_a_retry_never_marks_a_completed_run_failed(reference, tmp_path):
+  """A finished run is not restored again, so checkpoints damaged since cannot fail it."""
   kind, cfg, uninterrupted = reference
   workdir = str(tmp_path / "run")
   shutil.copytree(uninterrupted, workdir)
   for step in (10, 20, 30):
     _damage(os.path.join(workdir, "checkpoints", str(step)))
+  assert loop.train(cfg, workdir) == exits.OK
+  assert summary(workdir)["status"] == "completed"
+  os.remove(os.path.join(workdir, "summary.json"))  # unfinished: it resumes, and fails
   with pytest.raises(UserError, match="no readable checkpoint"):
     loop.train(cfg, workdir)
-  assert summary(workdir)["status"] == "completed"

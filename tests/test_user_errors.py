@@ -76,6 +76,42 @@ def remount_read_only(path):
 # --- train --------------------------------------------------------------------------
 
 
+def test_a_finished_run_run_again_says_so_and_changes_no_file(good_run, capsys):
+  before = tree_hash(good_run)
+  assert cli.main(["train", *cli_args("train.steps=10", "checkpoint.every_steps=5",
+                                      "train.log_every=5"), f"--workdir={good_run}"]) == 0
+  err = capsys.readouterr().err
+  assert "run already finished at step 10 (summary.json); nothing to do" in err.splitlines()
+  assert tree_hash(good_run) == before
+
+
+def test_the_progress_bar_shows_a_dash_until_the_first_loss(tmp_path, monkeypatch):
+  shown = []
+
+  class Bar:
+    def __init__(self, *args, **kwargs):
+      pass
+
+    def __enter__(self):
+      return self
+
+    def __exit__(self, *exc):
+      pass
+
+    def update(self, n):
+      pass
+
+    def set_postfix(self, **fields):
+      shown.append(fields["loss"])
+
+  monkeypatch.setattr(loop, "tqdm", Bar)
+  cfg = tiny_config("train.steps=3", "train.log_every=2", "checkpoint.every_steps=0")
+  assert loop.train(cfg, str(tmp_path / "run")) == exits.OK
+  # Step 2's record is written once step 3 is queued (the host runs a step ahead).
+  assert shown[:2] == ["-", "-"] and shown[2] not in ("-", "nan"), shown
+  float(shown[2])
+
+
 def test_unknown_preset(capsys):
   one_error(capsys, ["train", f"--config={LM_CONFIG}:size=s9", "--workdir=/tmp/never"],
             "unknown size 's9'")
@@ -159,6 +195,32 @@ def test_os_failures_are_recognised_however_they_arrive():
 
 
 # --- sample -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def warnings_log(caplog):
+  """What the toolkit logged (its logger does not propagate to pytest's root handler)."""
+  import logging
+  logger = logging.getLogger("scaling")
+  logger.addHandler(caplog.handler)
+  yield caplog
+  logger.removeHandler(caplog.handler)
+
+
+def test_sample_warns_about_a_prompt_outside_the_training_distribution(good_run, capsys,
+                                                                       warnings_log):
+  assert cli.main(["sample", f"--workdir={good_run}", "--prompt", "123+456=",
+                   "--temperature", "0"]) == 0
+  assert not warnings_log.records
+  capsys.readouterr()
+  assert cli.main(["sample", f"--workdir={good_run}", "--prompt", "12345+6=", "--prompt",
+                   "123*456=", "--temperature", "0"]) == 0
+  assert capsys.readouterr().out.startswith("12345+6=")  # answered all the same
+  lines = [r.getMessage() for r in warnings_log.records]
+  assert len(lines) == 2, lines
+  assert ("prompt '12345+6=' lies outside what this model was trained on" in lines[0]
+          and "5-digit" in lines[0] and "data.max_digits=3" in lines[0]), lines[0]
+  assert "'*'" in lines[1] and "data.ops" in lines[1], lines[1]
 
 
 def test_sample_without_tokenizer(copy_of, capsys):

@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
+from scaling.data.tasks import mixture
 from scaling.data.tokenizer import Tokenizer
 from scaling.errors import RequestError, UserError
 from scaling.generate import completion, sampling
 from scaling.generate.request import SampleRequest
+
+
+log = logging.getLogger("scaling")
 
 
 def load_artifacts(workdir: str) -> dict:
@@ -40,6 +45,10 @@ def sample(run, request: SampleRequest) -> list[str]:
     raise UserError(str(e)) from None
   if not request.prompts:
     raise RequestError("prompts", "give {field}: a language model completes prompts")
+  for prompt in request.prompts:
+    if (why := mixture.outside_training(prompt, run.cfg.data)) is not None:
+      log.warning("prompt %r lies outside what this model was trained on: %s; expect a "
+                  "wrong answer", prompt, why)
   completions = completion.complete(run, list(request.prompts), n=n, cfg=cfg,
                                     max_new_tokens=request.max_new_tokens, seed=request.seed)
   return [f"{prompt}{out}" for prompt, outs in zip(request.prompts, completions)

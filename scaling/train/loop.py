@@ -29,7 +29,8 @@ from tqdm import tqdm
 from scaling import config as config_lib
 from scaling import exits, files, hardware, optim
 from scaling import mesh as mesh_lib
-from scaling.errors import ConfigError
+from scaling.errors import ConfigError, UserError
+from scaling.numbers import fmt
 from scaling.data import pipeline
 from scaling import families
 from scaling.families import family_for, validate
@@ -176,6 +177,18 @@ def _prepare_workdir(cfg, run_dir: RunDir) -> None:
                         "use a new --workdir")
 
 
+def _finished_step(cfg, run_dir: RunDir) -> int | None:
+  """The step a completed run in `run_dir` ended at, None unless it completed all of
+  `cfg`'s steps (its config was checked to be `cfg`'s already)."""
+  try:
+    record = files.read_json(run_dir.summary, default={})
+  except UserError:  # a damaged summary: the run resumes and writes it again
+    return None
+  step = record.get("step")
+  done = record.get("status") == "completed" and isinstance(step, int)
+  return step if done and step >= cfg.train.steps else None
+
+
 def _load_data(family):
   """Process 0 prepares the data (and tokenizer, caches); the others then read them."""
   lead = jax.process_index() == 0
@@ -201,6 +214,11 @@ def train(cfg, workdir: str, devices=None, profile_steps: tuple[int, int] | None
   run_dir = RunDir(workdir)
   files.check_writable(run_dir.config, "the run directory")
   _prepare_workdir(cfg, run_dir)
+  if (finished := _finished_step(cfg, run_dir)) is not None:  # touch nothing
+    if jax.process_index() == 0:
+      print(f"run already finished at step {finished} ({os.path.basename(run_dir.summary)}); "
+            "nothing to do", file=sys.stderr, flush=True)
+    return exits.OK
   data = _load_data(family)
   lead = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
@@ -304,8 +322,7 @@ class _Loop:
           return "diverged"
         self.checkpointer.save(step, state, data_iter)
         saved_step = step
-      bar.set_postfix(loss=f"{self.progress.last.get('loss', float('nan')):.4f}",
-                      refresh=False)
+      bar.set_postfix(loss=fmt(self.progress.last.get("loss")), refresh=False)  # `-`: none yet
     self.profiler.at(step, state)
     return "completed" if self._flush() else "diverged"
 

@@ -10,6 +10,7 @@ the mixture. A program record's answer is its reference program; the split by fu
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Iterator
 
 import numpy as np
@@ -39,6 +40,31 @@ def program_problems(split: str, n: int, *, seed: int, params, levels=None,
                            levels=tuple(levels or params.program_levels),
                            arities=tuple(params.program_arities),
                            max_chars=params.program_max_chars, max_tries=max_tries)
+
+
+_ARITHMETIC_QUESTION = re.compile(r"\s*(\d+)\s*([-+*])\s*(\d+)\s*=\s*")
+
+
+def outside_training(prompt: str, params) -> str | None:
+  """What puts `prompt` outside the problems the mixture of `params` (a run's `data`
+  section) trained on, or None where it may lie inside: an arithmetic question with an
+  operation or operand lengths the generator never drew."""
+  if "arithmetic" not in dict(params.mixture):
+    return None
+  found = _ARITHMETIC_QUESTION.fullmatch(prompt)
+  if found is None:
+    return None
+  a, op, b = found.groups()
+  if op not in params.ops:
+    return f"the operation {op!r} (trained on {' '.join(params.ops)}: data.ops)"
+  digits = sorted({len(str(int(a))), len(str(int(b)))})
+  low, high = params.min_digits, params.max_digits
+  if digits[0] < low or digits[-1] > high:
+    outside = [n for n in digits if not low <= n <= high]
+    span = f"{low}" if low == high else f"{low} to {high}"
+    return (f"{' and '.join(map(str, outside))}-digit operands (trained on {span} digits: "
+            f"data.min_digits={low}, data.max_digits={high})")
+  return None
 
 
 def task_records(task: str, split: str, n: int, *, seed: int, params) -> Iterator[Record]:
