@@ -243,6 +243,61 @@ def _coords(cfg, args) -> int:
   return 0
 
 
+# The config files that come with the toolkit (a source checkout; absent from a wheel).
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+
+class _Parser(argparse.ArgumentParser):
+  """A parser whose help ends with text made only when help is asked for (listing the
+  presets of the config files runs them)."""
+
+  def __init__(self, *args, epilog_fn=None, **kwargs):
+    kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+    super().__init__(*args, **kwargs)
+    self.epilog_fn = epilog_fn
+
+  def format_help(self) -> str:
+    if self.epilog_fn is not None:
+      self.epilog = self.epilog_fn()
+    return super().format_help()
+
+
+def _shown(path: str) -> str:
+  relative = os.path.relpath(path)
+  return path if relative.startswith("..") else relative
+
+
+def _config_help(folders: tuple[str, ...], example: str, overrides_example: str) -> str:
+  """The end of a command's help: the config files' presets, the override syntax, an
+  example."""
+  import glob
+  import textwrap
+  from scaling import config as config_lib
+  paths = sorted(p for f in folders for p in glob.glob(os.path.join(CONFIGS, f, "*.py")))
+  found = {}
+  for path in paths:
+    try:
+      found[_shown(path)] = config_lib.presets_of(path)
+    except UserError as e:
+      found[_shown(path)] = f"(cannot be loaded here: {e})"
+  if not found:
+    lines = ["config presets: FILE.py:KEY=VALUE,KEY=VALUE (see the config file's docstring)"]
+  elif all(presets == "-" for presets in found.values()):
+    lines = textwrap.wrap("config files (they take no presets): " + ", ".join(found), 92,
+                          subsequent_indent="  ")
+  else:
+    lines = ["config presets: --config=FILE.py:KEY=VALUE,KEY=VALUE picks them; the config "
+             "files here take:"]
+    for shown, presets in found.items():
+      lines += textwrap.wrap(f"{shown}: {'(no presets)' if presets == '-' else presets}", 92,
+                             initial_indent="  ", subsequent_indent="      ")
+  lines += ["", "config overrides: any field of the config, after the flags, as "
+            "--config.FIELD=VALUE (or", *textwrap.wrap(
+                f"--config.FIELD VALUE), e.g. {overrides_example}", 92, initial_indent="  ",
+                subsequent_indent="  "), "", "example:", f"  {example}"]
+  return "\n".join(lines)
+
+
 VERBOSITY_HELP = ("what goes to stderr besides errors: error, warning (default: this "
                   "toolkit's warnings only), info (also the libraries' warnings), debug "
                   "(everything, library tracebacks too)")
@@ -250,13 +305,23 @@ VERBOSITY_HELP = ("what goes to stderr besides errors: error, warning (default: 
 
 def build_parser() -> argparse.ArgumentParser:
   from scaling import log
-  parser = argparse.ArgumentParser(prog="scaling", description=__doc__.splitlines()[0])
+  parser = _Parser(prog="scaling", description=__doc__.splitlines()[0])
   parser.add_argument("--verbosity", choices=list(log.VERBOSITY), default=log.DEFAULT,
                       help=VERBOSITY_HELP)
-  sub = parser.add_subparsers(dest="command", required=True)
+  # Also after the command (`scaling train --verbosity=debug ...`).
+  common = argparse.ArgumentParser(add_help=False)
+  common.add_argument("--verbosity", choices=list(log.VERBOSITY), default=argparse.SUPPRESS,
+                      help=VERBOSITY_HELP)
+  sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+  models = ("lm", "diffusion", "gan")
 
-  p = sub.add_parser("train", help="train (or resume) one model from a config")
-  p.add_argument("--config", required=True, help="config file, optionally FILE.py:ARG")
+  p = sub.add_parser("train", help="train (or resume) one model from a config",
+                     parents=[common], epilog_fn=lambda: _config_help(
+                         models, "scaling train --config=configs/lm/arithmetic.py:size=s6 "
+                         "--workdir=runs/s6 --config.train.steps=3000",
+                         "--config.train.steps=3000 --config.model.mlp=swiglu"))
+  p.add_argument("--config", required=True,
+                 help="config file, optionally with presets: FILE.py:KEY=VALUE,...")
   p.add_argument("--workdir", help="run directory (default: runs/<name>-<config hash>)")
   p.add_argument("--distributed", action="store_true",
                  help="join a multi-process run detected from the cluster (SLURM, Cloud TPU)")
@@ -273,7 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
                  "(e.g. --then_eval='--suite=arithmetic -n=100')")
   p.set_defaults(func=_cmd_train)
 
-  p = sub.add_parser("sample", help="generate text or images from a trained run")
+  p = sub.add_parser("sample", help="generate text or images from a trained run",
+                     parents=[common])
   p.add_argument("--workdir", required=True, help="run directory to load")
   p.add_argument("--prompt", action="append", help="LM: prompt text (repeat for a batch)")
   p.add_argument("--prompts_file", help="LM: file with one prompt per line")
@@ -292,10 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--guidance", type=float,
                  help="images: classifier-free guidance scale (0 unconditional, 1 conditional)")
   p.add_argument("--out", help="images: PNG path (default: RUN/samples/...)")
-  p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--seed", type=int, default=0, help="seed of the random draws (same seed, "
+                 "same samples)")
   p.set_defaults(func=_cmd_sample)
 
-  p = sub.add_parser("eval", help="score a trained run on benchmark suites; writes eval.json")
+  p = sub.add_parser("eval", help="score a trained run on benchmark suites; writes eval.json",
+                     parents=[common])
   p.add_argument("--workdir", required=True, help="run directory to evaluate")
   p.add_argument("--suite",
                  help="comma-separated: arithmetic, analogy, webb, code (LMs, default: "
@@ -318,10 +386,17 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--seed", type=int, default=0, help="code: seed of the samples")
   p.set_defaults(func=_cmd_eval)
 
-  p = sub.add_parser("sweep", help="train and evaluate a ladder of models: run|status|collect")
-  p.add_argument("action", choices=["run", "status", "collect"])
+  p = sub.add_parser("sweep", help="train and evaluate a ladder of models: run|status|collect",
+                     parents=[common], epilog_fn=lambda: _config_help(
+                         ("sweeps",), "scaling sweep run --config=configs/sweeps/"
+                         "arithmetic_cpu.py --config.seeds='(0,1,2)'",
+                         "--config.seeds='(0,1,2)' --config.max_parallel=1 (fields of the sweep "
+                         "config; --config.slurm.time=2:00:00 for SLURM)"))
+  p.add_argument("action", choices=["run", "status", "collect"],
+                 help="run: train and evaluate the trials still to do, then fit and plot; "
+                 "status: one line per trial; collect: (re)write results.csv from the runs")
   p.add_argument("path", nargs="?", help="sweep directory (status, collect)")
-  p.add_argument("--config", help="sweep config file (run)")
+  p.add_argument("--config", help="run: sweep config file (configs/sweeps/*.py)")
   p.add_argument("--dir", help="sweep directory (default: sweeps/<name>)")
   p.add_argument("--executor", choices=["local", "slurm"],
                  help="run: where trials run (default: the sweep config's, else local); "
@@ -330,14 +405,19 @@ def build_parser() -> argparse.ArgumentParser:
 
   from scaling.cluster import SLURM_DEFAULTS as slurm
   p = sub.add_parser("launch", help="train one model on several processes or hosts: here, "
-                     "as a SLURM job, or print the commands for a TPU slice or GKE")
+                     "as a SLURM job, or print the commands for a TPU slice or GKE",
+                     parents=[common], epilog_fn=lambda: _config_help(
+                         models, "scaling launch --local=2 --devices_per_process=4 "
+                         "--config=configs/lm/text.py:size=1m --config.train.steps=100",
+                         "--config.train.steps=100 --config.mesh.fsdp=2"))
   mode = p.add_mutually_exclusive_group(required=True)
   mode.add_argument("--local", type=int, metavar="N", help="N processes on this machine")
   mode.add_argument("--slurm", action="store_true",
                     help="submit a batch job: one trainer per node, requeued when preempted")
   mode.add_argument("--tpu", metavar="NAME", help="print the gcloud command for TPU VM NAME")
   mode.add_argument("--gke", metavar="NAME", help="print a JobSet for GKE named NAME")
-  p.add_argument("--config", required=True, help="config file, optionally FILE.py:ARG")
+  p.add_argument("--config", required=True,
+                 help="config file, optionally with presets: FILE.py:KEY=VALUE,...")
   p.add_argument("--workdir", help="run directory, on storage every host sees "
                  "(default: runs/<name>-<config hash>)")
   p.add_argument("--devices_per_process", type=int,
@@ -348,8 +428,10 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--distributed_timeout", type=int, default=300,
                  help="local: seconds to wait for every process to join")
   p.add_argument("--nodes", type=int, default=slurm["nodes"], help="slurm, gke: hosts")
-  p.add_argument("--gpus_per_node", type=int, default=slurm["gpus_per_node"])
-  p.add_argument("--cpus_per_task", type=int, default=slurm["cpus_per_task"])
+  p.add_argument("--gpus_per_node", type=int, default=slurm["gpus_per_node"],
+                 help="slurm, gke: GPUs of each host")
+  p.add_argument("--cpus_per_task", type=int, default=slurm["cpus_per_task"],
+                 help="slurm: sbatch --cpus-per-task")
   p.add_argument("--time", default=slurm["time"], help="slurm: time limit (sbatch --time)")
   for key in ("partition", "account", "qos", "constraint", "mem"):
     p.add_argument(f"--{key}", default=slurm[key], help=f"slurm: sbatch --{key}")
@@ -365,23 +447,32 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--tpu_type", help="gke: TPU accelerator, e.g. tpu-v5-lite-podslice "
                  "(default: GPUs)")
   p.add_argument("--tpu_topology", help="gke: TPU slice topology, e.g. 2x4")
-  p.add_argument("--tpu_chips_per_host", type=int, default=4)
+  p.add_argument("--tpu_chips_per_host", type=int, default=4,
+                 help="gke: TPU chips of each host")
   p.set_defaults(func=_cmd_launch)
 
-  p = sub.add_parser("plot", help="fit scaling laws and draw figures from a sweep's results")
-  p.add_argument("sweep_dir")
+  p = sub.add_parser("plot", help="fit scaling laws and draw figures from a sweep's results",
+                     parents=[common])
+  p.add_argument("sweep_dir", help="a sweep directory (it holds results.csv and sweep.json), "
+                 "e.g. sweeps/arithmetic_cpu; writes analysis.json, figures/ and report.html "
+                 "there")
   p.set_defaults(func=_cmd_plot)
 
   p = sub.add_parser("reproduce", help="re-run a run (or a whole sweep) from its saved "
-                     "configs and compare the numbers")
+                     "configs and compare the numbers", parents=[common])
   p.add_argument("run_dir", help="a run directory, or a sweep directory")
   p.add_argument("--workdir", help="where to re-run (default: <run_dir>-reproduced)")
   p.set_defaults(func=_cmd_reproduce)
 
-  p = sub.add_parser("bench", help="measure speed and memory")
+  p = sub.add_parser("bench", help="measure speed and memory", parents=[common],
+                     epilog_fn=lambda: _config_help(
+                         models, "scaling bench train --config=configs/lm/arithmetic.py:size=s5 "
+                         "--steps 20 --config.train.batch_size=64",
+                         "--config.train.batch_size=64 --config.model.dtype=bfloat16"))
   p.add_argument("what", choices=["train", "decode", "coords"],
                  help="train step speed, decode speed, or a muP coordinate check")
-  p.add_argument("--config", required=True)
+  p.add_argument("--config", required=True,
+                 help="config file, optionally with presets: FILE.py:KEY=VALUE,...")
   p.add_argument("--steps", type=int, default=10, help="train: timed steps")
   p.add_argument("--warmup", type=int, default=2, help="train: untimed steps after compiling")
   p.add_argument("--batch", type=int, default=8, help="decode: sequences")

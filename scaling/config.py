@@ -12,6 +12,7 @@ import ast
 import importlib.util
 import json
 import os
+import sys
 from typing import Any, Iterable, Mapping, Sequence
 
 import ml_collections
@@ -47,10 +48,18 @@ def load(spec: str) -> ml_collections.ConfigDict:
   return cfg
 
 
+# While `presets_of` runs a config file: its path and the (choices, defaults) of the
+# parse_presets calls it makes itself (not those of the files it loads in turn).
+_recording: tuple[str, list] | None = None
+
+
 def parse_presets(arg: str | None, choices: Mapping[str, Sequence[str] | None],
                   defaults: Mapping[str, str]) -> dict[str, str]:
   """Parses a config file's argument `key=value,key=value` against the allowed presets
   (choices None: any value, which the config file checks itself)."""
+  if _recording is not None and os.path.abspath(
+      sys._getframe(1).f_code.co_filename) == _recording[0]:
+    _recording[1].append((dict(choices), dict(defaults)))
   presets = dict(defaults)
   expected = ",".join(f"{k}=<{'|'.join(v) if v else '...'}>" for k, v in choices.items())
   for item in filter(None, (arg or "").split(",")):
@@ -62,6 +71,20 @@ def parse_presets(arg: str | None, choices: Mapping[str, Sequence[str] | None],
     if choices[key] is not None and value not in choices[key]:
       raise ConfigError(f"unknown {key} {value!r}; choose from {', '.join(choices[key])}")
   return presets
+
+
+def presets_of(path: str) -> str:
+  """The presets a config file accepts, as `key=a|b|c (default a)` items (`-` for none),
+  from the parse_presets calls of its get_config with no argument."""
+  global _recording
+  _recording = (os.path.abspath(path), [])
+  try:
+    load(path)
+  finally:
+    (_, found), _recording = _recording, None
+  items = [f"{key}={'|'.join(options) if options else '...'} (default {defaults.get(key)})"
+           for choices, defaults in found for key, options in choices.items()]
+  return ", ".join(items) or "-"
 
 
 def check_fields(cfg: ml_collections.ConfigDict, base: ml_collections.ConfigDict,

@@ -261,3 +261,30 @@ def test_text_and_arithmetic_train_end_to_end(tmp_path):
   assert evals[-1] < evals[0] - 0.3, evals
   assert summary(workdir)["status"] == "completed"
   assert os.path.exists(os.path.join(workdir, "tokenizer.model"))
+
+
+@pytest.mark.parametrize("offline", ["resolver", "proxy"])
+def test_preparing_a_corpus_offline_is_one_line_that_says_where_to_place_it(
+    offline, tmp_path, monkeypatch, capsys):
+  """No network: names fail to resolve, or the environment sends downloads to a local
+  port where nothing listens. Either way one `error:` line within seconds (TFDS retries
+  for minutes), naming the file to download and where to put it."""
+  import socket
+  import time
+  from scaling.data import corpora
+  if offline == "resolver":
+    def no_names(*args, **kwargs):
+      raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+    monkeypatch.setattr(socket, "getaddrinfo", no_names)
+  else:
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+  monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
+  started = time.monotonic()
+  assert corpora.main(["tiny_shakespeare"]) == 1
+  assert time.monotonic() - started < 10
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: cannot download tiny_shakespeare"), lines
+  manual = os.path.join(str(tmp_path), "downloads", "manual", "input.txt")
+  assert f"place it at {manual}" in lines[0] and "tinyshakespeare/input.txt" in lines[0]

@@ -10,7 +10,9 @@ SentencePiece tokenizer trained on a sample of every source, then `num_train` tr
 (`scaling.data.packing`) and stored as memory-mapped arrays under `<data_dir>/text/`.
 Every process and every model size then reads the same rows in the same order.
 
-Prepare a corpus once with `python -m scaling.data.corpora NAME [NAME ...]`.
+Prepare a corpus once with `python -m scaling.data.corpora NAME [NAME ...]`. Offline, it
+stops within seconds with one line that says where to place the downloaded file by hand
+(TFDS's manual folder, `<data dir>/downloads/manual/`), from which it then prepares.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ import json
 import os
 import re
 import shutil
+import socket
 import sys
+import urllib.parse
+import urllib.request
 import zlib
 from typing import Iterator
 
@@ -33,7 +38,7 @@ import tensorflow_datasets as tfds
 import tensorflow_datasets.text  # noqa: F401  Registers c4, which name lookup misses without it.
 from tqdm import tqdm
 
-from scaling.errors import ConfigError
+from scaling.errors import ConfigError, UserError
 from scaling.data import packing
 from scaling.data import tokenizer as tokenizer_lib
 from scaling.data.examples import Examples, Prepared
@@ -280,6 +285,79 @@ def prepare(data_cfg, data_dir: str) -> Prepared:
   return Prepared(sources={}, tokenizer=tok, directory=directory, splits=splits)
 
 
+PROBE_TIMEOUT_S = 4.0  # per host: offline, the whole command ends within seconds
+
+
+def _unreachable(url: str, timeout_s: float) -> str | None:
+  """Why `url`'s host (or the proxy the environment names for it) accepts no connection
+  within `timeout_s`; None when it does. TFDS's own download retries a failed connection
+  for minutes before it gives up."""
+  parts, what = urllib.parse.urlsplit(url), ""
+  proxy = urllib.request.getproxies().get(parts.scheme)
+  if proxy and not urllib.request.proxy_bypass(parts.hostname or ""):
+    parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    what = " (the proxy)"
+  port = parts.port or (443 if parts.scheme == "https" else 80)
+  try:
+    with socket.create_connection((parts.hostname, port), timeout=timeout_s):
+      return None
+  except OSError as e:  # no name resolution, refused, unreachable, timed out
+    return f"{parts.hostname}:{port}{what}: {e.strerror or e or type(e).__name__}"
+
+
+def _by_hand(name: str, builder) -> str:
+  """Where to place the dataset's files by hand, from which TFDS prepares it offline."""
+  manual = os.path.join(builder.data_dir_root, "downloads", "manual")
+  files = [f"{url} and place it at {os.path.join(manual, info.filename or os.path.basename(url))}"
+           for url, info in (builder.url_infos or {}).items()]
+  if not files:
+    return (f"download {name}'s files by hand into {manual} (see the TFDS catalogue page "
+            f"of {name}), then run this again")
+  return f"download {'; and '.join(files)}, then run this again"
+
+
+def _downloaded(builder) -> bool:
+  """Whether every file the dataset needs is already here (placed by hand or cached)."""
+  from tensorflow_datasets.core.download import resource
+  downloads = os.path.join(builder.data_dir_root, "downloads")
+  for url, info in (builder.url_infos or {}).items():
+    by_hand = os.path.join(downloads, "manual", info.filename or "")
+    cached = os.path.join(downloads, resource.get_dl_fname(url, info.checksum))
+    if not (info.filename and os.path.exists(by_hand)) and not os.path.exists(cached):
+      return False
+  return True
+
+
+def download_and_prepare(name: str, data_dir: str) -> str:
+  """Prepares TFDS dataset `name` under `data_dir` as array_record; returns its folder."""
+  try:
+    builder = tfds.builder(name, data_dir=data_dir, file_format="array_record")
+  except tfds.core.registered.DatasetNotFoundError:
+    raise UserError(f"TFDS has no dataset {name!r}") from None
+  if builder.is_prepared():
+    return builder.data_dir
+  if not _downloaded(builder):
+    for url in builder.url_infos or {}:
+      if (why := _unreachable(url, PROBE_TIMEOUT_S)) is not None:
+        raise UserError(f"cannot download {name}: no connection to {why}. Offline, "
+                        f"{_by_hand(name, builder)}")
+  try:
+    builder.download_and_prepare()
+  except ModuleNotFoundError as e:
+    if e.name != "tensorflow":
+      raise
+    raise UserError(f"preparing {name} needs TensorFlow, which TFDS's builder of it uses to "
+                    "read its files: pip install tensorflow-cpu, then run this again"
+                    ) from None
+  except Exception as e:  # a download that failed part way (TFDS reports it in many ways)
+    if not isinstance(e, (OSError, tfds.core.download.DownloadError)) and \
+        "download" not in type(e).__name__.lower():
+      raise
+    reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
+    raise UserError(f"cannot download {name} ({reason}). {_by_hand(name, builder)}") from None
+  return builder.data_dir
+
+
 def main(argv=None) -> int:
   """Downloads and prepares TFDS text datasets as array_record (what `prepare` reads)."""
   parser = argparse.ArgumentParser(prog="python -m scaling.data.corpora",
@@ -287,11 +365,14 @@ def main(argv=None) -> int:
   parser.add_argument("names", nargs="+", help="TFDS names, e.g. lm1b c4/en tiny_shakespeare")
   parser.add_argument("--data_dir", help="default: $TFDS_DATA_DIR or ~/tensorflow_datasets")
   args = parser.parse_args(argv)
+  from scaling import log
+  log.setup()
   for name in args.names:
-    builder = tfds.builder(name, data_dir=args.data_dir or tfds_data_dir(),
-                           file_format="array_record")
-    builder.download_and_prepare()
-    print(f"{name}: {builder.data_dir}")
+    try:
+      print(f"{name}: {download_and_prepare(name, args.data_dir or tfds_data_dir())}")
+    except UserError as e:
+      print(f"error: {e}", file=sys.stderr)
+      return 1
   return 0
 
 
