@@ -41,11 +41,11 @@ def status_lines(directory: str) -> list[str]:
   layout = SweepDir(directory)
   _, trials = spec.load_saved(layout)
   states = status_lib.Status(layout.status).read()
-  lines = [f"{'size':<8} {'seed':>4}  {'state':<10} {'step':>12}  trial"]
+  lines = [f"{'size':<8} {'seed':>4}  {'state':<11} {'step':>12}  trial"]
   for t in trials:
     s = states.get(t.name, {})
     step = status_lib.latest_step(layout.run(t.name).metrics)
-    lines.append(f"{t.size:<8} {t.seed:>4}  {s.get('state', 'pending'):<10} "
+    lines.append(f"{t.size:<8} {t.seed:>4}  {s.get('state', 'pending'):<11} "
                  f"{f'{step}/{t.cfg.train.steps}':>12}  {t.name}"
                  + (f"  job {s['job_id']}" if s.get("job_id") else "")
                  + (f"  ({s['error']})" if s.get("error") else ""))
