@@ -116,10 +116,10 @@ def test_sample_falls_back_with_one_warning_line_and_no_library_noise(reference,
   shutil.copytree(uninterrupted, workdir)
   _truncate(os.path.join(workdir, "checkpoints", "30"))
   result = subprocess.run([sys.executable, "-m", "scaling.cli", "sample", f"--workdir={workdir}",
-                           "--prompt", "12+34=", "--temperature", "0"],
+                           "--prompt", "123+456=", "--temperature", "0"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
-  assert result.stdout.startswith("12+34=")
+  assert result.stdout.startswith("123+456=")
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith("warning: checkpoint 30 in "), result.stderr
   assert "trying an older one" in lines[0]
