@@ -11,7 +11,7 @@ import os
 import shlex
 import sys
 
-from scaling import exits
+from scaling import exits, help_text
 from scaling.errors import RequestError, UserError, os_failure
 
 
@@ -243,61 +243,6 @@ def _coords(cfg, args) -> int:
   return 0
 
 
-# The config files that come with the toolkit (a source checkout; absent from a wheel).
-CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
-
-
-class _Parser(argparse.ArgumentParser):
-  """A parser whose help ends with text made only when help is asked for (listing the
-  presets of the config files runs them)."""
-
-  def __init__(self, *args, epilog_fn=None, **kwargs):
-    kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
-    super().__init__(*args, **kwargs)
-    self.epilog_fn = epilog_fn
-
-  def format_help(self) -> str:
-    if self.epilog_fn is not None:
-      self.epilog = self.epilog_fn()
-    return super().format_help()
-
-
-def _shown(path: str) -> str:
-  relative = os.path.relpath(path)
-  return path if relative.startswith("..") else relative
-
-
-def _config_help(folders: tuple[str, ...], example: str, overrides_example: str) -> str:
-  """The end of a command's help: the config files' presets, the override syntax, an
-  example."""
-  import glob
-  import textwrap
-  from scaling import config as config_lib
-  paths = sorted(p for f in folders for p in glob.glob(os.path.join(CONFIGS, f, "*.py")))
-  found = {}
-  for path in paths:
-    try:
-      found[_shown(path)] = config_lib.presets_of(path)
-    except UserError as e:
-      found[_shown(path)] = f"(cannot be loaded here: {e})"
-  if not found:
-    lines = ["config presets: FILE.py:KEY=VALUE,KEY=VALUE (see the config file's docstring)"]
-  elif all(presets == "-" for presets in found.values()):
-    lines = textwrap.wrap("config files (they take no presets): " + ", ".join(found), 92,
-                          subsequent_indent="  ")
-  else:
-    lines = ["config presets: --config=FILE.py:KEY=VALUE,KEY=VALUE picks them; the config "
-             "files here take:"]
-    for shown, presets in found.items():
-      lines += textwrap.wrap(f"{shown}: {'(no presets)' if presets == '-' else presets}", 92,
-                             initial_indent="  ", subsequent_indent="      ")
-  lines += ["", "config overrides: any field of the config, after the flags, as "
-            "--config.FIELD=VALUE (or", *textwrap.wrap(
-                f"--config.FIELD VALUE), e.g. {overrides_example}", 92, initial_indent="  ",
-                subsequent_indent="  "), "", "example:", f"  {example}"]
-  return "\n".join(lines)
-
-
 VERBOSITY_HELP = ("what goes to stderr besides errors: error, warning (default: this "
                   "toolkit's warnings only), info (also the libraries' warnings), debug "
                   "(everything, library tracebacks too)")
@@ -305,18 +250,18 @@ VERBOSITY_HELP = ("what goes to stderr besides errors: error, warning (default: 
 
 def build_parser() -> argparse.ArgumentParser:
   from scaling import log
-  parser = _Parser(prog="scaling", description=__doc__.splitlines()[0])
+  parser = help_text.Parser(prog="scaling", description=__doc__.splitlines()[0])
   parser.add_argument("--verbosity", choices=list(log.VERBOSITY), default=log.DEFAULT,
                       help=VERBOSITY_HELP)
   # Also after the command (`scaling train --verbosity=debug ...`).
   common = argparse.ArgumentParser(add_help=False)
   common.add_argument("--verbosity", choices=list(log.VERBOSITY), default=argparse.SUPPRESS,
                       help=VERBOSITY_HELP)
-  sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+  sub = parser.add_subparsers(dest="command", required=True, parser_class=help_text.Parser)
   models = ("lm", "diffusion", "gan")
 
   p = sub.add_parser("train", help="train (or resume) one model from a config",
-                     parents=[common], epilog_fn=lambda: _config_help(
+                     parents=[common], epilog_fn=lambda: help_text.config_help(
                          models, "scaling train --config=configs/lm/arithmetic.py:size=s6 "
                          "--workdir=runs/s6 --config.train.steps=3000",
                          "--config.train.steps=3000 --config.model.mlp=swiglu"))
@@ -387,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
   p.set_defaults(func=_cmd_eval)
 
   p = sub.add_parser("sweep", help="train and evaluate a ladder of models: run|status|collect",
-                     parents=[common], epilog_fn=lambda: _config_help(
+                     parents=[common], epilog_fn=lambda: help_text.config_help(
                          ("sweeps",), "scaling sweep run --config=configs/sweeps/"
                          "arithmetic_cpu.py --config.seeds='(0,1,2)'",
                          "--config.seeds='(0,1,2)' --config.max_parallel=1 (fields of the sweep "
@@ -406,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
   from scaling.cluster import SLURM_DEFAULTS as slurm
   p = sub.add_parser("launch", help="train one model on several processes or hosts: here, "
                      "as a SLURM job, or print the commands for a TPU slice or GKE",
-                     parents=[common], epilog_fn=lambda: _config_help(
+                     parents=[common], epilog_fn=lambda: help_text.config_help(
                          models, "scaling launch --local=2 --devices_per_process=4 "
                          "--config=configs/lm/text.py:size=1m --config.train.steps=100",
                          "--config.train.steps=100 --config.mesh.fsdp=2"))
@@ -465,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
   p.set_defaults(func=_cmd_reproduce)
 
   p = sub.add_parser("bench", help="measure speed and memory", parents=[common],
-                     epilog_fn=lambda: _config_help(
+                     epilog_fn=lambda: help_text.config_help(
                          models, "scaling bench train --config=configs/lm/arithmetic.py:size=s5 "
                          "--steps 20 --config.train.batch_size=64",
                          "--config.train.batch_size=64 --config.model.dtype=bfloat16"))
