@@ -94,16 +94,16 @@ def validate(cfg: ml_collections.ConfigDict, devices=None) -> jax.sharding.Mesh:
   mesh = mesh_lib.make_mesh(cfg.mesh, devices)
   dp = mesh_lib.data_parallel_size(mesh, rules)
   processes = jax.process_count()
-  micro = cfg.train.batch_size // cfg.train.microbatches
-  require(micro % dp == 0, "train.microbatches",
-          f"each microbatch ({cfg.train.batch_size} / {cfg.train.microbatches} = {micro}) "
-          f"must divide over the data-parallel size {dp}")
   for field, batch in (("train.batch_size", cfg.train.batch_size),
                        ("eval.batch_size", cfg.eval.batch_size)):
     require(batch % dp == 0, field,
             f"{batch} is not divisible by the data-parallel size {dp} (mesh axes of 'batch')")
     require(batch % processes == 0, field,
             f"{batch} is not divisible by the process count {processes}")
+  micro = cfg.train.batch_size // cfg.train.microbatches
+  require(micro % dp == 0, "train.microbatches",
+          f"each microbatch ({cfg.train.batch_size} / {cfg.train.microbatches} = {micro}) "
+          f"must divide over the data-parallel size {dp}")
   # Each process feeds only its own rows of a batch, so the batch must be split at least
   # once per process.
   require(dp % processes == 0, "mesh",
