@@ -48,3 +48,17 @@ from scaling import compile_cache, host_memory  # noqa: E402  (after the flags a
 host_memory.reuse_freed_memory()  # as the `scaling` command does, before JAX's threads start
 
 compile_cache.enable(os.environ["SCALING_CACHE_DIR"])
+
+
+import logging  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def warnings_log(caplog):
+  """What the toolkit logged (its logger does not propagate to pytest's root handler)."""
+  logger = logging.getLogger("scaling")
+  logger.addHandler(caplog.handler)
+  yield caplog
+  logger.removeHandler(caplog.handler)

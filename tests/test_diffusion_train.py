@@ -147,7 +147,7 @@ def test_eval_writes_image_metrics(trained):
     (["--class", "-1"], "unknown class id -1"),
     (["--steps", "101"], "steps"),
     (["--guidance", "-1"], "guidance"),
-    (["--prompt", "hi"], "use --class"),
+    (["--prompt", "hi"], "give classes, not --prompt"),
 ])
 def test_bad_sample_input_is_one_line(trained, capsys, args, message):
   assert cli.main(["sample", f"--workdir={trained}", *args]) == 1

@@ -2,7 +2,6 @@
 and the re-run's records (summary.json, metrics.jsonl) equal an uninterrupted run's."""
 
 import glob
-import logging
 import os
 import shutil
 import subprocess
@@ -45,15 +44,6 @@ def test_kill_in_any_window_then_rerun_gives_the_same_records(reference, window,
   assert [m["step"] for m in metrics] == list(range(5, 31, 5))  # each step logged once
   assert (metrics, record) == records(uninterrupted)
   assert record["final_eval"] and record["final_train_loss"] is not None
-
-
-@pytest.fixture
-def warnings_log(caplog):
-  """What the toolkit logged (its logger does not propagate to pytest's root handler)."""
-  logger = logging.getLogger("scaling")
-  logger.addHandler(caplog.handler)
-  yield caplog
-  logger.removeHandler(caplog.handler)
 
 
 def _damage(checkpoint_dir):

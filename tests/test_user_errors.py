@@ -197,16 +197,6 @@ def test_os_failures_are_recognised_however_they_arrive():
 # --- sample -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def warnings_log(caplog):
-  """What the toolkit logged (its logger does not propagate to pytest's root handler)."""
-  import logging
-  logger = logging.getLogger("scaling")
-  logger.addHandler(caplog.handler)
-  yield caplog
-  logger.removeHandler(caplog.handler)
-
-
 def test_sample_warns_about_a_prompt_outside_the_training_distribution(good_run, capsys,
                                                                        warnings_log):
   assert cli.main(["sample", f"--workdir={good_run}", "--prompt", "123+456=",

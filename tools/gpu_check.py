@@ -336,14 +336,19 @@ def attention(args) -> int:
   return 1 if bad or any("error" in r and r["implementation"] == "xla" for r in rows) else 0
 
 
+def _read_jsonl(path: str) -> list[dict]:
+  """The records of a JSON-lines file; none when it does not exist."""
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
 # --- sweep ----------------------------------------------------------------------------
 
 def sweep_summary(args) -> int:
   d = args.dir
-  rows = []
-  if os.path.exists(os.path.join(d, "results.jsonl")):
-    with open(os.path.join(d, "results.jsonl")) as f:
-      rows = [json.loads(line) for line in f if line.strip()]
+  rows = _read_jsonl(os.path.join(d, "results.jsonl"))
   trials = [{k: r.get(k) for k in ("size", "seed", "status", "params", "final_eval_loss",
                                     "wall_time_s")}
             | {"exact_match": (r.get("metrics", {}).get("arithmetic/+3d/exact_match") or [None])[0]}
@@ -393,10 +398,7 @@ def _n(x: float) -> str:
 
 def summary(args) -> int:
   work = args.work
-  parts = []
-  if os.path.exists(os.path.join(work, "parts.jsonl")):
-    with open(os.path.join(work, "parts.jsonl")) as f:
-      parts = [json.loads(line) for line in f if line.strip()]
+  parts = _read_jsonl(os.path.join(work, "parts.jsonl"))
   device = _read(os.path.join(work, "json", "device.json"), {})
   results = {"device": device, "parts": parts, "train": {}, "decode": {}, "attention": None,
              "sweep": None}

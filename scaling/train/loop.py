@@ -179,14 +179,16 @@ def _prepare_workdir(cfg, run_dir: RunDir) -> None:
 
 def _finished_step(cfg, run_dir: RunDir) -> int | None:
   """The step a completed run in `run_dir` ended at, None unless it completed all of
-  `cfg`'s steps (its config was checked to be `cfg`'s already)."""
+  `cfg`'s steps and its final checkpoint is there (its config was checked to be `cfg`'s
+  already). A run whose last checkpoint was lost resumes from the one before."""
   try:
     record = files.read_json(run_dir.summary, default={})
   except UserError:  # a damaged summary: the run resumes and writes it again
     return None
   step = record.get("step")
   done = record.get("status") == "completed" and isinstance(step, int)
-  return step if done and step >= cfg.train.steps else None
+  saved = done and os.path.isdir(os.path.join(run_dir.checkpoints, str(step)))
+  return step if saved and step >= cfg.train.steps else None
 
 
 def _load_data(family):
