@@ -28,6 +28,13 @@ class RequestError(UserError):
     return self.template.replace("{field}", name)
 
 
+def refuse_given(request, fields: tuple[str, ...], why: str) -> None:
+  """Raises for the first of a request's `fields` that was given: "<its name> <why>"."""
+  given = [f for f in fields if getattr(request, f) not in (None, ())]
+  if given:
+    raise RequestError(given[0], f"{{field}} {why}")
+
+
 # What the storage layer (TensorStore, in C++) says when the OS refused a write.
 _OS_ERROR_CODE = re.compile(r"os_error_code='?(\d+)")
 _OS_ERROR_TEXTS = tuple(os.strerror(code) for code in (

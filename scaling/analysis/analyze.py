@@ -241,6 +241,12 @@ def analyze(directory: str) -> int:
     print(f"\n{name}: " + ", ".join(
         f"{k} = {fmt(v)}" + (f" [{fmt(ci[k][0], 3)}, {fmt(ci[k][1], 3)}]" if k in ci else "")
         for k, v in p.items()))
+    # A bootstrap that never moves a parameter says the fit sits at a bound, not that
+    # the parameter is known exactly.
+    stuck = [k for k in p if k in ci and ci[k][0] == ci[k][1]]
+    if stuck:
+      print(f"  degenerate: {', '.join(stuck)} has a zero-width interval (the fit sits at a "
+            "bound); not a result")
   report = analysis["emergence"].get(f"{task}/{subset}")
   if report:
     print("\n" + emergence.format_report(report))

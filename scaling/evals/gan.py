@@ -7,7 +7,6 @@ from scaling.evals import image_quality
 from scaling.evals.image_features import classifier_for
 from scaling.evals.request import EvalRequest
 from scaling.generate import gan as gan_sampling
-from scaling.errors import RequestError
 
 SUITES = ("images",)
 
@@ -15,9 +14,7 @@ SUITES = ("images",)
 def check(cfg, request: EvalRequest) -> None:
   del cfg
   image_quality.check_request(request)
-  for field in ("samplers", "steps", "guidance"):
-    if getattr(request, field) is not None:
-      raise RequestError(field, f"{{field}} {gan_sampling.NOT_FOR_GANS}")
+  request.unset(("samplers", "steps", "guidance"), gan_sampling.NOT_FOR_GANS)
 
 
 def evaluate(run, request: EvalRequest, *, progress: bool = True) -> dict:

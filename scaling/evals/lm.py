@@ -10,6 +10,7 @@ from scaling.evals import aggregate, code, scoring, suites
 from scaling.evals.request import EvalRequest
 
 SUITES = suites.SUITES  # the first is the default
+IMAGE_SETTINGS = ("samplers", "steps", "guidance")
 
 
 def _code_settings(request: EvalRequest) -> code.Settings:
@@ -21,7 +22,7 @@ def check(cfg, request: EvalRequest) -> None:
   """Checks a request before any training or loading (sweeps call it first)."""
   del cfg  # every language model takes every suite
   request.check()
-  request.no_image_settings("a language model")
+  request.unset(IMAGE_SETTINGS, "is for image models, not a language model")
   for name in request.suites or ():
     if name not in SUITES:
       raise RequestError("suites", f"unknown suite {name!r} for a language model; known: "

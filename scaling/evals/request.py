@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from scaling.errors import RequestError
+from scaling.errors import RequestError, refuse_given
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,8 +63,6 @@ class EvalRequest:
     if self.seed < 0:
       raise RequestError("seed", f"{{field}} must be at least 0, got {self.seed}")
 
-  def no_image_settings(self, what: str) -> None:
-    """Refuses the sampler settings of image kinds (`what`: the run's kind, in words)."""
-    for field in ("samplers", "steps", "guidance"):
-      if getattr(self, field) is not None:
-        raise RequestError(field, f"{{field}} is for image models, not {what}")
+  def unset(self, fields: tuple[str, ...], why: str) -> None:
+    """Refuses the first of `fields` that was given: "<its name> <why>"."""
+    refuse_given(self, fields, why)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from scaling.errors import RequestError
+from scaling.errors import RequestError, refuse_given
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +35,4 @@ class SampleRequest:
 
   def unset(self, fields: tuple[str, ...], why: str) -> None:
     """Refuses the first of `fields` that was given: "<its name> <why>"."""
-    given = [f for f in fields if getattr(self, f) not in (None, ())]
-    if given:
-      raise RequestError(given[0], f"{{field}} {why}")
+    refuse_given(self, fields, why)
