@@ -50,8 +50,8 @@ def ema_update(ema, params, step: jax.Array, decay: float):
 
 def make_train_step(spec: StateSpec, family, tx, batch_sharding):
   """`train_step(state, batch, key, record) -> (state, metrics)`, jitted; the state's
-  buffers are donated. The batch's are not: XLA reuses a donated buffer only as an output of the same
-  shape, which no batch array has, so JAX would keep it (and warn) all the same.
+  buffers are donated. The batch's are not: XLA reuses a donated buffer only as an output
+  of the same shape, which no batch array has, so JAX would keep it (and warn) all the same.
 
   Randomness (noise levels, label dropout) comes from `fold_in(key, step)`, so a resumed
   run draws exactly what the uninterrupted one would have. The key is an argument, not a
