@@ -47,8 +47,11 @@ PROBE = """<script>
     var images = Array.prototype.slice.call(document.images);
     var bad = images.filter(function (i) { return !(i.complete && i.naturalWidth > 0); })
                     .map(function (i) { return i.alt || String(i.src).slice(0, 60); });
+    var figure = document.querySelector("figure");
     document.documentElement.setAttribute("data-probe", JSON.stringify(
-        {images: images.length, bad: bad, errors: errors}));
+        {images: images.length, bad: bad, errors: errors,
+         first_figure_top: figure ? figure.getBoundingClientRect().top + window.scrollY
+                                  : null}));
   });
 })();
 </script>"""
@@ -88,6 +91,7 @@ def check_page(path: str, tmp_path) -> dict:
   probe.write_text(page.replace("<head>", "<head>" + PROBE, 1) if "<head>" in page
                    else PROBE + page, encoding="utf-8")
   out, err = _chromium(tmp_path, "--enable-logging=stderr", "--v=0",
+                       f"--window-size={WINDOW[0]},{WINDOW[1]}",
                        "--virtual-time-budget=10000", "--dump-dom", probe.as_uri())
   found = re.search(r'data-probe="([^"]*)"', out)
   assert found, f"the page never finished loading:\n{out[:500]}\n{err[-2000:]}"
@@ -135,9 +139,12 @@ def report(tmp_path_factory):
       ("prediction", prediction_plots.prediction_vs_measurement(
           rows, analysis["prediction"]["arithmetic/+3d"]))):
     paths += plots.save(fig, figures, name)
+  pngs = [p for p in paths if p.endswith(".png")]
+  lead = [(p, "Headline figure.") for p in pngs if "capability_arith" in p or "prediction" in p]
   path = html_report.write_report(
-      str(d), title="Sweep <arith> & co", table_rows=rows, analysis=analysis,
-      figures=paths, texts=["Synthetic sweep: 6 sizes, 2 seeds, <4> checkpoints each."])
+      str(d), title="Sweep <arith> & co", table_rows=rows, analysis=analysis, lead=lead,
+      figures=[p for p in paths if p not in dict(lead)],
+      texts=["Synthetic sweep: 6 sizes, 2 seeds, <4> checkpoints each."])
   return path, analysis
 
 
@@ -152,13 +159,19 @@ def test_report_is_self_contained(report):
   assert "Sweep &lt;arith&gt; &amp; co" in page and "&lt;4&gt; checkpoints" in page
   images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', page)
   assert len(images) == 5 == page.count("<figcaption>")  # the SVG twins are left out
+  assert len(set(images)) == 5  # no figure twice
+  # The answer first: the verdict, then the two headline figures; the method collapsed.
+  head, details = page.split("<details>", 1)
+  assert head.index('class="verdict"') < head.index("<figure>") and head.count("<figure>") == 2
+  assert html.escape(html_report.verdict.paragraph(analysis)) in head
+  assert "<h2>Results</h2>" in details and details.count("<figure>") == 3
   assert all(base64.b64decode(b).startswith(b"\x89PNG\r\n\x1a\n") for b in images)
   # The table: one row per trial's final checkpoint (12 completed, 1 diverged).
   table = page.split("<h2>Results</h2>", 1)[1].split("</table>", 1)[0]
   assert table.count("<tr>") == 1 + 13
   assert "diverged" in page and "intermediate-checkpoint rows are not shown" in page
   for line in analysis["prediction"]["arithmetic/+3d"]["summary"]:
-    assert html.escape(line) in page
+    assert page.count(html.escape(line)) == 1  # in the prediction section, once
   assert html.escape(analysis["loss_threshold"]["summary"][-1]) in page
   assert "prediction step1" in page and "[95% interval]" in page
 
@@ -168,6 +181,8 @@ def test_report_renders_in_chromium(report, tmp_path):
   path, _ = report
   verdict = check_page(path, tmp_path)
   assert verdict["images"] == 5 and _clean(verdict), verdict
+  # At a 1280 px wide window the first figure starts within the first screen.
+  assert 0 < verdict["first_figure_top"] < 1200, verdict
   shot = tmp_path / "report.png"
   _chromium(tmp_path, f"--window-size={WINDOW[0]},{WINDOW[1]}", "--hide-scrollbars",
             f"--screenshot={shot}", "file://" + os.path.abspath(path))

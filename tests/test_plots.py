@@ -1,5 +1,7 @@
 """Figures from a results table: contents checked on the matplotlib objects, files written."""
 
+import re
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -70,7 +72,8 @@ def test_loss_plots_with_fit_and_extrapolation():
 def test_analyze_writes_figures_and_report(tmp_path, capsys):
   import json
   with open(tmp_path / "results.jsonl", "w") as f:
-    for r in _rows():
+    for r in _rows():  # `all` holds the same items as `+3d`, as when one subset is trained
+      r["metrics"].update({k.replace("+3d", "all"): v for k, v in r["metrics"].items()})
       f.write(json.dumps(r) + "\n")
   (tmp_path / "sweep.json").write_text(json.dumps({"headline": ["arithmetic", "+3d"]}))
   assert report.analyze(str(tmp_path)) == 0
@@ -78,7 +81,17 @@ def test_analyze_writes_figures_and_report(tmp_path, capsys):
   assert "exact match" in out and "figures:" in out
   pngs = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
   assert pngs == ["capability_arithmetic_add3d.png", "loss_vs_params.png",
-                  "loss_vs_training_flops.png"]
+                  "loss_vs_training_flops.png"]  # no second figure of the same scores
+  page = (tmp_path / "report.html").read_text()
+  # The verdict and the headline figures come first, the method collapsed after them.
+  assert page.index('class="verdict"') < page.index("<figure>") < page.index("<details>")
+  assert page.index("<details>") < page.index("<h2>Results</h2>")
+  lead = page[:page.index("<details>")]
+  assert "capability_arithmetic_add3d.png" in lead and "loss_vs_params.png" in lead
+  assert "arithmetic +3d: exact match (mean over seeds) goes from" in lead
+  images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', page)
+  assert len(images) == len(set(images)) == 3
+  assert "arithmetic all: the same items and scores as arithmetic +3d" in page
   with open(tmp_path / "figures" / "loss_vs_params.png", "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
   analysis = json.loads((tmp_path / "analysis.json").read_text())
@@ -97,6 +110,7 @@ def test_subsets_with_the_same_values_are_fitted_once(monkeypatch):
   first = report.emergence_for(rows, "arithmetic", "+3d", fitted)
   second = report.emergence_for(rows, "arithmetic", "all", fitted)
   assert calls == ["arithmetic +3d"] and second["task"] == "arithmetic all"
+  assert second.pop("same_as") == "arithmetic +3d"
   assert {**second, "task": first["task"]} == first
   rows[0]["metrics"]["arithmetic/all/exact_match"] = [0.01, 0.0, 0.03]  # now they differ
   assert report.emergence_for(rows, "arithmetic", "all", fitted) != second

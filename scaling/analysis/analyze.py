@@ -76,7 +76,7 @@ def emergence_for(rows, task: str, subset: str, fitted: dict | None = None) -> d
     return {}
   key = files.digest(files.jsonable([x, values, chance]), length=32)
   if fitted is not None and key in fitted:
-    return {**fitted[key], "task": f"{task} {subset}"}
+    return {**fitted[key], "task": f"{task} {subset}", "same_as": fitted[key]["task"]}
   report = emergence.emergence_report(x, values, chance, exact_metric="exact_match",
                                       continuous_metric=CONTINUOUS, task=f"{task} {subset}",
                                       bootstrap=100)
@@ -86,22 +86,32 @@ def emergence_for(rows, task: str, subset: str, fitted: dict | None = None) -> d
 
 
 class _Figures:
-  """Saves figures (PNG and SVG) into the sweep's figures/ and remembers their captions."""
+  """Saves figures (PNG and SVG) into the sweep's figures/ and remembers their captions;
+  `lead` figures open the report, the others go with the method details."""
 
   def __init__(self, directory: str):
-    self.directory, self.written = directory, []
+    self.directory, self.lead, self.rest = directory, [], []
 
-  def save(self, fig, name: str, caption: str) -> None:
+  def save(self, fig, name: str, caption: str, lead: bool = False) -> None:
     paths = plots.save(fig, self.directory, name)
-    self.written.append((paths[0], caption))
+    (self.lead if lead else self.rest).append((paths[0], caption))
+
+  @property
+  def written(self) -> list[tuple[str, str]]:
+    return self.lead + self.rest
 
 
 def _image_part(rows, headline: str, figs: _Figures, analysis: dict) -> None:
   """Quality and diversity vs size at the headline setting; for diffusion models also
   quality vs sampling steps and guidance; the share of collapsed runs per size."""
+  lead = {"fd": "Fréchet distance of samples to held-out images against parameters "
+                "(lower is better): look for whether it keeps falling with size",
+          "class_accuracy": "Share of samples the digit classifier labels as the requested "
+                            "class against parameters: conditioning works where it is high"}
   for metric in ("fd", "class_accuracy", "kid", "precision", "recall", "class_coverage"):
     figs.save(image_plots.quality_vs_params(rows, headline, metric), f"{metric}_vs_params",
-              f"{metric} against parameters ({headline})")
+              lead.get(metric, f"{metric} against parameters") + f" ({headline}).",
+              lead=metric in lead)
   analysis["collapse"] = collapse.shares(rows, headline)
   found = image_plots.settings(rows)
   if headline in found:
@@ -174,8 +184,10 @@ def _checkpoint_part(rows, task: str, subset: str, predict_from: float, figs: _F
     texts += report.get("summary", [])
     if report.get("status") == "ok":
       figs.save(prediction_plots.prediction_vs_measurement(rows, report),
-                f"prediction_{safe}", f"two-step prediction of {task} {subset} from the "
-                f"sizes up to {fmt(predict_from)} parameters, against measurement")
+                f"prediction_{safe}", f"Two-step prediction of {task} {subset} from the "
+                f"sizes up to {fmt(predict_from)} parameters against the larger sizes' "
+                "measurements: a measurement outside its predicted interval is a miss.",
+                lead=True)
   return texts
 
 
@@ -216,23 +228,35 @@ def analyze(directory: str) -> int:
     if fit is not None:
       analysis["fits"][f"loss_vs_{x_key}"] = fit.to_dict()
     figs.save(plot(sized, fit, ylabel=ylabel), f"loss_vs_{x_key}",
-              f"held-out loss against {x_key.replace('_', ' ')}, with the fitted power law")
+              f"Held-out loss against {x_key.replace('_', ' ')} with the fitted power law: "
+              "sizes off the line are ones the law does not describe.",
+              lead=x_key == "params" and not images)
   if images:
     _image_part(final, subset, figs, analysis)
   fitted = {}
-  for t, s in _tasks(final):
+  # The headline first: a subset with the same items and scores (arithmetic/all when only
+  # 3-digit addition is trained) refers to it instead of repeating its analysis and figure.
+  for t, s in sorted(_tasks(final), key=lambda ts: ts != (task, subset)):
     if s != "all" and (t, s) != (task, subset):
       continue
+    report = analysis["emergence"][f"{t}/{s}"] = emergence_for(sized, t, s, fitted)
+    if report.get("same_as"):
+      continue
+    headline = (t, s) == (task, subset)
     figs.save(plots.capability_vs_params(sized, t, s), f"capability_{_safe(t, s)}",
-              f"{t} {s}: capability against size (exact match beside continuous metrics)")
-    analysis["emergence"][f"{t}/{s}"] = emergence_for(sized, t, s, fitted)
+              f"{t} {s}: exact match against size, each seed with its 95% interval and "
+              "the mean as a line, beside continuous metrics"
+              + (": where the line leaves the floor, the capability appears." if headline
+                 else "."), lead=headline)
   texts += _compute_optimal_part(final, figs, analysis)
-  texts += _checkpoint_part(all_rows, task, subset, float(sweep.get("predict_from") or 0),
-                            figs, analysis)
+  # The prediction's sentences are printed here; the report has them in its own section.
+  prediction_texts = _checkpoint_part(all_rows, task, subset,
+                                      float(sweep.get("predict_from") or 0), figs, analysis)
   files.write_json(layout.analysis, files.jsonable(analysis))
   html_report.write_report(layout.path, title=f"{sweep.get('name', 'sweep')}: results",
-                           table_rows=final, analysis=analysis, figures=figs.written,
-                           texts=texts)
+                           table_rows=final, analysis=analysis, lead=figs.lead,
+                           figures=figs.rest, texts=texts)
+  texts += prediction_texts
 
   print(tables.image_table(final, subset) if images
         else tables.capability_table(final, task, subset))

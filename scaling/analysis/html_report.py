@@ -1,6 +1,7 @@
-"""A sweep's analysis as one self-contained HTML page: the results table, the fits with their
-intervals, the emergence, threshold and prediction reports in sentences, and every figure
-with a caption.
+"""A sweep's analysis as one self-contained HTML page. It opens with the answer: a one-paragraph
+verdict and the headline figures, each captioned with what to look at. The method follows,
+collapsed: the results table, the fits with their intervals, the emergence, threshold and
+prediction reports in sentences, and the other figures. Nothing appears twice.
 
 Figures are embedded as base64 `data:` URIs and the stylesheet is inline, so the file can be
 mailed, archived or opened offline with nothing else beside it; the page has no scripts and
@@ -14,7 +15,7 @@ import html
 import os
 from typing import Iterable, Sequence
 
-from scaling.analysis import checkpoints, emergence
+from scaling.analysis import checkpoints, emergence, verdict
 from scaling.numbers import fmt, interval
 
 MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg",
@@ -42,6 +43,8 @@ th { background: #f0f0f0; } td.l, th.l { text-align: left; }
 figure { margin: 1.5em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: 0.9em; color: #444; }
 .note { color: #666; font-size: 0.9em; }
+.verdict { font-size: 1.05em; background: #f6f8fa; border-left: 4px solid #4a7; padding: 0.6em 1em; }
+details > summary { cursor: pointer; font-size: 1.1em; margin: 1.5em 0 0.5em; }
 """
 
 
@@ -140,7 +143,11 @@ def _analysis_text(analysis: dict) -> str:
   if emerg:
     out.append("<h2>Emergence with model size</h2>")
     for _, rep in emerg:
-      out.append(_sentences(emergence.format_report(rep).splitlines()))
+      if rep.get("same_as"):  # the same items and scores as a report shown already
+        out.append(f'<p class="note">{_e(rep["task"])}: the same items and scores as '
+                   f'{_e(rep["same_as"])}; not repeated.</p>')
+      else:
+        out.append(_sentences(emergence.format_report(rep).splitlines()))
   for key, title in (("loss_threshold", "Loss at which capabilities appear"),
                      ("emergence_order", "Order of emergence"),
                      ("prediction", "Prediction from small models")):
@@ -184,17 +191,28 @@ def _figure(path: str, caption: str, number: int) -> str:
 
 
 def write_report(directory: str, *, title: str, table_rows: Sequence[dict], analysis: dict,
-                 figures: Sequence[str | tuple[str, str]], texts: Sequence[str] = ()) -> str:
-  """Write `<directory>/report.html` and return its path. `figures` are PNG/SVG paths, or
-  (path, caption) pairs; `texts` are paragraphs placed under the title."""
-  body = [f"<h1>{_e(title)}</h1>"]
-  body += [f"<p>{_e(t)}</p>" for t in texts]
-  body += ["<h2>Results</h2>", _table(table_rows, analysis), _fits(analysis),
-           _analysis_text(analysis)]
-  figs = _figure_list(figures)
-  if figs:
-    body.append("<h2>Figures</h2>")
-    body += [_figure(p, c, i + 1) for i, (p, c) in enumerate(figs)]
+                 lead: Sequence[tuple[str, str]] = (),
+                 figures: Sequence[str | tuple[str, str]] = (),
+                 texts: Sequence[str] = ()) -> str:
+  """Write `<directory>/report.html` and return its path. `lead` are the headline figures
+  as (path, caption) pairs, shown under the verdict; `figures` the others, as PNG/SVG paths
+  or (path, caption) pairs; `texts` are paragraphs of method detail."""
+  body = [f"<h1>{_e(title)}</h1>",
+          f'<p class="verdict">{_e(verdict.paragraph(analysis))}</p>']
+  firsts = {f if isinstance(f, str) else f[0] for f in lead}
+  every = _figure_list([*lead, *figures])  # an SVG twin is dropped wherever its PNG is
+  lead = [f for f in every if f[0] in firsts]
+  rest = [f for f in every if f[0] not in firsts]
+  body += [_figure(p, c, i + 1) for i, (p, c) in enumerate(lead)]
+  details = [f"<p>{_e(t)}</p>" for t in texts]
+  details += ["<h2>Results</h2>", _table(table_rows, analysis), _fits(analysis),
+              _analysis_text(analysis)]
+  if rest:
+    details.append("<h2>Other figures</h2>")
+    details += [_figure(p, c, len(lead) + i + 1) for i, (p, c) in enumerate(rest)]
+  body.append("<details><summary>Method and details: the results table, fits, tests and "
+              f"{len(rest)} more figures</summary>\n" + "\n".join(d for d in details if d)
+              + "\n</details>")
   page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
           "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
           f"<title>{_e(title)}</title><style>{STYLE}</style></head>\n<body>\n"
