@@ -119,7 +119,7 @@ def _cmd_eval(args, overrides) -> int:
     kind.check(run.cfg, request)
     files.check_writable(run.eval_path, "eval results")
     result = kind.evaluate(run, request)
-    print(aggregate.table(result))
+    print(aggregate.table(result, requested=request.n or kind.DEFAULT_N))
     print(f"wrote {run.eval_path}", file=sys.stderr)
   return 0
 

@@ -84,6 +84,23 @@ def test_eval_writes_both_views_with_intervals(mixture_run, capsys):
         assert m[name]["n"] == s["n"] > 0
         assert m[name]["ci_low"] <= m[name]["mean"] <= m[name]["ci_high"], (task, subset, name)
   assert result["arithmetic"]["all"]["chance"]["digit_accuracy"] == 0.1
+  # The table: exact match with its interval, then its chance level (a uniform guess of
+  # each digit: 1-2 digit answers put it between 1/100 and 1/10); a row with fewer items
+  # than -n asked for says why.
+  lines = printed.splitlines()
+  header = lines[0].split()
+  assert header[:6] == ["task", "subset", "n", "exact_match", "chance", "char_accuracy"]
+  assert header[-1] == "note"
+  rows = {tuple(line.split()[:2]): line for line in lines[2:]}
+  one, two = result["arithmetic"]["+1d"], result["arithmetic"]["+2d"]
+  assert one["n"] < 20 == two["n"]
+  assert 0.01 < one["chance"]["exact_match"] < 0.1
+  assert rows[("arithmetic", "+1d")].endswith(
+      f"only {one['n']} held-out items drawn: the subset's problem space is small")
+  assert rows[("arithmetic", "+2d")].split()[2] == "20"
+  assert not rows[("arithmetic", "+2d")].rstrip().endswith("small")
+  assert rows[("arithmetic", "all")].endswith("every subset together")
+  assert rows[("arithmetic_carries", "carries=1")].endswith("split by their number of carries")
 
 
 def test_scoring_agrees_with_exact_match_and_logprobs(mixture_run):

@@ -44,7 +44,7 @@ def test_every_family_implements_every_member():
 def test_every_kind_is_evaluated_and_sampled():
   assert set(eval_kinds.KINDS) == set(FAMILIES) == set(sample_kinds.KINDS)
   for module in eval_kinds.KINDS.values():
-    assert all(hasattr(module, name) for name in ("SUITES", "check", "evaluate"))
+    assert all(hasattr(module, name) for name in ("SUITES", "DEFAULT_N", "check", "evaluate"))
   for module in sample_kinds.KINDS.values():
     assert all(hasattr(module, name)
                for name in ("load_artifacts", "inference_devices", "sample"))

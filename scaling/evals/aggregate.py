@@ -7,8 +7,8 @@ import os
 import numpy as np
 
 from scaling import files
-from scaling.evals import metrics
-from scaling.numbers import interval
+from scaling.evals import metrics, suites
+from scaling.numbers import fmt, interval
 
 # Shown in the table, in this order; eval.json holds every metric.
 TABLE_METRICS = ("exact_match", "char_accuracy", "answer_logprob", "predicted_exact_match",
@@ -36,7 +36,9 @@ def item_metrics(item, out) -> dict[str, float]:
   return row
 
 
-def _chance(task: str, metric: str, choices: list[int]) -> float | None:
+def _chance(task: str, metric: str, choices: list[int], targets: list[str]) -> float | None:
+  if metric == "exact_match" and targets:
+    return float(np.mean([metrics.chance_exact_match(t) for t in targets]))
   if metric == "digit_accuracy":
     return metrics.DIGIT_CHANCE
   if metric == "mc_accuracy" and choices:
@@ -68,11 +70,13 @@ def summarize(scored, *, n_resamples: int = 1000) -> dict:
     for subset, pairs in sorted(subsets.items(), key=lambda kv: (kv[0] == "all", kv[0])):
       names = sorted({k for _, m in pairs for k in m})
       choices = [len(it.choices) for it, _ in pairs if it.choices]
+      targets = [it.answer.strip() for it, _ in pairs if not it.choices]
       result[task][subset] = {
           "n": len(pairs),
           "metrics": {k: metrics.summarize([m[k] for _, m in pairs if k in m],
                                            n_resamples=n_resamples) for k in names},
-          "chance": {k: c for k in names if (c := _chance(task, k, choices)) is not None},
+          "chance": {k: c for k in names
+                     if (c := _chance(task, k, choices, targets)) is not None},
       }
   return result
 
@@ -82,18 +86,34 @@ def write(path: str, result: dict, meta: dict) -> None:
   files.write_json(path, {**meta, "tasks": result})
 
 
-def table(result: dict) -> str:
-  """One line per task and subset: n, then each metric's mean and 95% interval."""
+def table(result: dict, requested: int | None = None) -> str:
+  """One line per task and subset: the items scored, exact match with its 95% interval
+  and its chance level, then each other metric's mean and interval. With `requested` (the
+  `-n` asked for), a last column says why a row holds other than that many items."""
   shown = [m for m in TABLE_METRICS
            if any(m in s["metrics"] for t in result.values() for s in t.values())]
-  header = f"{'task':<22} {'subset':<24} {'n':>5}  " + "  ".join(f"{m:>23}" for m in shown)
-  lines = [header, "-" * len(header)]
+  chance_of = "exact_match" if "exact_match" in shown else "mc_accuracy"
+  head = [f"{'task':<22}", f"{'subset':<24}", f"{'n':>5}"]
+  for m in shown:
+    head.append(f"{m:>23}")
+    if m == chance_of:
+      head.append(f"{'chance':>8}")
+  notes = {(t, s): suites.why_not_n(t, s, v["n"], requested)
+           for t, subsets in result.items() for s, v in subsets.items()} if requested else {}
+  if any(notes.values()):
+    head.append("note")
+  lines = ["  ".join(head).rstrip()]
+  lines.insert(1, "-" * len(lines[0]))
   for task, subsets in result.items():
     for subset, s in subsets.items():
-      cells = []
+      cells = [f"{task[:22]:<22}", f"{subset[:24]:<24}", f"{s['n']:>5}"]
       for m in shown:
         v = s["metrics"].get(m)
-        cells.append(interval(v["mean"], v["ci_low"], v["ci_high"]) if v else "")
-      lines.append(f"{task[:22]:<22} {subset[:24]:<24} {s['n']:>5}  " + "  ".join(
-          f"{c:>23}" for c in cells))
+        cells.append(f"{interval(v['mean'], v['ci_low'], v['ci_high']) if v else '':>23}")
+        if m == chance_of:
+          c = s.get("chance", {}).get(m)
+          cells.append(f"{fmt(c, 2) if c is not None else '-':>8}")
+      if any(notes.values()):
+        cells.append(notes[(task, subset)])
+      lines.append("  ".join(cells).rstrip())
   return "\n".join(lines)

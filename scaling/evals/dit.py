@@ -16,6 +16,7 @@ from scaling.evals.request import EvalRequest
 from scaling.generate import diffusion, image_sampling
 
 SUITES = ("images",)
+DEFAULT_N = 100  # samples per class when -n is not given
 
 
 def check(cfg, request: EvalRequest) -> None:
@@ -31,7 +32,7 @@ def evaluate(run, request: EvalRequest, *, progress: bool = True) -> dict:
                                          steps=request.steps, guidance=request.guidance)
   for s in settings:  # every setting, before the first image is drawn
     image_sampling.check_settings(run, s)
-  n_per_class = request.n or 100
+  n_per_class = request.n or DEFAULT_N
   classifier = classifier_for(run.cfg.data)
   result = image_quality.evaluate(run, settings, classifier, n_per_class=n_per_class,
                                   batch=request.batch, progress=progress)

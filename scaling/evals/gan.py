@@ -9,6 +9,7 @@ from scaling.evals.request import EvalRequest
 from scaling.generate import gan as gan_sampling
 
 SUITES = ("images",)
+DEFAULT_N = 100  # samples per class when -n is not given
 
 
 def check(cfg, request: EvalRequest) -> None:
@@ -20,7 +21,7 @@ def check(cfg, request: EvalRequest) -> None:
 def evaluate(run, request: EvalRequest, *, progress: bool = True) -> dict:
   """Scores `n` images per class (default 100); writes eval.json."""
   check(run.cfg, request)
-  n_per_class = request.n or 100
+  n_per_class = request.n or DEFAULT_N
   classifier = classifier_for(run.cfg.data)
   setting = gan_sampling.SETTING
   result = image_quality.evaluate(run, [setting], classifier, generate=gan_sampling.generate,

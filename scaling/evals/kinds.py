@@ -2,6 +2,7 @@
 how each is trained). Each module gives:
 
   SUITES                               the suites `scaling eval` accepts; first: default
+  DEFAULT_N                            items per subset (samples per class) without -n
   check(cfg, EvalRequest)              before any training or loading (sweeps call it)
   evaluate(run, EvalRequest, progress) scores a loaded run, writes eval.json, returns
                                        its `tasks` part

@@ -10,6 +10,7 @@ from scaling.evals import aggregate, code, scoring, suites
 from scaling.evals.request import EvalRequest
 
 SUITES = suites.SUITES  # the first is the default
+DEFAULT_N = 500  # items per subset when -n is not given
 IMAGE_SETTINGS = ("samplers", "steps", "guidance")
 
 
@@ -41,7 +42,7 @@ def evaluate(run, request: EvalRequest, *, progress: bool = True) -> dict:
   check(run.cfg, request)
   names = list(request.suites if request.suites is not None
                else () if request.task_files else ("arithmetic",))
-  n = request.n or 500
+  n = request.n or DEFAULT_N
   items = suites.build([s for s in names if s != "code"], run.cfg.data, n_per_subset=n,
                        task_files=list(request.task_files))
   result = {}

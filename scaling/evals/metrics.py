@@ -148,6 +148,15 @@ def chance_multiple_choice(n_choices) -> float:
   return float(np.mean(1.0 / np.asarray(n_choices, dtype=float)))
 
 
+def chance_exact_match(target: str) -> float:
+  """The chance that guessing each digit (1 in 10) and letter (1 in 26) of the target
+  uniformly, with its length and punctuation given, matches it exactly: a generous floor
+  for free-form answers (a model that knows the format does no worse)."""
+  digits = sum(c.isdigit() for c in target)
+  letters = sum(c.isalpha() for c in target)
+  return float(10.0 ** -digits * 26.0 ** -letters)
+
+
 def chance_brier(n_choices) -> float:
   """Brier score of the uniform distribution, (n-1)/n, averaged over items."""
   n = np.asarray(n_choices, dtype=float)

@@ -172,3 +172,25 @@ def build(suites: list[str], data_cfg, *, n_per_subset: int, task_files: list[st
   for path in task_files:
     items += bigbench_items(path)
   return items
+
+
+# Rows of the eval table whose item count is not `-n`'s, and why.
+GENERATED_TASKS = ("arithmetic", "letter_string", "word_analogy")
+SPLITS = {"arithmetic_carries": "the addition items, split by their number of carries"}
+WHOLE = {"bigbench/": "a task file, scored whole", "letter_string_webb": "the published "
+         "problems, scored whole"}
+
+
+def why_not_n(task: str, subset: str, n: int, requested: int) -> str:
+  """Why a (task, subset) row of a text suite holds `n` items when `requested` were asked
+  for per subset; '' when it holds them, and for other tasks (image samples)."""
+  whole = next((why for prefix, why in WHOLE.items() if task.startswith(prefix)), None)
+  if whole is None and task not in SPLITS and task not in GENERATED_TASKS:
+    return ""
+  if subset == "all":
+    return "every subset together"
+  if whole or task in SPLITS:
+    return whole or SPLITS[task]
+  if n < requested:
+    return f"only {n} held-out items drawn: the subset's problem space is small"
+  return ""
