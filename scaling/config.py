@@ -167,6 +167,9 @@ def to_dict(cfg: ml_collections.ConfigDict) -> dict:
 # run; changing a default's value (or what a field means) changes the runs that rely on
 # it without touching their fields: bump this then, and every run is renamed.
 HASH_SCHEMA = 1
+# How a run is laid out on devices, not what it computes: a run resumes on another mesh
+# (fewer devices after a preemption) as the same run, so these are not in its hash.
+LAYOUT_SECTIONS = ("mesh",)
 
 
 def _changes(values: Mapping, defaults: Mapping) -> dict:
@@ -189,8 +192,11 @@ def config_hash(cfg: ml_collections.ConfigDict,
   """Content hash of the config's fields that differ from `defaults` (its family's
   `base_config()`): equal configs give equal run names, and so do a config saved before a
   field was added and the same config with that field at its default. Without `defaults`
-  every field counts (fine for comparing two configs of one version, not for naming runs)."""
+  every field counts (fine for comparing two configs of one version, not for naming runs).
+  With `defaults`, the layout (`LAYOUT_SECTIONS`) is left out: it is not the run's identity."""
   values = to_dict(cfg)
+  if defaults is not None:
+    values = {k: v for k, v in values.items() if k not in LAYOUT_SECTIONS}
   changes = _changes(values, to_dict(defaults)) if defaults is not None else values
   return files.digest({"schema": HASH_SCHEMA, "config": changes})
 

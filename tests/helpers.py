@@ -91,13 +91,14 @@ TIMINGS = {"tokens_per_second", "samples_per_second", "step_time_s", "mfu"}
 
 
 def records(workdir: str) -> tuple[list[dict], dict]:
-  """metrics.jsonl without timings, and summary.json without wall times: what a resumed
-  run must reproduce exactly."""
+  """metrics.jsonl without timings, and summary.json without wall times and the sessions'
+  `segments`: what a resumed run must reproduce exactly."""
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
     metrics = [{k: v for k, v in json.loads(line).items() if k not in TIMINGS} for line in f]
   record = summary(workdir)
   record.pop("wall_time_s")
   record.pop("first_step_s")
+  record.pop("segments")
   return metrics, record
 
 

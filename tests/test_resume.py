@@ -106,6 +106,8 @@ def test_ctrl_c_saves_says_so_and_the_rerun_equals_an_uninterrupted_run(uninterr
   result = run_cli("train", *cli_args(*RUN), f"--workdir={workdir}")
   assert result.returncode == 0, result.stderr[-2000:]
   assert records(workdir) == records(uninterrupted)  # every metric of every step, bit for bit
+  assert [(s["from_step"], s["to_step"]) for s in summary(workdir)["segments"]] == [
+      (0, stopped_at), (stopped_at, 240)]
 
 
 def test_a_second_ctrl_c_ends_the_run_at_once(monkeypatch):

@@ -3,6 +3,13 @@
 Every process takes part in saving and restoring: orbax writes the array shards each
 process owns, and grain writes one small JSON file of iterator state per process.
 
+Neither the device count nor the process count is part of a checkpoint's identity. Orbax
+restores the arrays onto whatever shardings the resuming run asks for, and the iterator
+position is the same in every process's file (the number of global batches read:
+`scaling.data.pipeline` strides the global order over processes), so a run resumes with
+any layout; the files are read here rather than by grain, whose reader insists on the
+writer's process count.
+
 A checkpoint that cannot be restored (truncated by a full disk, damaged by hand) is
 reported by step and skipped for the newest one that can; training moves it aside to
 `checkpoints.unreadable/` (it is never deleted), so the run can save that step again.
@@ -16,6 +23,7 @@ failure at the next save or wait, which is where it is caught.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -38,6 +46,12 @@ class Unreadable(UserError):
 class WriteFailed(UserError):
   """A checkpoint could not be written for a reason outside the program (disk, quota)."""
 
+
+class LayoutMismatch(UserError):
+  """A checkpoint this run cannot take up with its layout, though its bytes are fine."""
+
+
+DATA_ITEM = "data"
 
 
 def _reason(e: Exception) -> str:
@@ -78,7 +92,7 @@ class Checkpointer:
         # What a failed write left half-written (a full disk) is removed on the next start.
         cleanup_tmp_directories=not read_only)
     self.manager = ocp.CheckpointManager(self.directory, options=options,
-                                         item_names=("state", "data"))
+                                         item_names=("state", DATA_ITEM))
     self._writing: int | None = None  # the step of a save that may still be in flight
 
   def __enter__(self) -> "Checkpointer":
@@ -109,8 +123,8 @@ class Checkpointer:
       self._writing = step
       saved = self.manager.save(
           step,
-          args=ocp.args.Composite(state=ocp.args.StandardSave(state),
-                                  data=grain.checkpoint.CheckpointSave(data_iter)),
+          args=ocp.args.Composite(**{"state": ocp.args.StandardSave(state),
+                                     DATA_ITEM: grain.checkpoint.CheckpointSave(data_iter)}),
           force=force)
     return saved
 
@@ -149,6 +163,8 @@ class Checkpointer:
     for step in steps:
       try:
         return step, restore(step)
+      except LayoutMismatch:  # its bytes are fine: it is not set aside
+        raise
       except Exception as e:  # orbax and tensorstore report damage in many ways
         failed.append(step)
         log.warning("checkpoint %d in %s is unreadable (%s); trying an older one", step,
@@ -171,14 +187,33 @@ class Checkpointer:
     self.manager.reload()
     log.warning("moved checkpoint %d to %s", step, target)
 
+  def data_position(self, step: int) -> dict:
+    """The iterator state saved with `step`, whatever number of processes wrote it."""
+    folder = os.path.join(self.directory, str(step), DATA_ITEM)
+    names = sorted(n for n in os.listdir(folder) if n.startswith("process_"))
+    if not names:
+      raise FileNotFoundError(f"{folder} holds no iterator state")
+    states = {}
+    for name in names:
+      with open(os.path.join(folder, name), encoding="utf-8") as f:
+        states[name] = json.load(f)
+    own = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+    if len({json.dumps(v, sort_keys=True) for v in states.values()}) == 1:
+      return next(iter(states.values()))
+    if own in states and len(states) == jax.process_count():
+      return states[own]  # the writer's own layout: each process takes its own position
+    raise LayoutMismatch(
+        f"checkpoint {step} in {self.directory} was written by {len(states)} processes whose "
+        f"data positions differ; it resumes only with {len(states)} processes")
+
   def restore_latest(self, abstract_state, data_iter: grain.DatasetIterator):
     """(step, state) from the newest readable checkpoint, with `data_iter` rewound to
-    it; None when the run has none."""
+    it; None when the run has none. The arrays take `abstract_state`'s shardings."""
     def restore(step):
+      position = self.data_position(step)
       restored = self.manager.restore(
-          step,
-          args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state),
-                                  data=grain.checkpoint.CheckpointRestore(data_iter)))
+          step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state)))
+      data_iter.set_state(position)
       return restored["state"]
     return self._restore_newest(restore)
 

@@ -164,6 +164,7 @@ class Preemption:
 class Progress:
   """Where the run is: the last step trained and the last metrics logged."""
   step: int = 0
+  start_step: int | None = None  # where this session began, once its state is restored
   last: dict = dataclasses.field(default_factory=dict)
   first_step_s: float | None = None  # from the start of `train` to the first step's end
 
@@ -228,18 +229,21 @@ def train(cfg, workdir: str, devices=None, profile_steps: tuple[int, int] | None
     config_lib.save(cfg, run_dir.config)
     family.save_artifacts(data, workdir)
   record = summary.Summary(run_dir.summary, cfg, family.params(), family.flops_per_unit(),
-                           family.units_per_step(), unit=family.unit, enabled=lead)
+                           family.units_per_step(), unit=family.unit, enabled=lead,
+                           mesh=mesh)
   try:
     status = _run(cfg, family, data, mesh, run_dir, progress, started, profile_steps)
   except Exception as e:  # Recorded for the sweep's table, then raised as usual.
     try:
       record.write(status="failed", step=progress.step, last=progress.last,
-                   wall_time_s=time.time() - started, error=f"{type(e).__name__}: {e}")
+                   wall_time_s=time.time() - started, error=f"{type(e).__name__}: {e}",
+                   start_step=progress.start_step)
     except OSError:  # the disk that failed the run may refuse the record too
       pass
     raise
   record.write(status=status, step=progress.step, last=progress.last,
-               wall_time_s=time.time() - started, first_step_s=progress.first_step_s)
+               wall_time_s=time.time() - started, first_step_s=progress.first_step_s,
+               start_step=progress.start_step)
   if status in ("preempted", "interrupted") and lead:
     print(f"{status} at step {progress.step}; checkpoint saved; run the same command to "
           "continue", file=sys.stderr, flush=True)
@@ -263,7 +267,7 @@ def _run(cfg, family, data, mesh, run_dir: RunDir, progress: Progress,
     step, state = restored if restored else (0, spec.init(cfg.seed))
     writer = stack.enter_context(MetricWriter(run_dir.metrics, run_dir.tensorboard,
                                               resume_step=step, enabled=lead))
-    progress.step, progress.last = step, writer.last()
+    progress.step, progress.start_step, progress.last = step, step, writer.last()
     profiler = stack.enter_context(StepProfiler(profile_steps, run_dir.profile))
     loop = _Loop(cfg, family, data, spec, tx, mesh, rules, checkpointer, writer, progress,
                  started, profiler)

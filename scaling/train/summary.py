@@ -32,9 +32,11 @@ class Summary:
   """Accumulates across resumes: wall time adds up over the sessions of one run."""
 
   def __init__(self, path: str, cfg, params: ParamCounts, flops_per_unit: float,
-               units_per_step: int, *, unit: str = "token", enabled: bool = True):
-    """`unit` is what training costs are counted in: "token" (LMs) or "sample" (images)."""
-    self.path = path
+               units_per_step: int, *, unit: str = "token", enabled: bool = True,
+               mesh: jax.sharding.Mesh | None = None):
+    """`unit` is what training costs are counted in: "token" (LMs) or "sample" (images);
+    `mesh` is this session's layout, recorded per segment."""
+    self.path, self.mesh = path, mesh
     self.cfg, self.params, self.enabled = cfg, params, enabled
     self.flops_per_unit, self.units_per_step, self.unit = flops_per_unit, units_per_step, unit
 
@@ -44,8 +46,19 @@ class Summary:
     except UserError:  # a damaged summary is rewritten, not read
       return {}
 
+  def _segment(self, start_step: int, step: int) -> dict:
+    """The steps this session trained and the layout it trained them on."""
+    devices = self.mesh.devices.size if self.mesh is not None else jax.device_count()
+    return {"from_step": start_step, "to_step": step, "processes": jax.process_count(),
+            "devices": int(devices), "device_kind": jax.devices()[0].device_kind,
+            "mesh": dict(self.mesh.shape) if self.mesh is not None else None}
+
   def write(self, *, status: str, step: int, last: dict, wall_time_s: float,
-            error: str | None = None, first_step_s: float | None = None) -> dict:
+            error: str | None = None, first_step_s: float | None = None,
+            start_step: int | None = None) -> dict:
+    """`start_step` is where this session began (a resume's checkpoint); the session is
+    added to `segments`, one per session that ended with a record (a killed one has none,
+    and its steps are trained again by the next)."""
     if not self.enabled:
       return {}
     before = self.previous()
@@ -73,8 +86,11 @@ class Summary:
         "versions": {"jax": jax.__version__, "flax": flax.__version__,
                      "optax": optax.__version__},
         "device_kind": jax.devices()[0].device_kind,
-        "device_count": jax.device_count(),
+        "device_count": (int(self.mesh.devices.size) if self.mesh is not None
+                         else jax.device_count()),
         "process_count": jax.process_count(),
+        "segments": before.get("segments", []) + (
+            [self._segment(start_step, step)] if start_step is not None else []),
         "fingerprint": hardware.fingerprint(),
         "git_revision": git_revision(),
     }
