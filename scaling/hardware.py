@@ -125,25 +125,48 @@ def measure_matmul_flops(n: int = 2048, repeats: int = 5, dtype=jnp.float32) -> 
   return MatmulProbe(n, dtype).flops(repeats)
 
 
-def cpu_peak_flops() -> float:
-  """Measured matmul peak of this whole host (all cores), cached on disk."""
-  cache = os.path.join(os.path.expanduser("~/.cache/scaling"), "cpu_peak.json")
-  key = f"{_cpu_model()}|{os.cpu_count()}|jax {jax.__version__}"
+def _peak_cache() -> tuple[str, str]:
+  """The cache file of measured peaks and this host's key in it."""
+  root = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+  return (os.path.join(root, "scaling", "cpu_peak.json"),
+          f"{_cpu_model()}|{os.cpu_count()}|jax {jax.__version__}")
+
+
+def _peak_table(path: str) -> dict:
   try:
-    table = files.read_json(cache, default={})
+    table = files.read_json(path, default={})
   except UserError:
-    table = {}  # a corrupt cache is measured again
-  if not isinstance(table, dict):
-    table = {}
-  if key not in table:
-    table[key] = measure_matmul_flops()
+    return {}  # a corrupt cache is measured again
+  return table if isinstance(table, dict) else {}
+
+
+def record_cpu_peak(flops: float) -> float:
+  """Keeps the best peak this host has shown and returns it. A peak is a maximum: a
+  measurement taken while other work shared the cores (a test suite, a second run) is
+  lower and never replaces a better one, and any better one replaces it."""
+  path, key = _peak_cache()
+  table = _peak_table(path)
+  best = max(float(table.get(key, 0.0)), float(flops))
+  if best != table.get(key):
+    table[key] = best
     try:
-      os.makedirs(os.path.dirname(cache), exist_ok=True)
+      os.makedirs(os.path.dirname(path), exist_ok=True)
       # Atomic: several processes (test workers, parallel trials) may measure at once.
-      files.write_json(cache, table)
+      files.write_json(path, table)
     except OSError:
       pass  # a read-only home only costs a re-measurement next time
-  return table[key]
+  return best
+
+
+def cpu_peak_flops() -> float:
+  """The best matmul peak measured on this whole host (all cores), cached on disk
+  (`$XDG_CACHE_HOME/scaling`, else `~/.cache/scaling`); `scaling bench train` raises it
+  whenever it measures a better one."""
+  path, key = _peak_cache()
+  known = _peak_table(path).get(key)
+  if isinstance(known, (int, float)) and known > 0:
+    return float(known)
+  return record_cpu_peak(measure_matmul_flops(repeats=10))
 
 
 def peak_flops() -> tuple[float, str]:

@@ -39,6 +39,10 @@ os.environ.setdefault("SCALING_DATA_DIR", tempfile.mkdtemp(prefix="scaling-data-
 # reads it from disk.
 os.environ.setdefault("SCALING_CACHE_DIR", tempfile.mkdtemp(prefix="scaling-compile-"))
 
+# The host's measured matmul peak is cached under $XDG_CACHE_HOME: the suite's, measured
+# while its workers share the cores, stays out of the user's.
+os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="scaling-cache-"))
+
 # Artifacts that tests in several files compare against (a reference sweep) are built once
 # per session here, by whichever worker needs them first (tests/helpers.py: built_once).
 os.environ.setdefault("SCALING_TEST_SHARED", tempfile.mkdtemp(prefix="scaling-shared-"))
