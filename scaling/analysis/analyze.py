@@ -33,6 +33,7 @@ from scaling.sweep import spec as spec_lib
 from scaling.sweep.layout import SweepDir
 
 CONTINUOUS = tables.CONTINUOUS
+LOSS_AXES = {"params": "parameters", "training_flops": "training compute (FLOPs)"}
 
 
 def _tasks(rows) -> list[tuple[str, str]]:
@@ -90,11 +91,20 @@ class _Figures:
   `lead` figures open the report, the others go with the method details."""
 
   def __init__(self, directory: str):
-    self.directory, self.lead, self.rest = directory, [], []
+    self.directory, self._lead, self.rest = directory, [], []
 
-  def save(self, fig, name: str, caption: str, lead: bool = False) -> None:
+  def save(self, fig, name: str, caption: str, lead: int | None = None) -> None:
+    """`lead` ranks a headline figure (0 first: the capability, then its prediction,
+    then the loss law); None puts it with the details."""
     paths = plots.save(fig, self.directory, name)
-    (self.lead if lead else self.rest).append((paths[0], caption))
+    if lead is None:
+      self.rest.append((paths[0], caption))
+    else:
+      self._lead.append((lead, len(self._lead), (paths[0], caption)))
+
+  @property
+  def lead(self) -> list[tuple[str, str]]:
+    return [figure for *_, figure in sorted(self._lead)]
 
   @property
   def written(self) -> list[tuple[str, str]]:
@@ -111,7 +121,7 @@ def _image_part(rows, headline: str, figs: _Figures, analysis: dict) -> None:
   for metric in ("fd", "class_accuracy", "kid", "precision", "recall", "class_coverage"):
     figs.save(image_plots.quality_vs_params(rows, headline, metric), f"{metric}_vs_params",
               lead.get(metric, f"{metric} against parameters") + f" ({headline}).",
-              lead=metric in lead)
+              lead=list(lead).index(metric) if metric in lead else None)
   analysis["collapse"] = collapse.shares(rows, headline)
   found = image_plots.settings(rows)
   if headline in found:
@@ -187,7 +197,7 @@ def _checkpoint_part(rows, task: str, subset: str, predict_from: float, figs: _F
                 f"prediction_{safe}", f"Two-step prediction of {task} {subset} from the "
                 f"sizes up to {fmt(predict_from)} parameters against the larger sizes' "
                 "measurements: a measurement outside its predicted interval is a miss.",
-                lead=True)
+                lead=1)
   return texts
 
 
@@ -228,9 +238,9 @@ def analyze(directory: str) -> int:
     if fit is not None:
       analysis["fits"][f"loss_vs_{x_key}"] = fit.to_dict()
     figs.save(plot(sized, fit, ylabel=ylabel), f"loss_vs_{x_key}",
-              f"Held-out loss against {x_key.replace('_', ' ')} with the fitted power law: "
+              f"Held-out loss against {LOSS_AXES[x_key]} with the fitted power law: "
               "sizes off the line are ones the law does not describe.",
-              lead=x_key == "params" and not images)
+              lead=2 if x_key == "params" and not images else None)
   if images:
     _image_part(final, subset, figs, analysis)
   fitted = {}
@@ -247,7 +257,7 @@ def analyze(directory: str) -> int:
               f"{t} {s}: exact match against size, each seed with its 95% interval and "
               "the mean as a line, beside continuous metrics"
               + (": where the line leaves the floor, the capability appears." if headline
-                 else "."), lead=headline)
+                 else "."), lead=0 if headline else None)
   texts += _compute_optimal_part(final, figs, analysis)
   # The prediction's sentences are printed here; the report has them in its own section.
   prediction_texts = _checkpoint_part(all_rows, task, subset,

@@ -67,7 +67,7 @@ def prediction_sentences(rep: dict) -> list[str]:
   widths = [p["interval"][1] - p["interval"][0] for p in preds]
   if widths and min(widths) > WIDE:
     text += (f", but every interval spans more than {WIDE:.0%} of the metric's range "
-             f"(narrowest {fmt(min(widths), 2)}), so the prediction does not constrain the "
+             f"(narrowest {fmt(min(widths), 3)}), so the prediction does not constrain the "
              "larger sizes")
   return [text + "."]
 
@@ -75,9 +75,9 @@ def prediction_sentences(rep: dict) -> list[str]:
 def fit_sentence(name: str, fit: dict) -> str:
   """The exponent of a power law with its interval, flagging parameters at a bound."""
   p, ci = fit["params"], fit.get("ci", {})
-  what = name.replace("_vs_", " against ").replace("_", " ")
+  what = FITTED.get(name) or name.replace("_vs_", " against ").replace("_", " ").capitalize()
   alpha = (interval(p["alpha"], *ci["alpha"]) if "alpha" in ci else fmt(p["alpha"], 3))
-  text = f"{what.capitalize()}: a power law with exponent {alpha}"
+  text = f"{what}: a power law with exponent {alpha}"
   stuck = [k for k in p if k in ci and ci[k][0] == ci[k][1]]
   if stuck:
     text += (f" ({', '.join(stuck)} sits at a bound of its fit with a zero-width interval; "
