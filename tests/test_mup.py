@@ -55,7 +55,7 @@ def checks():
       cfg = make("train.learning_rate=0.02", "train.warmup_steps=0",
                  "train.schedule='constant'", f"model.parametrization='{parametrization}'",
                  "model.base_width=32")
-      out[name, parametrization] = coords.coordinate_check(cfg, (32, 512), steps=5)
+      out[name, parametrization] = coords.coordinate_check(cfg, (32, 256), steps=5)
   return out
 
 
@@ -64,5 +64,7 @@ def checks():
 def test_coordinate_check(checks, name, output):
   mup, sp = coords.growth(checks[name, "mup"]), coords.growth(checks[name, "sp"])
   for layer, factor in mup.items():
-    assert 0.5 <= factor <= 2.0, (layer, factor)  # flat within 2x over 16x of width
-  assert sp[output] > 3.0, sp  # the output grows several-fold under SP
+    assert 0.5 <= factor <= 2.0, (layer, factor)  # flat within 2x over 8x of width
+  # The output grows several-fold under SP (the LM's logits 3.5x, the DiT's output 41x
+  # over 8x of width; muP's 1.07x for both).
+  assert sp[output] > 2.5, sp

@@ -11,8 +11,8 @@ import pytest
 
 from scaling import exits
 from scaling.train import loop
-from tests.helpers import (ROOT, cli_args, final_params, losses, records, run_cli, scaling_cmd,
-                           summary)
+from tests.helpers import (ROOT, cli_args, final_params, losses, records, scaling_cmd, summary,
+                           tiny_config)
 
 RUN = ("train.steps=240", "checkpoint.every_steps=40", "checkpoint.max_to_keep=10")
 
@@ -37,11 +37,15 @@ def _wait_for_checkpoint(proc, workdir, timeout=240):
   pytest.fail("no checkpoint appeared in time")
 
 
+def _train(workdir):
+  """The same run in this process (the killed ones are subprocesses: a real signal)."""
+  assert loop.train(tiny_config(*RUN), workdir) == exits.OK
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("uninterrupted"))
-  result = run_cli("train", *cli_args(*RUN), f"--workdir={workdir}")
-  assert result.returncode == 0, result.stderr[-2000:]
+  _train(workdir)
   return workdir
 
 
@@ -54,8 +58,7 @@ def test_resume_after_sigkill_is_exact(uninterrupted, tmp_path):
   proc.wait()
   assert not os.path.exists(os.path.join(workdir, "summary.json"))
 
-  result = run_cli("train", *cli_args(*RUN), f"--workdir={workdir}")
-  assert result.returncode == 0, result.stderr[-2000:]
+  _train(workdir)
   expected, got = losses(uninterrupted), losses(workdir)
   assert sorted(got) == list(range(1, 241))  # each step logged once, none lost
   assert got == expected  # bit-for-bit, every step
@@ -79,8 +82,7 @@ def test_sigterm_checkpoints_and_exits_preempted(uninterrupted, tmp_path):
   # The checkpoint of the step it stopped at was written before exiting.
   assert os.path.isdir(os.path.join(workdir, "checkpoints", str(stopped_at)))
 
-  result = run_cli("train", *cli_args(*RUN), f"--workdir={workdir}")
-  assert result.returncode == 0, result.stderr[-2000:]
+  _train(workdir)
   assert summary(workdir)["status"] == "completed"
   assert losses(workdir) == losses(uninterrupted)
 
@@ -103,8 +105,7 @@ def test_ctrl_c_saves_says_so_and_the_rerun_equals_an_uninterrupted_run(uninterr
                   "command to continue"], err[-2000:]
   assert "Traceback" not in err
 
-  result = run_cli("train", *cli_args(*RUN), f"--workdir={workdir}")
-  assert result.returncode == 0, result.stderr[-2000:]
+  _train(workdir)
   assert records(workdir) == records(uninterrupted)  # every metric of every step, bit for bit
   assert [(s["from_step"], s["to_step"]) for s in summary(workdir)["segments"]] == [
       (0, stopped_at), (stopped_at, 240)]
