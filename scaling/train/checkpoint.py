@@ -55,8 +55,12 @@ DATA_ITEM = "data"
 
 
 def _reason(e: Exception) -> str:
+  """The first line of an error, without TensorStore's pointer to its details."""
   text = str(e).strip().splitlines()
-  return f"{type(e).__name__}: {text[0][:200]}" if text else type(e).__name__
+  if not text:
+    return type(e).__name__
+  first = text[0].split(" See full TensorStore details")[0].rstrip(". ")
+  return f"{type(e).__name__}: {first[:200]}"
 
 
 def _save_whole_replicas_on_cpu() -> None:
