@@ -25,6 +25,10 @@ setup(
         "scikit-learn>=1.3",  # ships the 8x8 digits image set
         "threadpoolctl>=3",  # one BLAS thread per fit: many tiny solves, no contention
         "numpy>=1.26",
+        # JAX's own dtypes. 0.7.0 takes about 1 s to import (registering its NumPy ufunc
+        # loops, measured with numpy 2.3 and 2.4; 0.6.0 takes 6 ms): a second of every
+        # process, and sweeps and tests start many.
+        "ml_dtypes>=0.5,<0.7",
         "importlib_resources>=6",  # tensorflow-datasets imports it without declaring it
     ],
     extras_require={
