@@ -66,3 +66,17 @@ def warnings_log(caplog):
   logger.addHandler(caplog.handler)
   yield caplog
   logger.removeHandler(caplog.handler)
+
+
+# The longest files first (their test time on 2 cores, about 35-110 s each). Each worker
+# takes one file at a time in collection order, so a long file collected last would run
+# alone at the end while the other worker idles.
+LONGEST_FIRST = ("test_sweep.py", "test_slurm.py", "test_diffusion_train.py",
+                 "test_gpu_check.py", "test_records.py", "test_resume.py", "test_gan.py",
+                 "test_multiprocess.py", "test_user_errors.py", "test_mup.py",
+                 "test_sweep_axes.py", "test_step.py")
+
+
+def pytest_collection_modifyitems(items):
+  rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable within a file
