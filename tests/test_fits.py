@@ -53,6 +53,22 @@ def test_power_law_bootstrap_brackets_estimate():
     assert lo <= fit.params[k] <= hi, k
 
 
+@pytest.mark.parametrize("E", [0.0, 1.0])
+def test_the_asymptote_is_kept_only_where_the_data_support_it(E):
+  """A law without an asymptote fitted with one puts E at its lower bound (with a
+  near-zero-width interval): not a result. AICc keeps E where it is real and drops it
+  where it is not; either way the exponent is recovered."""
+  rng = np.random.default_rng(0)
+  N = np.geomspace(1e4, 1e6, 8)
+  L = (E + 50 * N ** -0.3) * np.exp(rng.normal(0, 0.01, N.size))
+  fit = fits.select_power_law(N, L, bootstrap=50)
+  assert fit.selection["chosen"] == ("with_E" if E else "without_E")
+  assert fit.fixed == (() if E else ("E",)) and (fit.params["E"] == 0) == (E == 0)
+  assert fit.params["alpha"] == pytest.approx(0.3, abs=0.01)
+  assert set(fit.ci) == ({"A", "E", "alpha"} if E else {"A", "alpha"})
+  assert json.loads(json.dumps(fit.to_dict()))["selection"] == fit.selection
+
+
 def test_chinchilla_noise_free():
   n, d, loss = _chinchilla_grid()
   fit = fits.fit_chinchilla(n, d, loss)

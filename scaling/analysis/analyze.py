@@ -52,10 +52,11 @@ def loss_fit(rows, x_key: str):
   x = np.asarray([r[x_key] for r in done], float)
   if len(np.unique(x)) < 4:  # three parameters need more than three sizes
     return None
-  fit = fits.fit_power_law(x, np.asarray([r["final_eval_loss"] for r in done], float),
-                           bootstrap=100)
+  fit = fits.select_power_law(x, np.asarray([r["final_eval_loss"] for r in done], float),
+                              bootstrap=100)
   p = fit.params
-  fit.label = f"L = {fmt(p['E'], 3)} + {fmt(p['A'], 3)} x^-{fmt(p['alpha'], 3)}"
+  offset = "" if "E" in fit.fixed else f"{fmt(p['E'], 3)} + "
+  fit.label = f"L = {offset}{fmt(p['A'], 3)} x^-{fmt(p['alpha'], 3)}"
   return fit
 
 
@@ -138,7 +139,7 @@ def _image_part(rows, headline: str, figs: _Figures, analysis: dict) -> None:
   x = np.asarray([r["params"] for r in done], float)
   if len(np.unique(x)) >= 4:
     fd = np.asarray([r["metrics"][f"image_quality/{headline}/fd"][0] for r in done], float)
-    analysis["fits"]["fd_vs_params"] = fits.fit_power_law(x, fd, bootstrap=100).to_dict()
+    analysis["fits"]["fd_vs_params"] = fits.select_power_law(x, fd, bootstrap=100).to_dict()
 
 
 def _compute_optimal_part(rows, figs: _Figures, analysis: dict) -> list[str]:
@@ -275,6 +276,11 @@ def analyze(directory: str) -> int:
     print(f"\n{name}: " + ", ".join(
         f"{k} = {fmt(v)}" + (f" [{fmt(ci[k][0], 3)}, {fmt(ci[k][1], 3)}]" if k in ci else "")
         for k, v in p.items()))
+    if fit.get("selection", {}).get("chosen") == "without_E":
+      s = fit["selection"]
+      print(f"  E = 0: the data do not support an asymptote (AICc {fmt(s['aicc_without_E'], 3)} "
+            f"without it, {fmt(s['aicc_with_E'], 3)} with it; it must be {fmt(fits.AIC_MARGIN)} "
+            "lower to be kept)")
     # A bootstrap that never moves a parameter says the fit sits at a bound, not that
     # the parameter is known exactly.
     stuck = [k for k in p if k in ci and ci[k][0] == ci[k][1]]

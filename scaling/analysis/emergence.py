@@ -232,6 +232,17 @@ def emergence_report(log_params: Sequence[float],
   return files.jsonable(report)
 
 
+def measured_gap(log_sizes, ci) -> tuple[float, float] | None:
+  """The measured sizes either side of an interval that holds none of them, else None."""
+  if not ci or None in ci:
+    return None
+  sizes = np.unique(10.0 ** np.asarray(log_sizes, float))
+  if np.any((sizes >= ci[0]) & (sizes <= ci[1])):
+    return None
+  below, above = sizes[sizes < ci[0]], sizes[sizes > ci[1]]
+  return (float(below.max()) if below.size else None, float(above.min()) if above.size else None)
+
+
 def format_report(report: dict) -> str:
   """A few lines of text for printing an emergence report."""
   xs = [v for v in report["log_params"] if v is not None]
@@ -247,6 +258,11 @@ def format_report(report: dict) -> str:
       ci = m["transition_ci"]
       ci_text = f" [95% CI {fmt(ci[0], 3)}, {fmt(ci[1], 3)}]" if ci and None not in ci else ""
       lines.append(f"    transition at {fmt(m['transition_params'], 3)} parameters{ci_text}")
+      gap = measured_gap(xs, ci)
+      if gap:
+        lines.append(f"    no measured size lies in that interval (the nearest: "
+                     f"{fmt(gap[0], 3)} and {fmt(gap[1], 3)}): it comes from the sigmoid's "
+                     "shape, not from a measurement")
     if m["step"]:
       s = m["step"]
       lines.append(f"    jumpiness {s['jumpiness']:.2f} (largest step {signed(s['change'], 3)} "

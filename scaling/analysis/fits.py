@@ -63,6 +63,7 @@ class Fit:
   loss: float = float("nan")
   n_points: int = 0
   fixed: tuple[str, ...] = ()  # parameters held at given values, not fitted
+  selection: dict = dataclasses.field(default_factory=dict)  # how this form was chosen
 
   def predict(self, *x):
     """Evaluate the fitted curve: predict(N) for a power law, predict(N, D) for Chinchilla,
@@ -84,7 +85,8 @@ class Fit:
     """A JSON-serialisable copy."""
     return {"form": self.form, "params": {k: float(v) for k, v in self.params.items()},
             "ci": {k: [float(lo), float(hi)] for k, (lo, hi) in self.ci.items()},
-            "loss": float(self.loss), "n_points": int(self.n_points), "fixed": list(self.fixed)}
+            "loss": float(self.loss), "n_points": int(self.n_points), "fixed": list(self.fixed),
+            **({"selection": dict(self.selection)} if self.selection else {})}
 
 
 def aic(rss: float, n: int, k: int) -> float:
@@ -216,6 +218,53 @@ def fit_power_law(N, L, *, huber_delta: float = HUBER_DELTA, bootstrap: int = 0,
   thetas = _as_grid(grid, ["a", "e", "alpha"])
   return _lse_fit("power_law", ["A", "E", "alpha"], np.log(N)[None], L, thetas,
                   huber_delta, bootstrap, seed, n_starts)
+
+
+@_one_blas_thread
+def fit_pure_power_law(N, L, *, bootstrap: int = 0, seed: int = 0) -> Fit:
+  """Fit L(N) = A * N^-alpha, the power law without an asymptote (E held at 0): least
+  squares on log L against log N, with percentile intervals from `bootstrap` resamples."""
+  logx, logy = np.log(np.asarray(N, float)), np.log(np.asarray(L, float))
+
+  def solve(lx, ly):
+    slope, intercept = np.polyfit(lx, ly, 1)
+    return float(np.exp(intercept)), float(-slope)
+
+  A, alpha = solve(logx, logy)
+  ci = {}
+  if bootstrap:
+    rng, draws = np.random.default_rng(seed), []
+    for _ in range(bootstrap):
+      i = rng.integers(0, len(logy), len(logy))
+      if len(np.unique(logx[i])) >= 2:
+        draws.append(solve(logx[i], logy[i]))
+    draws = np.array(draws)
+    ci = _percentile_ci({"A": draws[:, 0], "alpha": draws[:, 1]})
+  rss = float(np.sum((logy - np.log(A) + alpha * logx) ** 2))
+  return Fit("power_law", {"A": A, "E": 0.0, "alpha": alpha}, ci, rss, len(logy), ("E",))
+
+
+AIC_MARGIN = 2.0  # the law with an asymptote must lower AICc by this much to be kept
+
+
+def select_power_law(N, L, *, bootstrap: int = 0, seed: int = 0) -> Fit:
+  """E + A N^-alpha, or A N^-alpha when the data do not support an asymptote: the three-
+  parameter law is kept only if its AICc (on the log residuals) is lower by AIC_MARGIN.
+  An E fitted at its lower bound (a vanishing asymptote, often with a zero-width interval)
+  is how an unsupported asymptote shows; the selection is recorded on the fit."""
+  N, L = np.asarray(N, float), np.asarray(L, float)
+  full = fit_power_law(N, L, bootstrap=bootstrap, seed=seed)
+  pure = fit_pure_power_law(N, L, bootstrap=bootstrap, seed=seed)
+  n = len(L)
+  scores = {}
+  for name, fit, k in (("with_E", full, 3), ("without_E", pure, 2)):
+    rss = float(np.sum((np.log(L) - np.log(fit.predict(N))) ** 2))
+    scores[name] = aicc(max(rss, 1e-300), n, k)
+  chosen = full if scores["with_E"] <= scores["without_E"] - AIC_MARGIN else pure
+  chosen.selection = {"aicc_with_E": float(scores["with_E"]),
+                      "aicc_without_E": float(scores["without_E"]),
+                      "chosen": "with_E" if chosen is full else "without_E"}
+  return chosen
 
 
 @_one_blas_thread

@@ -101,11 +101,20 @@ def _table(rows: Sequence[dict], analysis: dict) -> str:
   return "\n".join(out)
 
 
+def _param(k: str, v, fit: dict) -> str:
+  """`k = v [lo, hi]`, marked where it was held fixed or its interval has zero width."""
+  ci = fit.get("ci", {}).get(k)
+  if k in fit.get("fixed", ()):
+    return f"{k} = {_num(v)} (fixed)"
+  text = f"{k} = {_num(v)}" + (f" [{_num(ci[0])}, {_num(ci[1])}]" if ci else "")
+  return text + (" (zero-width interval: at a bound, not a result)" if ci and ci[0] == ci[1]
+                 else "")
+
+
 def _fit_rows(name: str, fit: dict) -> str:
-  params = ", ".join(
-      f"{k} = {_num(v)}" + (f" [{_num(fit['ci'][k][0])}, {_num(fit['ci'][k][1])}]"
-                             if k in fit.get("ci", {}) else "")
-      for k, v in fit.get("params", {}).items())
+  params = ", ".join(_param(k, v, fit) for k, v in fit.get("params", {}).items())
+  if fit.get("selection", {}).get("chosen") == "without_E":
+    params += "; no asymptote: AICc prefers the law without E"
   return (f'<tr><td class="l">{_e(name)}</td><td class="l">{_e(fit.get("form", "-"))}</td>'
           f'<td class="l">{_e(params)}</td><td>{_e(fit.get("n_points", "-"))}</td></tr>')
 

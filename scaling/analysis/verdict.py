@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scaling.analysis import emergence
 from scaling.numbers import fmt, interval, signed
 
 FITTED = {"loss_vs_params": "Held-out loss against parameters",
@@ -37,9 +38,11 @@ def emergence_sentences(report: dict, metric_name: str = "exact_match") -> list[
     lo, hi = metric["transition_ci"] or (None, None)
     text = (f"A sigmoid in log-size fits it better than any smooth curve: the transition "
             f"is at {interval(metric['transition_params'], lo, hi, 3)} parameters")
-    if lo is not None and not np.any((sizes >= lo) & (sizes <= hi)):
-      text += (" (no measured size lies inside this interval: it comes from the sigmoid's "
-               "shape, not from a measurement)")
+    gap = emergence.measured_gap(report["log_params"], metric["transition_ci"])
+    if gap:
+      text += (f" (no measured size lies inside this interval, the nearest being "
+               f"{fmt(gap[0], 3)} and {fmt(gap[1], 3)}: it comes from the sigmoid's shape, "
+               "not from a measurement)")
     out.append(text + ".")
   elif verdict == "smooth":
     criterion = metric["reason"].split(";")[0].split(" (needs")[0]
@@ -78,6 +81,8 @@ def fit_sentence(name: str, fit: dict) -> str:
   what = FITTED.get(name) or name.replace("_vs_", " against ").replace("_", " ").capitalize()
   alpha = (interval(p["alpha"], *ci["alpha"]) if "alpha" in ci else fmt(p["alpha"], 3))
   text = f"{what}: a power law with exponent {alpha}"
+  if "E" in fit.get("fixed", ()):
+    text += " and no asymptote (the data do not support one, by AICc)"
   stuck = [k for k in p if k in ci and ci[k][0] == ci[k][1]]
   if stuck:
     text += (f" ({', '.join(stuck)} sits at a bound of its fit with a zero-width interval; "
