@@ -146,8 +146,10 @@ def load(data_cfg, split: str, data_dir: str | None = None) -> ImageSet:
   data_dir = builders.resolve_data_dir(data_cfg, data_dir)
   size = data_cfg["image_size"]
   if name == "digits":
-    builder = digits_builder(size, data_dir)
+    # The builder reads what is written when it is made: made before the lock, while
+    # another process writes the set, it would find no splits after waiting for it.
     with builders.preparing(data_dir):
+      builder = digits_builder(size, data_dir)
       builder.download_and_prepare()
     records = read_all(builder.as_data_source(split=split))
     records.sort(key=lambda r: r["index"])  # Written shuffled; read in the original order.
