@@ -136,6 +136,27 @@ def test_pipeline_is_deterministic_and_process_invariant(prepared):
   assert any((one[t]["inputs"] != other_seed[t]["inputs"]).any() for t in range(5))
 
 
+@pytest.mark.parametrize("n, global_batch, seed, processes", [
+    (100, 32, 7, 4), (1527, 128, 0, 1), (37, 8, 2**32 - 1, 2)])
+def test_row_order_is_grains_shuffle(n, global_batch, seed, processes):
+  """The rows of every batch, over several epochs and per process, are those of grain's own
+  `range(n).shuffle(seed).repeat()[p::P].batch(...)` (the order stored runs were trained
+  in), and so is the iterator's state."""
+  import grain
+  options = grain.ReadOptions(num_threads=0, prefetch_buffer_size=0)
+  for p in range(processes):
+    ds = grain.MapDataset.range(n).shuffle(seed=seed).repeat()[p::processes]
+    grains = iter(ds.batch(global_batch // processes, drop_remainder=True)
+                  .to_iter_dataset(options))
+    ours = iter(grain.MapDataset.range(10**9).map(
+        lambda t: pipeline.batch_rows(t, n=n, batch=global_batch // processes, seed=seed,
+                                      process_index=p, process_count=processes))
+        .to_iter_dataset(options))
+    for _ in range(3 * n // global_batch + 2):  # past the third epoch
+      np.testing.assert_array_equal(next(ours), next(grains))
+    assert ours.get_state() == grains.get_state()
+
+
 def test_iterator_state_restores_position(prepared):
   examples = pipeline.load_split(prepared, "train", 16, "answer")
   it = iter(pipeline.train_dataset(examples, global_batch=8, seed=0, process_index=0,

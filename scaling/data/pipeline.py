@@ -17,9 +17,12 @@ same whatever the number of processes, and whatever the model.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
+import sys
 
 import grain
+import grain.experimental
 import jax
 import numpy as np
 
@@ -84,12 +87,27 @@ def load_split(prepared: Prepared, split: str, seq_len: int, loss_on: str,
   return examples
 
 
+def batch_rows(step: int, *, n: int, batch: int, seed: int, process_index: int,
+               process_count: int) -> np.ndarray:
+  """The rows this process reads for global batch `step`: positions `p, p + P, ...` of an
+  endless order that shuffles the `n` rows anew each epoch, exactly as grain's
+  `MapDataset.range(n).shuffle(seed).repeat()[p::P].batch(batch // P)` does (index_shuffle,
+  the seed advanced by the epoch), one call per row instead of one per row and layer."""
+  start = process_index + process_count * step * batch
+  return np.array([grain.experimental.index_shuffle(r % n, max_index=n - 1,
+                                                    seed=(seed + r // n) % 2**32, rounds=4)
+                   for r in range(start, start + process_count * batch, process_count)],
+                  np.int64)
+
+
 def train_dataset(examples: Examples, *, global_batch: int, seed: int, process_index: int,
                   process_count: int) -> grain.IterDataset:
-  """An endless stream of this process's rows of each global batch, reshuffled per epoch."""
-  ds = grain.MapDataset.range(len(examples)).shuffle(seed=seed).repeat()
-  ds = ds[process_index::process_count]  # Strided: global batch order is process-invariant.
-  ds = ds.batch(global_batch // process_count, drop_remainder=True).map(examples.rows)
+  """An endless stream of this process's rows of each global batch, reshuffled per epoch;
+  its iterator's state is the number of global batches read, whatever the process count."""
+  order = functools.partial(batch_rows, n=len(examples), batch=global_batch // process_count,
+                            seed=seed, process_index=process_index,
+                            process_count=process_count)
+  ds = grain.MapDataset.range(sys.maxsize).map(lambda step: examples.rows(order(step)))
   # Rows come from memory: reading on this thread is faster than waking prefetch threads,
   # which would otherwise compete with the training step for the host's cores.
   return ds.to_iter_dataset(grain.ReadOptions(num_threads=0, prefetch_buffer_size=0))
