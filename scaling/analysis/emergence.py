@@ -22,7 +22,7 @@ ERROR_FLOOR = 1e-4  # error rates are clipped here before the log-space power-la
 Z95 = 1.959964  # two-sided 95% normal quantile: CI width = 2 * Z95 * standard error
 
 
-def _per_size(x, v):
+def per_size(x, v):
   """Distinct sizes (ascending) and the mean of v at each."""
   xs = np.unique(x)
   return xs, np.array([v[x == s].mean() for s in xs])
@@ -80,7 +80,7 @@ def _jump(xs, ym):
 
 def _metric_report(x, y, lo, hi, floor, ceiling, use_power_law, bootstrap, seed):
   """Fits, verdict and transition for one metric (the rule is in emergence_report)."""
-  xs, ym = _per_size(x, y)
+  xs, ym = per_size(x, y)
   n_sizes = len(xs)
   bounded = bool(np.all((y >= 0) & (y <= 1)))
   if ceiling is None and bounded:
@@ -154,8 +154,8 @@ def _metric_report(x, y, lo, hi, floor, ceiling, use_power_law, bootstrap, seed)
 def _compare(x, exact, cont, name_e, name_c):
   """Does the continuous metric move little across the step where exact match jumps?"""
   out = {"exact_metric": name_e, "continuous_metric": name_c}
-  xs, ye = _per_size(x, np.asarray(exact[0], float))
-  _, yc = _per_size(x, np.asarray(cont[0], float))
+  xs, ye = per_size(x, np.asarray(exact[0], float))
+  _, yc = per_size(x, np.asarray(cont[0], float))
   je, jc = _jump(xs, ye), _jump(xs, yc)
   out["exact_jumpiness"] = je["jumpiness"] if je else None
   out["continuous_jumpiness"] = jc["jumpiness"] if jc else None
@@ -167,7 +167,7 @@ def _compare(x, exact, cont, name_e, name_c):
   share = abs(yc[i + 1] - yc[i]) / jc["range"]
   beyond_ci = None
   if exact[1] is not None and exact[2] is not None:
-    _, half = _per_size(x, (np.asarray(exact[2], float) - np.asarray(exact[1], float)) / 2)
+    _, half = per_size(x, (np.asarray(exact[2], float) - np.asarray(exact[1], float)) / 2)
     beyond_ci = bool(abs(je["change"]) > half[i] + half[i + 1])
   flag = je["jumpiness"] >= JUMP and share <= je["jumpiness"] / 2 and beyond_ci is not False
   out.update(jump_from_params=je["from_params"], jump_to_params=je["to_params"],

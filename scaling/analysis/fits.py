@@ -249,17 +249,23 @@ def select_power_law(N, L, *, bootstrap: int = 0, seed: int = 0) -> Fit:
   An E fitted at its lower bound (a vanishing asymptote, often with a zero-width interval)
   is how an unsupported asymptote shows; the selection is recorded on the fit."""
   N, L = np.asarray(N, float), np.asarray(L, float)
-  full = fit_power_law(N, L, bootstrap=bootstrap, seed=seed)
+  full = fit_power_law(N, L)  # its bootstrap only if it is kept
   pure = fit_pure_power_law(N, L, intervals=bootstrap > 0)
   n = len(L)
   scores = {}
   for name, fit, k in (("with_E", full, 3), ("without_E", pure, 2)):
     rss = float(np.sum((np.log(L) - np.log(fit.predict(N))) ** 2))
     scores[name] = aicc(max(rss, 1e-300), n, k)
-  chosen = full if scores["with_E"] <= scores["without_E"] - AIC_MARGIN else pure
+  keep_E = scores["with_E"] <= scores["without_E"] - AIC_MARGIN
+  if not keep_E:
+    chosen = pure
+  elif bootstrap:  # the same optimum again, now with its intervals
+    chosen = fit_power_law(N, L, bootstrap=bootstrap, seed=seed)
+  else:
+    chosen = full
   chosen.selection = {"aicc_with_E": float(scores["with_E"]),
                       "aicc_without_E": float(scores["without_E"]),
-                      "chosen": "with_E" if chosen is full else "without_E"}
+                      "chosen": "with_E" if keep_E else "without_E"}
   return chosen
 
 

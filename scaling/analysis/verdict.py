@@ -18,18 +18,13 @@ FITTED = {"loss_vs_params": "Held-out loss against parameters",
 WIDE = 0.9  # a prediction interval wider than this (of a [0, 1] metric) constrains nothing
 
 
-def _per_size(report: dict, metric: dict) -> tuple[np.ndarray, np.ndarray]:
-  x = np.asarray(report["log_params"], float)
-  y = np.asarray(metric["values"], float)
-  xs = np.unique(x)
-  return 10.0 ** xs, np.array([y[x == s].mean() for s in xs])
-
-
 def emergence_sentences(report: dict, metric_name: str = "exact_match") -> list[str]:
   """What one metric does across the sizes, in words."""
   metric = report["metrics"].get(metric_name) or next(iter(report["metrics"].values()))
   name = metric_name.replace("_", " ")
-  sizes, means = _per_size(report, metric)
+  log_sizes, means = emergence.per_size(np.asarray(report["log_params"], float),
+                                        np.asarray(metric["values"], float))
+  sizes = 10.0 ** log_sizes
   out = [f"{report['task']}: {name} (mean over seeds) goes from {fmt(means[0], 3)} at "
          f"{fmt(sizes[0], 3)} parameters to {fmt(means[-1], 3)} at {fmt(sizes[-1], 3)} "
          f"over {len(sizes)} sizes."]
@@ -47,7 +42,8 @@ def emergence_sentences(report: dict, metric_name: str = "exact_match") -> list[
   elif verdict == "smooth":
     criterion = metric["reason"].split(";")[0].split(" (needs")[0]
     out.append(f"It grows smoothly with size (best fit {metric['best_smooth']}); a sigmoid "
-               f"does not fit it better ({criterion}, and a sigmoid must be 2 lower).")
+               f"does not fit it better ({criterion}, and a sigmoid must be "
+               f"{fmt(emergence.AIC_MARGIN)} lower).")
   else:
     out.append(f"Too few sizes to tell a transition from a smooth trend ({metric['reason']}).")
   step = metric.get("step")
