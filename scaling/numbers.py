@@ -50,3 +50,14 @@ def interval(value, low, high, digits: int = 3) -> str:
 def _trim(text: str) -> str:
   """Without trailing zeros after a decimal point (`1.500` -> `1.5`, `2.000` -> `2`)."""
   return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+# Printed under a table that shows an interval of zero width.
+ZERO_WIDTH = ("note: an interval [x, x] has zero width because every item scored alike, so "
+              "resampling the items cannot move it; it is not an exact value (with none or all "
+              "of n items right, the 95% bound lies about 3/n away)")
+
+
+def zero_width(low, high) -> bool:
+  """Whether a printed interval has zero width (and so needs ZERO_WIDTH beside it)."""
+  return low is not None and high is not None and low == high

@@ -49,3 +49,17 @@ def test_tables_keep_exponents():
          "final_eval_loss": 2.5e-7, "metrics": {"arithmetic/+3d/exact_match": [1e-5, 0, 3e-5]}}
   text = tables.capability_table([row], "arithmetic", "+3d")
   assert "2.5e-7" in text and "1e-5 [0, 3e-5]" in text
+
+
+def test_a_zero_width_interval_is_flagged_under_the_table():
+  from scaling.analysis import tables
+  from scaling.evals import aggregate
+  from scaling.numbers import ZERO_WIDTH
+  table = lambda low, high: aggregate.table({"arithmetic": {"+3d": {"n": 50, "metrics": {
+      "exact_match": {"mean": 0.0, "ci_low": low, "ci_high": high}}}}})
+  assert table(0.0, 0.0).splitlines()[-1] == ZERO_WIDTH
+  assert ZERO_WIDTH not in table(0.0, 0.06)
+  row = {"size": "s0", "seed": 0, "params": 6372, "status": "completed",
+         "final_eval_loss": 1.5, "metrics": {"arithmetic/+3d/exact_match": [0, 0, 0]}}
+  assert tables.capability_table([row], "arithmetic", "+3d").splitlines()[-1] == ZERO_WIDTH
+

@@ -51,6 +51,22 @@ def test_prediction_covers_the_larger_sizes():
     assert tlo < p["measured_task_loss"] < thi
   assert rep["all_inside"] is True
   assert "3 of 3 measurements inside" in rep["summary"][1]
+  assert "constrains nothing" not in " ".join(rep["summary"])
+
+
+def test_an_interval_over_the_whole_range_is_said_to_constrain_nothing():
+  """The stored CPU study: seeds split between 0.1 and 1 at every size, so each predicted
+  interval spans nearly [0, 1]; a measurement inside one is no hit."""
+  import os
+  from scaling.sweep import results
+  rows = results.read(os.path.join(os.path.dirname(__file__), "..", "experiments",
+                                   "arithmetic_prediction", "results.jsonl"))
+  rep = prediction.two_step_prediction(rows, "arithmetic", "+3d", max_params=4e4,
+                                       bootstrap=30)
+  assert rep["status"] == "ok" and len(rep["predictions"]) == 4
+  for p, line in zip(rep["predictions"], rep["summary"][1:]):
+    assert p["interval"][1] - p["interval"][0] > prediction.WIDE
+    assert "it constrains nothing, and a measurement inside it tests nothing" in line
 
 
 def test_a_changed_sigmoid_after_the_cut_is_excluded():

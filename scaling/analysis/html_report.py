@@ -16,7 +16,7 @@ import os
 from typing import Iterable, Sequence
 
 from scaling.analysis import checkpoints, emergence, verdict
-from scaling.numbers import fmt, interval
+from scaling.numbers import ZERO_WIDTH, fmt, interval, zero_width
 
 MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg",
         ".jpeg": "image/jpeg"}
@@ -92,6 +92,9 @@ def _table(rows: Sequence[dict], analysis: dict) -> str:
                f'<td class="l">{_e(r.get("seed", "-"))}</td>'
                + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
   out.append("</table>")
+  if any(zero_width(*r.get("metrics", {}).get(prefix + "exact_match", (0, None, None))[1:3])
+         for r in final):
+    out.append(f'<p class="note">{_e(ZERO_WIDTH.removeprefix("note: ").capitalize())}.</p>')
   if head:
     out.insert(0, f'<p class="note">Final checkpoint of every trial; metrics of '
                   f'{_e(head[0])} {_e(head[1])}.</p>')

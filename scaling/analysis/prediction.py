@@ -220,6 +220,11 @@ def _bootstrap(trials, form: str, step1: fits.Fit, floor: float, chain, n: int,
   return out
 
 
+# A predicted interval wider than this share of the metric's range (chance to 1) constrains
+# nothing: the summaries say so instead of counting measurements inside it as hits.
+WIDE = 0.9
+
+
 def _prediction_summary(rep: dict, step1: fits.Fit, step2: fits.Fit) -> list[str]:
   p, q = step1.params, step2.params
   law = f"{fmt(p['E'], 3)} + {fmt(p['A'], 3)} N^-{fmt(p['alpha'], 3)}"
@@ -231,15 +236,20 @@ def _prediction_summary(rep: dict, step1: fits.Fit, step2: fits.Fit) -> list[str
            f"({lad['trials']} trials, {lad['points']} checkpoints): task loss = {law}; "
            f"{rep['metric']} = sigmoid of task loss centred at {fmt(q['x0'], 3)} with slope "
            f"{fmt(q['k'], 3)}, floor {fmt(q['floor'], 3)}; {rep['bootstrap']} bootstrap refits."]
+  span = 1.0 - (rep["chance"] or 0.0)
   for t in rep["predictions"]:
     seeds = ", ".join(f"{fmt(m['value'], 3)}" for m in t["measurements"])
     inside = sum(m["inside"] for m in t["measurements"])
+    wide = t["interval"][1] - t["interval"][0] > WIDE * span
     lines.append(
         f"At {fmt(t['params'], 3)} parameters"
         + (f", {fmt(t['tokens'], 3)} tokens" if step1.form == "chinchilla" else "")
         + f" ({t['size']}): predicted {fmt(t['predicted'], 3)} "
         f"{_ival(*t['interval'])}, measured {fmt(t['measured_mean'], 3)} (seeds: {seeds}); "
-        f"{inside} of {len(t['measurements'])} measurements inside the interval. Task loss "
+        f"{inside} of {len(t['measurements'])} measurements inside the interval"
+        + (f" (it spans more than {WIDE:.0%} of the metric's range: it constrains nothing, "
+           "and a measurement inside it tests nothing)" if wide else "")
+        + ". Task loss "
         f"predicted {fmt(t['predicted_task_loss'], 3)} {_ival(*t['task_loss_interval'])}, "
         f"measured {fmt(t['measured_task_loss'], 3)}.")
   if not rep["predictions"]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scaling.analysis import collapse
-from scaling.numbers import fmt, interval
+from scaling.numbers import ZERO_WIDTH, fmt, interval, zero_width
 
 CONTINUOUS = "char_accuracy"  # the smooth view set beside exact match
 
@@ -21,6 +21,9 @@ def capability_table(rows, task: str, subset: str) -> str:
         f"{r['size']:<6} {r['seed']:>4} {r['params']:>9,} {r['status']:<10} "
         f"{fmt(loss):>9} {interval(*em[:3]) if em else '-':>24} "
         f"{fmt(ca[0], 3) if ca else '-':>9} {fmt(pe[0], 3) if pe else '-':>9}")
+  if any(zero_width(*r["metrics"].get(f"{task}/{subset}/exact_match", (0, None, None))[1:3])
+         for r in rows):
+    lines.append(ZERO_WIDTH)
   return "\n".join(lines)
 
 
@@ -43,4 +46,7 @@ def image_table(rows, subset: str) -> str:
         f"{interval(*acc[:3]) if acc else '-':>22} "
         f"{value(precision):>6} {value(recall):>6} {value(classes):>7} "
         f"{collapse.verdict(r, subset):<9}")
+  if any(zero_width(*r["metrics"].get(f"image_quality/{subset}/class_accuracy",
+                                      (0, None, None))[1:3]) for r in rows):
+    lines.append(ZERO_WIDTH)
   return "\n".join(lines)

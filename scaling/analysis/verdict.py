@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from scaling.analysis import emergence
+from scaling.analysis import emergence, prediction
 from scaling.numbers import fmt, interval, signed
 
 FITTED = {"loss_vs_params": "Held-out loss against parameters",
           "fd_vs_params": "FD of samples against parameters"}
-WIDE = 0.9  # a prediction interval wider than this (of a [0, 1] metric) constrains nothing
 
 
 def emergence_sentences(report: dict, metric_name: str = "exact_match") -> list[str]:
@@ -64,9 +63,9 @@ def prediction_sentences(rep: dict) -> list[str]:
           f"{len(meas)} measurements at {len(preds)} larger sizes fall inside their 95% "
           "intervals")
   widths = [p["interval"][1] - p["interval"][0] for p in preds]
-  if widths and min(widths) > WIDE:
-    text += (f", but every interval spans more than {WIDE:.0%} of the metric's range "
-             f"(narrowest {fmt(min(widths), 3)}), so the prediction does not constrain the "
+  if widths and min(widths) > prediction.WIDE * (1.0 - (rep["chance"] or 0.0)):
+    text += (f", but every interval spans more than {prediction.WIDE:.0%} of the metric's "
+             f"range (narrowest {fmt(min(widths), 3)}), so the prediction does not constrain the "
              "larger sizes")
   return [text + "."]
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from scaling import files
 from scaling.evals import metrics, suites
-from scaling.numbers import fmt, interval
+from scaling.numbers import ZERO_WIDTH, fmt, interval, zero_width
 
 # Shown in the table, in this order; eval.json holds every metric.
 TABLE_METRICS = ("exact_match", "char_accuracy", "answer_logprob", "predicted_exact_match",
@@ -116,4 +116,7 @@ def table(result: dict, requested: int | None = None) -> str:
       if any(notes.values()):
         cells.append(notes[(task, subset)])
       lines.append("  ".join(cells).rstrip())
+  if any(zero_width(v["ci_low"], v["ci_high"]) for t in result.values() for s in t.values()
+         for m, v in s["metrics"].items() if m in shown):
+    lines.append(ZERO_WIDTH)
   return "\n".join(lines)
