@@ -35,7 +35,7 @@ from scaling.data import pipeline
 from scaling import families
 from scaling.families import family_for, validate
 from scaling.rundir import RunDir
-from scaling.train import norms, summary
+from scaling.train import norms, programs, summary
 from scaling.train.checkpoint import Checkpointer
 from scaling.train.metric_writer import MetricWriter
 from scaling.train.profile import StepProfiler
@@ -250,18 +250,28 @@ def train(cfg, workdir: str, devices=None, profile_steps: tuple[int, int] | None
   return exits.FOR_STATUS[status]
 
 
+def _programs(family, mesh, rules) -> programs.Programs:
+  tx = family.optimizer()
+  spec = StateSpec(family.make_model, tx, mesh, ema=family.ema_decay is not None)
+  # Batches are split along their leading axis only, so one sharding fits every leaf.
+  batch_sharding = mesh_lib.batch_sharding(mesh, rules, ndim=1)
+  return programs.Programs(tx, spec, batch_sharding,
+                           make_train_step(spec, family, tx, batch_sharding),
+                           make_eval_step(spec, family, mesh))
+
+
 def _run(cfg, family, data, mesh, run_dir: RunDir, progress: Progress,
          started: float, profile_steps: tuple[int, int] | None) -> str:
   """The step loop inside everything it opens; returns the run's status."""
   rules = mesh_lib.complete_rules(cfg.mesh.rules)
   lead = jax.process_index() == 0
-  tx = family.optimizer()
   with contextlib.ExitStack() as stack:
     stack.enter_context(mesh_lib.activate(mesh, rules))
+    compiled = programs.for_run(cfg, mesh, rules, lambda: _programs(family, mesh, rules))
+    spec = compiled.spec
     preemption = stack.enter_context(Preemption(cfg.checkpoint.preemption_check_every))
     checkpointer = stack.enter_context(Checkpointer(
         run_dir.checkpoints, cfg.checkpoint, unreadable_dir=run_dir.unreadable_checkpoints))
-    spec = StateSpec(family.make_model, tx, mesh, ema=family.ema_decay is not None)
     data_iter = iter(family.train_dataset(data, jax.process_index(), jax.process_count()))
     restored = checkpointer.restore_latest(spec.abstract, data_iter)
     step, state = restored if restored else (0, spec.init(cfg.seed))
@@ -269,8 +279,8 @@ def _run(cfg, family, data, mesh, run_dir: RunDir, progress: Progress,
                                               resume_step=step, enabled=lead))
     progress.step, progress.start_step, progress.last = step, step, writer.last()
     profiler = stack.enter_context(StepProfiler(profile_steps, run_dir.profile))
-    loop = _Loop(cfg, family, data, spec, tx, mesh, rules, checkpointer, writer, progress,
-                 started, profiler)
+    loop = _Loop(cfg, family, data, compiled, checkpointer, writer, progress, started,
+                 profiler)
     bar = stack.enter_context(tqdm(total=cfg.train.steps, initial=step, disable=not lead,
                                    unit="step", dynamic_ncols=True, mininterval=1.0))
     status = loop.run(state, data_iter, preemption, bar,
@@ -282,15 +292,13 @@ def _run(cfg, family, data, mesh, run_dir: RunDir, progress: Progress,
 class _Loop:
   """One training session from a given state: step, log a step late, eval, checkpoint."""
 
-  def __init__(self, cfg, family, data, spec, tx, mesh, rules, checkpointer, writer,
+  def __init__(self, cfg, family, data, compiled: programs.Programs, checkpointer, writer,
                progress, started, profiler):
     self.cfg, self.family, self.data = cfg, family, data
     self.profiler = profiler
     self.checkpointer, self.writer, self.progress = checkpointer, writer, progress
-    # Batches are split along their leading axis only, so one sharding fits every leaf.
-    self.batch_sharding = mesh_lib.batch_sharding(mesh, rules, ndim=1)
-    self.train_step = make_train_step(spec, family, tx, self.batch_sharding)
-    self.eval_step = make_eval_step(spec, family, mesh)
+    self.batch_sharding = compiled.batch_sharding
+    self.train_step, self.eval_step = compiled.train_step, compiled.eval_step
     self.key = jax.random.key(cfg.seed)
     self.peak, _ = hardware.peak_flops()
     self.pending = None  # (step, metrics on device, eval results) not yet written

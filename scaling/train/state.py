@@ -37,17 +37,17 @@ class StateSpec:
       return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params),
                         jax.tree.map(jnp.copy, params) if ema else None)
 
-    self._init = init
     self.graphdef, _ = nnx.split(nnx.eval_shape(lambda: make(nnx.Rngs(params=0))), nnx.Param)
     abstract = jax.eval_shape(init, jax.random.key(0))
     self.shardings = nnx.get_named_sharding(abstract, mesh)
     self.abstract = jax.tree.map(
         lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s), abstract,
         self.shardings)
+    self._jitted_init = jax.jit(init, out_shardings=self.shardings)
 
   def init(self, seed: int) -> TrainState:
     """Fresh parameters, created directly in their shards."""
-    return jax.jit(self._init, out_shardings=self.shardings)(jax.random.key(seed))
+    return self._jitted_init(jax.random.key(seed))
 
   def model(self, params: nnx.State) -> nnx.Module:
     return nnx.merge(self.graphdef, params)
