@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, one_device_env
 
 SCRIPT = os.path.join(ROOT, "tools", "gpu_check.sh")
 
@@ -26,10 +26,8 @@ def _tool():
 
 def _env() -> dict:
   """The test session's environment, with one CPU device (as a user's machine has)."""
-  env = dict(os.environ, PYTHON=sys.executable)
+  env = dict(one_device_env(), PYTHON=sys.executable)
   env.pop("OUT", None)
-  env["XLA_FLAGS"] = " ".join(f for f in env.get("XLA_FLAGS", "").split()
-                              if not f.startswith("--xla_force_host_platform_device_count"))
   return env
 
 

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from scaling import cli
-from tests.helpers import ROOT, cli_args, losses, scaling_cmd, summary
+from tests.helpers import ROOT, cli_args, losses, one_device_env, scaling_cmd, summary
 from tests.test_sweep import _status, _table, _write_sweep, reference_sweep
 
 TOOLS = os.path.join(ROOT, "tools", "slurm")
@@ -70,8 +70,9 @@ def sweeps(slurm_cluster, sweep_file, tmp_path_factory):
   directory = str(base / "slurm")
   # Output to a file: an unread pipe would fill up with progress bars and block the sweep.
   log = open(base / "slurm.err", "w+")
+  # One device, as the reference sweep's trials have (the job inherits the environment).
   proc = subprocess.Popen(_sweep_cmd(sweep_file, directory, "slurm"), cwd=ROOT,
-                          stdout=subprocess.DEVNULL, stderr=log)
+                          stdout=subprocess.DEVNULL, stderr=log, env=one_device_env())
   # The reference is built (or waited for) while the SLURM jobs run.
   with concurrent.futures.ThreadPoolExecutor(1) as pool:
     reference = pool.submit(reference_sweep)

@@ -11,7 +11,8 @@ import pytest
 
 from scaling import cli
 from scaling.sweep import spec
-from tests.helpers import LM_CONFIG, ROOT, add_default_field, built_once, scaling_cmd
+from tests.helpers import (LM_CONFIG, ROOT, add_default_field, built_once, one_device_env,
+                           scaling_cmd)
 
 DATA = ("data.num_train=3000", "data.num_eval=64", "train.batch_size=16",
         "train.warmup_steps=5", "train.log_every=10", "eval.every_steps=0",
@@ -106,7 +107,7 @@ def reference_sweep() -> str:
     path = _write_sweep(pathlib.Path(base) / "s.py")
     result = subprocess.run(scaling_cmd("sweep", "run", f"--config={path}",
                                         f"--dir={os.path.join(base, 'out')}"),
-                            cwd=ROOT, capture_output=True, text=True)
+                            cwd=ROOT, capture_output=True, text=True, env=one_device_env())
     assert result.returncode == 0, result.stderr[-3000:]
   return os.path.join(built_once("reference-sweep", build), "out")
 
@@ -189,16 +190,21 @@ def test_killed_parallel_sweep_resumes_to_the_sequential_table(uninterrupted, tm
   path = _write_sweep(tmp_path / "s.py", extra="  s.max_parallel = 2")
   directory = str(tmp_path / "out")
   proc = subprocess.Popen(scaling_cmd("sweep", "run", f"--config={path}", f"--dir={directory}"),
-                          cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  # Kill the executor once the largest trial (s2) has its first checkpoint.
+                          cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          env=one_device_env())
+  # Kill the executor once s1 has diverged and the largest trial (s2) has a checkpoint
+  # before its last step, so it is still training.
   deadline = time.time() + 600
   s2_run = None
   while time.time() < deadline and proc.poll() is None:
-    running = [k for k, v in _status(directory).items()
-               if v["size"] == "s2" and v["state"] == "running"]
+    status = _status(directory)
+    running = [k for k, v in status.items() if v["size"] == "s2" and v["state"] == "running"]
+    diverged = any(v["size"] == "s1" and v["state"] == "diverged" for v in status.values())
     if running:
       s2_run = os.path.join(directory, "runs", running[0])
-      if os.path.exists(os.path.join(s2_run, "checkpoints", "40", "_CHECKPOINT_METADATA")):
+      if diverged and any(os.path.exists(os.path.join(s2_run, "checkpoints", step,
+                                                      "_CHECKPOINT_METADATA"))
+                          for step in ("40", "80")):
         break
     time.sleep(0.05)
   assert proc.poll() is None and s2_run, "the sweep ended before it could be killed"
@@ -218,7 +224,7 @@ def test_killed_parallel_sweep_resumes_to_the_sequential_table(uninterrupted, tm
   mtimes = {f: os.path.getmtime(f) for f in finished}
 
   result = subprocess.run(scaling_cmd("sweep", "run", f"--config={path}", f"--dir={directory}"),
-                          cwd=ROOT, capture_output=True, text=True)
+                          cwd=ROOT, capture_output=True, text=True, env=one_device_env())
   assert result.returncode == 0, result.stderr[-3000:]
   assert {f: os.path.getmtime(f) for f in finished} == mtimes  # not trained again
   states = {v["size"]: v["state"] for v in _status(directory).values()}
@@ -226,14 +232,16 @@ def test_killed_parallel_sweep_resumes_to_the_sequential_table(uninterrupted, tm
   _assert_same_table(_table(directory), _table(uninterrupted[0]))
 
 
-def test_ctrl_c_lets_the_running_trial_save_then_the_sweep_continues(uninterrupted, tmp_path):
+def test_ctrl_c_lets_the_running_trial_save_then_the_sweep_continues(uninterrupted, tmp_path,
+                                                                   monkeypatch):
   """Ctrl-C on `scaling sweep run`: the running trial saves a checkpoint and is recorded
   `interrupted` (not failed), the sweep exits 130 with one line, and the same command
   finishes the trial to the uninterrupted sweep's row."""
   path = _write_sweep(tmp_path / "s.py", sizes=("s0",), extra="  s.size_overrides = {}")
   directory = str(tmp_path / "out")
   proc = subprocess.Popen(scaling_cmd("sweep", "run", f"--config={path}", f"--dir={directory}"),
-                          cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                          cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          env=one_device_env())
   deadline, run_dir = time.time() + 300, None
   while time.time() < deadline and proc.poll() is None:
     if (names := list(_status(directory))):
@@ -255,6 +263,7 @@ def test_ctrl_c_lets_the_running_trial_save_then_the_sweep_continues(uninterrupt
   assert stopped["status"] == "interrupted"
   assert os.path.isdir(os.path.join(run_dir, "checkpoints", str(stopped["step"])))
 
+  monkeypatch.setenv("XLA_FLAGS", one_device_env()["XLA_FLAGS"])  # the trial's, as before
   assert cli.main(["sweep", "run", f"--config={path}", f"--dir={directory}"]) == 0
   assert [v["state"] for v in _status(directory).values()] == ["completed"]
   reference = [r for r in _table(uninterrupted[0]) if r["size"] == "s0"]
@@ -291,8 +300,9 @@ def test_parallel_trials_start_largest_first_and_let_their_size_compile_once(tmp
 
 
 @pytest.mark.slow
-def test_reproduce_a_whole_sweep(uninterrupted, tmp_path, capsys):
+def test_reproduce_a_whole_sweep(uninterrupted, tmp_path, capsys, monkeypatch):
   directory, _ = uninterrupted
+  monkeypatch.setenv("XLA_FLAGS", one_device_env()["XLA_FLAGS"])  # the trials' devices
   again = str(tmp_path / "again")
   assert cli.main(["reproduce", directory, f"--workdir={again}"]) == 0
   out = capsys.readouterr().out

@@ -5,6 +5,7 @@ is checked before anything trains."""
 import json
 import os
 
+import jax
 import numpy as np
 import pytest
 
@@ -12,7 +13,7 @@ from scaling import cli, exits
 from scaling.sweep import axes, spec
 from scaling.sweep.layout import SweepDir
 from scaling.train import loop
-from tests.helpers import LM_CONFIG, TINY, losses
+from tests.helpers import LM_CONFIG, TINY, losses, one_device_env
 
 
 def _write(path, extra="", overrides=()):
@@ -94,7 +95,9 @@ def cooldown_sweep(tmp_path_factory):
                 "  s.eval.checkpoints = (30,)",
                 ("train.schedule='wsd'", "train.decay_fraction=0.5",
                  "checkpoint.every_steps=0", "train.log_every=2"))
-  assert cli.main(["sweep", "run", f"--config={path}", f"--dir={base / 'out'}"]) == 0
+  with pytest.MonkeyPatch.context() as patch:  # trials on one device: their test is the axes
+    patch.setenv("XLA_FLAGS", one_device_env()["XLA_FLAGS"])
+    assert cli.main(["sweep", "run", f"--config={path}", f"--dir={base / 'out'}"]) == 0
   return SweepDir(str(base / "out"))
 
 
@@ -106,7 +109,7 @@ def test_cooldown_branches_equal_runs_trained_straight_through(cooldown_sweep, t
       (0.5, 20, 12), (1.0, 40, 22)]
   for t in branches:
     straight = str(tmp_path / t.name)
-    assert loop.train(t.cfg, straight) == exits.OK
+    assert loop.train(t.cfg, straight, devices=jax.devices()[:1]) == exits.OK
     got, want = losses(cooldown_sweep.run(t.name).path), losses(straight)
     assert sorted(got) == sorted(want)
     np.testing.assert_allclose([got[s] for s in sorted(got)], [want[s] for s in sorted(want)],
@@ -135,7 +138,8 @@ def test_last_of_several_checkpoint_evals_equals_a_final_only_eval(tmp_path, cap
   from tests.helpers import tiny_config
   run = str(tmp_path / "run")
   cfg = tiny_config("train.steps=30", "checkpoint.every_steps=10", "checkpoint.max_to_keep=5")
-  assert loop.train(cfg, run) == exits.OK
+  # One device: the test is of the trained model, not of its layout.
+  assert loop.train(cfg, run, devices=jax.devices()[:1]) == exits.OK
   alone = shutil.copytree(run, str(tmp_path / "alone"))
   args = ["--suite=arithmetic", "-n", "8"]
   assert cli.main(["eval", f"--workdir={run}", "--step", "10", "--step", "20",
