@@ -42,6 +42,9 @@ TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 SchedulerType=sched/backfill
+# A requeued job becomes eligible by time alone (cred_expire below), which only the
+# periodic passes notice (every 60 and 30 s by default): look every second.
+SchedulerParameters=sched_interval=1,bf_interval=1
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 MpiDefault=none
