@@ -82,8 +82,7 @@ def test_resume_with_ema_is_exact(tmp_path):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("dit_trained"))
-  # One device: the test is of the trained model, not of its layout.
-  assert loop.train(tiny_dit("train.steps=30"), workdir, devices=jax.devices()[:1]) == 0
+  assert loop.train(tiny_dit("train.steps=30"), workdir) == 0
   return workdir
 
 

@@ -11,15 +11,17 @@ import pytest
 
 from scaling import exits
 from scaling.sweep import reproduce
-from tests.helpers import cli_args, run_cli
+from tests.helpers import cli_args, one_device_env, run_cli
 
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("original"))
-  result = run_cli("train", *cli_args("train.steps=20"), f"--workdir={workdir}")
+  result = run_cli("train", *cli_args("train.steps=20"), f"--workdir={workdir}",
+                   env=one_device_env())
   assert result.returncode == 0, result.stderr[-2000:]
-  result = run_cli("eval", f"--workdir={workdir}", "--suite=arithmetic", "-n=10")
+  result = run_cli("eval", f"--workdir={workdir}", "--suite=arithmetic", "-n=10",
+                   env=one_device_env())
   assert result.returncode == 0, result.stderr[-2000:]
   return workdir
 
@@ -30,7 +32,8 @@ def reproduced(evaluated, tmp_path_factory):
   import contextlib, io
   workdir = str(tmp_path_factory.mktemp("again") / "run")
   out = io.StringIO()
-  with contextlib.redirect_stdout(out):
+  with contextlib.redirect_stdout(out), pytest.MonkeyPatch.context() as patch:
+    patch.setenv("XLA_FLAGS", one_device_env()["XLA_FLAGS"])  # as the original ran
     code = reproduce.reproduce(evaluated, workdir)
   return code, out.getvalue(), workdir
 
