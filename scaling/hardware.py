@@ -57,10 +57,11 @@ def _cpu_flags() -> list[str]:
   return []
 
 
-def fingerprint() -> dict:
+def fingerprint(device_count: int | None = None) -> dict:
   """What decides a run's float rounding besides its config: the processor and its vector
-  instructions, the devices, the threads, the JAX build and XLA's flags. Runs with equal
-  fingerprints (and configs) give equal numbers."""
+  instructions, the devices the run uses (`device_count`, default all), the threads, the
+  JAX build and XLA's flags. Runs with equal fingerprints (and configs) give equal
+  numbers."""
   import jaxlib
   try:
     threads = len(os.sched_getaffinity(0))
@@ -69,7 +70,7 @@ def fingerprint() -> dict:
   return {
       "cpu": _cpu_model(), "vector_isa": _cpu_flags(), "threads": threads,
       "backend": jax.default_backend(), "device_kind": device_kind(),
-      "device_count": jax.device_count(), "process_count": jax.process_count(),
+      "device_count": device_count or jax.device_count(), "process_count": jax.process_count(),
       "jax": jax.__version__, "jaxlib": jaxlib.__version__,
       "xla_flags": os.environ.get("XLA_FLAGS", ""),
   }

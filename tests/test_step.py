@@ -18,7 +18,7 @@ from scaling.families import base, family_for, validate
 from scaling.train import loop
 from scaling.train.norms import LayerGroups
 from scaling.train.state import StateSpec
-from tests.helpers import losses, tiny_config
+from tests.helpers import losses, summary, tiny_config
 
 
 def _setup(cfg, devices):
@@ -135,6 +135,8 @@ def test_eval_cadence_is_its_own_and_a_profile_names_the_train_step(tmp_path):
   assert sorted(s for s, r in records.items() if "eval_loss" in r) == [3, 6]
   assert sorted(records) == [2, 3, 4, 6]
   assert any(k.startswith("param_norm/blocks.0") for k in records[2])
+  # The run's devices, not the process's eight, decide its rounding.
+  assert summary(workdir)["fingerprint"]["device_count"] == 1
   run = glob.glob(os.path.join(workdir, "profile", "plugins", "profile", "*"))
   assert len(run) == 1
   assert glob.glob(os.path.join(run[0], "*.xplane.pb"))

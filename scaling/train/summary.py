@@ -68,6 +68,8 @@ class Summary:
       log.warning("%s stays completed; this attempt failed: %s", self.path, error)
       return before
     seen = step * self.units_per_step
+    device_count = (int(self.mesh.devices.size) if self.mesh is not None
+                    else jax.device_count())
     data = {
         "status": status,
         "step": step,
@@ -86,12 +88,11 @@ class Summary:
         "versions": {"jax": jax.__version__, "flax": flax.__version__,
                      "optax": optax.__version__},
         "device_kind": jax.devices()[0].device_kind,
-        "device_count": (int(self.mesh.devices.size) if self.mesh is not None
-                         else jax.device_count()),
+        "device_count": device_count,
         "process_count": jax.process_count(),
         "segments": before.get("segments", []) + (
             [self._segment(start_step, step)] if start_step is not None else []),
-        "fingerprint": hardware.fingerprint(),
+        "fingerprint": hardware.fingerprint(device_count),
         "git_revision": git_revision(),
     }
     if error:
