@@ -83,6 +83,11 @@ def one_device_env() -> dict:
   return dict(os.environ, XLA_FLAGS=" ".join([*flags, f"{DEVICE_COUNT}=1"]))
 
 
+def one_device_children(monkeypatch) -> None:
+  """Processes this test starts (a sweep's trials, a reproduction) see one device."""
+  monkeypatch.setenv("XLA_FLAGS", one_device_env()["XLA_FLAGS"])
+
+
 def run_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
   return subprocess.run(scaling_cmd(*args), capture_output=True, text=True, cwd=ROOT,
                         **kwargs)

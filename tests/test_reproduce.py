@@ -11,7 +11,7 @@ import pytest
 
 from scaling import exits
 from scaling.sweep import reproduce
-from tests.helpers import cli_args, one_device_env, run_cli
+from tests.helpers import cli_args, one_device_children, one_device_env, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def reproduced(evaluated, tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("again") / "run")
   out = io.StringIO()
   with contextlib.redirect_stdout(out), pytest.MonkeyPatch.context() as patch:
-    patch.setenv("XLA_FLAGS", one_device_env()["XLA_FLAGS"])  # as the original ran
+    one_device_children(patch)  # as the original ran
     code = reproduce.reproduce(evaluated, workdir)
   return code, out.getvalue(), workdir
 

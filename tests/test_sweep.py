@@ -11,8 +11,8 @@ import pytest
 
 from scaling import cli
 from scaling.sweep import spec
-from tests.helpers import (LM_CONFIG, ROOT, add_default_field, built_once, one_device_env,
-                           scaling_cmd)
+from tests.helpers import (LM_CONFIG, ROOT, add_default_field, built_once, one_device_children,
+                           one_device_env, scaling_cmd)
 
 DATA = ("data.num_train=3000", "data.num_eval=64", "train.batch_size=16",
         "train.warmup_steps=5", "train.log_every=10", "eval.every_steps=0",
@@ -263,7 +263,7 @@ def test_ctrl_c_lets_the_running_trial_save_then_the_sweep_continues(uninterrupt
   assert stopped["status"] == "interrupted"
   assert os.path.isdir(os.path.join(run_dir, "checkpoints", str(stopped["step"])))
 
-  monkeypatch.setenv("XLA_FLAGS", one_device_env()["XLA_FLAGS"])  # the trial's, as before
+  one_device_children(monkeypatch)  # the trial's devices, as before
   assert cli.main(["sweep", "run", f"--config={path}", f"--dir={directory}"]) == 0
   assert [v["state"] for v in _status(directory).values()] == ["completed"]
   reference = [r for r in _table(uninterrupted[0]) if r["size"] == "s0"]
@@ -302,7 +302,7 @@ def test_parallel_trials_start_largest_first_and_let_their_size_compile_once(tmp
 @pytest.mark.slow
 def test_reproduce_a_whole_sweep(uninterrupted, tmp_path, capsys, monkeypatch):
   directory, _ = uninterrupted
-  monkeypatch.setenv("XLA_FLAGS", one_device_env()["XLA_FLAGS"])  # the trials' devices
+  one_device_children(monkeypatch)  # the reference's devices
   again = str(tmp_path / "again")
   assert cli.main(["reproduce", directory, f"--workdir={again}"]) == 0
   out = capsys.readouterr().out

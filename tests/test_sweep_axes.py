@@ -13,7 +13,7 @@ from scaling import cli, exits
 from scaling.sweep import axes, spec
 from scaling.sweep.layout import SweepDir
 from scaling.train import loop
-from tests.helpers import LM_CONFIG, TINY, losses, one_device_env
+from tests.helpers import LM_CONFIG, TINY, losses, one_device_children
 
 
 def _write(path, extra="", overrides=()):
@@ -96,7 +96,7 @@ def cooldown_sweep(tmp_path_factory):
                 ("train.schedule='wsd'", "train.decay_fraction=0.5",
                  "checkpoint.every_steps=0", "train.log_every=2"))
   with pytest.MonkeyPatch.context() as patch:  # trials on one device: their test is the axes
-    patch.setenv("XLA_FLAGS", one_device_env()["XLA_FLAGS"])
+    one_device_children(patch)
     assert cli.main(["sweep", "run", f"--config={path}", f"--dir={base / 'out'}"]) == 0
   return SweepDir(str(base / "out"))
 

@@ -255,7 +255,7 @@ def _programs(family, mesh, rules) -> programs.Programs:
   spec = StateSpec(family.make_model, tx, mesh, ema=family.ema_decay is not None)
   # Batches are split along their leading axis only, so one sharding fits every leaf.
   batch_sharding = mesh_lib.batch_sharding(mesh, rules, ndim=1)
-  return programs.Programs(tx, spec, batch_sharding,
+  return programs.Programs(spec, batch_sharding,
                            make_train_step(spec, family, tx, batch_sharding),
                            make_eval_step(spec, family, mesh))
 

@@ -14,7 +14,6 @@ import dataclasses
 from typing import Callable
 
 import jax
-import optax
 
 from scaling import mesh as mesh_lib
 from scaling.train.state import StateSpec
@@ -26,7 +25,6 @@ _built: collections.OrderedDict = collections.OrderedDict()
 
 @dataclasses.dataclass(frozen=True)
 class Programs:
-  tx: optax.GradientTransformation
   spec: StateSpec
   batch_sharding: jax.sharding.NamedSharding
   train_step: object  # loop.make_train_step's jitted function
