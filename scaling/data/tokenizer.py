@@ -73,9 +73,17 @@ class Tokenizer:
   def pieces(self, text: str) -> list[str]:
     return self._sp.encode(text, out_type=str)
 
+  def byte_fallbacks(self, ids: Iterable[int]) -> int:
+    """How many of `ids` are byte-fallback pieces (`<0x41>`): text the vocabulary lacks."""
+    return sum(self._sp.is_byte(int(i)) for i in ids)
 
-def train(texts: Iterable[str], vocab_size: int) -> Tokenizer:
-  """Trains a BPE model on `texts`; `vocab_size` is an upper bound on small corpora."""
+
+def train(texts: Iterable[str], vocab_size: int, *,
+          character_coverage: float = 1.0) -> Tokenizer:
+  """Trains a BPE model on `texts`; `vocab_size` is an upper bound on small corpora.
+
+  Characters outside the most frequent `character_coverage` share get no piece of their
+  own (byte fallback writes them): below 1 for scripts with thousands of characters."""
   lines = [*_SEED_TEXT, *(t for t in texts if t)]
   model = io.BytesIO()
   spm.SentencePieceTrainer.train(
@@ -86,7 +94,7 @@ def train(texts: Iterable[str], vocab_size: int) -> Tokenizer:
       hard_vocab_limit=False,
       split_digits=True,
       byte_fallback=True,
-      character_coverage=1.0,
+      character_coverage=character_coverage,
       normalization_rule_name="identity",
       add_dummy_prefix=False,
       remove_extra_whitespaces=False,
