@@ -86,6 +86,11 @@ def test_eval_writes_both_views_with_intervals(mixture_run, capsys):
         assert m[name]["n"] == s["n"] > 0
         assert m[name]["ci_low"] <= m[name]["mean"] <= m[name]["ci_high"], (task, subset, name)
   assert result["arithmetic"]["all"]["chance"]["digit_accuracy"] == 0.1
+  # Calibration of the greedy answer's probability against exact match, per subset.
+  for subset, s in result["arithmetic"].items():
+    ece, cal = s["metrics"]["ece"], s["calibration"]
+    assert 0 <= ece["ci_low"] <= ece["ci_high"] <= 1 and ece["n"] == s["n"], subset
+    assert sum(b["n"] for b in cal["bins"]) == s["n"] and cal["calibrated_high"] > 0
   # The table: exact match with its interval, then its chance level (a uniform guess of
   # each digit: 1-2 digit answers put it between 1/100 and 1/10); a row with fewer items
   # than -n asked for says why.
@@ -115,8 +120,13 @@ def test_scoring_agrees_with_exact_match_and_logprobs(mixture_run):
     tokens = run.tokenizer.encode(item.answer)
     assert len(out.answer_token_logprobs) == len(tokens) + 1
     assert (out.answer_token_logprobs <= 0).all()
+    assert out.prediction_logprob <= 0
     if out.prediction.strip() == item.answer:
       assert np.exp(out.answer_token_logprobs).min() > 1 / run.cfg.data.vocab_size
+      # The greedy answer's probability (from the cached decode) is the teacher-forced
+      # probability of the same tokens (a full forward pass).
+      np.testing.assert_allclose(out.prediction_logprob, out.answer_token_logprobs.sum(),
+                                 atol=1e-4)
 
 
 @pytest.mark.skipif(not os.path.isdir(BIGBENCH), reason="shared BIG-bench data not present")

@@ -152,3 +152,26 @@ def test_the_table_names_its_kind_and_the_reading_follows_it():
     kinds.reading([{"trial": "a"}], "d")
   with pytest.raises(UserError, match="one known kind"):
     kinds.reading([{"kind": "lm"}, {"kind": "gan"}], "d")
+
+
+def test_calibration_against_size_averages_seeds_and_draws_both_panels():
+  from scaling.analysis import calibration
+  rows = _rows()
+  for r in rows:
+    if r["metrics"]:
+      em = r["metrics"]["arithmetic/+3d/exact_match"][0]
+      ece = 0.3 - 0.05 * int(r["size"][1:]) + 0.01 * r["seed"]
+      r["metrics"]["arithmetic/+3d/ece"] = [ece, ece - 0.02, ece + 0.03]
+      r["metrics"]["arithmetic/+3d/answer_confidence"] = [min(em + 0.2, 1), 0, 1]
+  block = calibration.report(rows, "arithmetic", "+3d")
+  assert [s["params"] for s in block["sizes"]] == SIZES  # the diverged trial is left out
+  assert block["sizes"][1]["ece"] == pytest.approx(0.25 + 0.005)
+  np.testing.assert_allclose(block["sizes"][1]["ece_per_seed"],
+                             [[0.25, 0.23, 0.28], [0.26, 0.24, 0.29]])
+  assert "s1: ECE 0.255 (0.25 [0.23, 0.28], 0.26 [0.24, 0.29])" in calibration.summary(block)
+  fig = calibration.figure(block)
+  left, right = fig.axes
+  np.testing.assert_allclose(left.lines[-1].get_ydata(), [s["ece"] for s in block["sizes"]])
+  assert [line.get_label() for line in right.lines] == ["mean confidence", "exact match"]
+  plt.close(fig)
+  assert calibration.report(_rows(), "arithmetic", "+3d") is None  # no ECE: no block

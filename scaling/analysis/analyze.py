@@ -23,8 +23,8 @@ import sys
 import numpy as np
 
 from scaling import files
-from scaling.analysis import (checkpoints, collapse, compute_optimal, emergence, fits,
-                              html_report, image_plots, kinds, learning_rates, plots,
+from scaling.analysis import (calibration, checkpoints, collapse, compute_optimal, emergence,
+                              fits, html_report, image_plots, kinds, learning_rates, plots,
                               prediction, prediction_plots, tables)
 from scaling.errors import UserError
 from scaling.numbers import fmt, interval
@@ -260,6 +260,14 @@ def analyze(directory: str) -> int:
               + (": where the line leaves the floor, the capability appears." if headline
                  else "."), lead=0 if headline else None)
   texts += _compute_optimal_part(final, figs, analysis)
+  block = calibration.report(sized, task, subset)
+  if block:
+    analysis["calibration"] = block
+    texts.append(calibration.summary(block))
+    figs.save(calibration.figure(block), f"calibration_{_safe(task, subset)}",
+              f"{task} {subset}: expected calibration error of the greedy answer's "
+              "probability against size (each seed with its 95% interval), and mean "
+              "confidence beside exact match")
   # The prediction's sentences are printed here; the report has them in its own section.
   prediction_texts = _checkpoint_part(all_rows, task, subset,
                                       float(sweep.get("predict_from") or 0), figs, analysis)

@@ -12,7 +12,7 @@ from scaling.numbers import ZERO_WIDTH, fmt, interval, zero_width
 
 # Shown in the table, in this order; eval.json holds every metric.
 TABLE_METRICS = ("exact_match", "char_accuracy", "answer_logprob", "predicted_exact_match",
-                 "mc_accuracy", "pass_at_1", "pass_at_10", "filtered_pass_at_1",
+                 "ece", "mc_accuracy", "pass_at_1", "pass_at_10", "filtered_pass_at_1",
                  "class_accuracy", "fd", "kid", "mse")
 
 
@@ -27,6 +27,10 @@ def item_metrics(item, out) -> dict[str, float]:
       "mean_token_prob": metrics.mean_token_prob(out.answer_token_logprobs),
       "predicted_exact_match": metrics.predicted_exact_match(out.answer_token_logprobs),
   }
+  if out.prediction_logprob is not None:
+    # The model's probability of its own greedy answer: calibrated when it equals the
+    # chance that answer is right (`ece`).
+    row["answer_confidence"] = float(np.exp(out.prediction_logprob))
   if item.task.startswith("arithmetic"):
     row["digit_accuracy"] = metrics.digit_accuracy(pred, target)
   if out.choice_logprobs is not None and item.correct is not None:
@@ -78,6 +82,15 @@ def summarize(scored, *, n_resamples: int = 1000) -> dict:
           "chance": {k: c for k in names
                      if (c := _chance(task, k, choices, targets)) is not None},
       }
+      calibrated = [m for _, m in pairs if "answer_confidence" in m and "exact_match" in m]
+      if calibrated and len(calibrated) == len(pairs):
+        cal = metrics.calibration([m["answer_confidence"] for m in calibrated],
+                                  [m["exact_match"] for m in calibrated],
+                                  n_resamples=n_resamples)
+        result[task][subset]["metrics"]["ece"] = {
+            "mean": cal["ece"], "ci_low": cal["ci_low"], "ci_high": cal["ci_high"],
+            "n": cal["n"]}
+        result[task][subset]["calibration"] = {k: cal[k] for k in ("calibrated_high", "bins")}
   return result
 
 

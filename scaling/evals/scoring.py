@@ -22,10 +22,20 @@ _BUCKET = 16  # pad lengths to multiples of this
 
 @dataclasses.dataclass
 class Outputs:
-  """Per item: the greedy continuation and the log-probs of the answer's tokens (+ <eos>)."""
+  """Per item: the greedy continuation, the log-probs of the answer's tokens (+ <eos>), and
+  the log-probability of the greedy continuation itself (the model's confidence in it)."""
   prediction: str
   answer_token_logprobs: np.ndarray
   choice_logprobs: np.ndarray | None = None
+  prediction_logprob: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Continuation:
+  """A generated continuation and its log-probability under the model (before any
+  temperature or truncation), its stop token included."""
+  text: str
+  logprob: float
 
 
 def _bucket(n: int) -> int:
@@ -66,13 +76,21 @@ def continuation_logprobs(model, tokenizer: Tokenizer, prompts: list[str],
   return out
 
 
+def greedy_continuations(model, tokenizer: Tokenizer, prompts: list[str],
+                         max_new_tokens: list[int], *, batch: int) -> list[Continuation]:
+  """Greedy continuations up to <eos> or each item's token budget (`sampled_continuations`
+  at temperature 0: one shape per batch, so generation compiles once)."""
+  drawn = sampled_continuations(model, tokenizer, prompts, max_new_tokens, n=1,
+                                cfg=sampling.SamplingConfig(temperature=0.0), seed=0,
+                                batch=batch)
+  return [continuations[0] for continuations in drawn]
+
+
 def greedy_answers(model, tokenizer: Tokenizer, prompts: list[str], max_new_tokens: list[int],
                    *, batch: int) -> list[str]:
-  """Greedy continuations up to <eos> or each item's token budget (`sampled_answers` at
-  temperature 0: one shape per batch, so generation compiles once)."""
-  drawn = sampled_answers(model, tokenizer, prompts, max_new_tokens, n=1,
-                          cfg=sampling.SamplingConfig(temperature=0.0), seed=0, batch=batch)
-  return [texts[0] for texts in drawn]
+  """The texts of `greedy_continuations`."""
+  return [c.text for c in greedy_continuations(model, tokenizer, prompts, max_new_tokens,
+                                               batch=batch)]
 
 
 def batch_seed(seed: int, index: int) -> int:
@@ -84,6 +102,15 @@ def batch_seed(seed: int, index: int) -> int:
 def sampled_answers(model, tokenizer: Tokenizer, prompts: list[str], max_new_tokens: list[int],
                     *, n: int, cfg: sampling.SamplingConfig, seed: int,
                     batch: int) -> list[list[str]]:
+  """The texts of `sampled_continuations`."""
+  drawn = sampled_continuations(model, tokenizer, prompts, max_new_tokens, n=n, cfg=cfg,
+                                seed=seed, batch=batch)
+  return [[c.text for c in continuations] for continuations in drawn]
+
+
+def sampled_continuations(model, tokenizer: Tokenizer, prompts: list[str],
+                          max_new_tokens: list[int], *, n: int, cfg: sampling.SamplingConfig,
+                          seed: int, batch: int) -> list[list[Continuation]]:
   """`n` sampled continuations of each prompt, up to <eos> or its token budget.
 
   The n copies of every prompt are laid out in rows of `batch`, all of one shape, so the
@@ -96,17 +123,20 @@ def sampled_answers(model, tokenizer: Tokenizer, prompts: list[str], max_new_tok
   all_ids = [[BOS_ID, *p] for p in tokenizer.encode_batch(prompts)]
   rows = [i for i in range(len(prompts)) for _ in range(draws)]
   length, budget = _bucket(max(map(len, all_ids))), max(max_new_tokens)
-  texts = []
+  drawn = []
   for index, start in enumerate(range(0, len(rows), batch)):
     chunk = rows[start:start + batch]
     tokens, lengths = _pad([all_ids[i] for i in chunk], batch, length)
     gen = decode.generate(model, tokens, lengths, max_new_tokens=budget, cfg=cfg,
                           stop_tokens=(EOS_ID,), seed=batch_seed(seed, index))
-    gen_tokens, gen_lengths = np.asarray(gen.tokens), np.asarray(gen.lengths)
+    gen_tokens, gen_logprobs = np.asarray(gen.tokens), np.asarray(gen.logprobs)
+    gen_lengths = np.asarray(gen.lengths)
     for j, i in enumerate(chunk):
-      texts.append(tokenizer.decode(gen_tokens[j, :min(gen_lengths[j], max_new_tokens[i])]))
-  per_prompt = [texts[i * draws:(i + 1) * draws] for i in range(len(prompts))]
-  return [drawn * (n // draws) for drawn in per_prompt]
+      end = min(gen_lengths[j], max_new_tokens[i])
+      drawn.append(Continuation(tokenizer.decode(gen_tokens[j, :end]),
+                                float(gen_logprobs[j, :end].sum())))
+  per_prompt = [drawn[i * draws:(i + 1) * draws] for i in range(len(prompts))]
+  return [continuations * (n // draws) for continuations in per_prompt]
 
 
 def score(model, tokenizer: Tokenizer, items, *, batch: int = 128,
@@ -117,11 +147,12 @@ def score(model, tokenizer: Tokenizer, items, *, batch: int = 128,
   answers = [it.answer for it in items]
   budgets = [len(ids) + 2 for ids in tokenizer.encode_batch(answers)]
   bar = tqdm(total=3, desc="scoring", disable=not progress, leave=False)
-  predictions = greedy_answers(model, tokenizer, prompts, budgets, batch=batch)
+  predictions = greedy_continuations(model, tokenizer, prompts, budgets, batch=batch)
   bar.update()
   logprobs = continuation_logprobs(model, tokenizer, prompts, answers, batch=batch)
   bar.update()
-  outputs = [Outputs(p, lp) for p, lp in zip(predictions, logprobs)]
+  outputs = [Outputs(p.text, lp, prediction_logprob=p.logprob)
+             for p, lp in zip(predictions, logprobs)]
   # Multiple choice: score every choice by its total log-probability after the prompt.
   mc = [(i, c) for i, it in enumerate(items) if it.choices for c in it.choices]
   if mc:
