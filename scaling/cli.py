@@ -198,6 +198,17 @@ def _cmd_reproduce(args, overrides) -> int:
   return reproduce.reproduce(args.run_dir, args.workdir)
 
 
+def _cmd_heads(args, overrides) -> int:
+  _no_overrides("heads", overrides)
+  for flag, value, least in (("--length", args.length or 2, 2), ("-n", args.n, 1)):
+    if value < least:
+      raise UserError(f"{flag} must be at least {least}, got {value}")
+  from scaling.analysis import head_report
+  return head_report.run(workdir=args.workdir, step=args.step, out=args.out or
+                         os.path.join(args.workdir, "heads"), shown=args.heads,
+                         length=args.length, n=args.n)
+
+
 def _cmd_tokens(args, overrides) -> int:
   _no_overrides("tokens", overrides)
   try:
@@ -427,6 +438,20 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("run_dir", help="a run directory, or a sweep directory")
   p.add_argument("--workdir", help="where to re-run (default: <run_dir>-reproduced)")
   p.set_defaults(func=_cmd_reproduce)
+
+  p = sub.add_parser("heads", help="what a language model's attention heads do: induction "
+                     "scores, attention patterns, in-context loss, head ablation on arithmetic",
+                     parents=[common])
+  p.add_argument("--workdir", required=True, help="a language-model run directory")
+  p.add_argument("--step", type=int, help="a kept checkpoint's step (default: the newest)")
+  p.add_argument("--out", help="where heads.json and the figures go (default: RUN/heads)")
+  p.add_argument("--heads", help="heads whose attention patterns to draw, LAYER.HEAD "
+                 "comma-separated, 0-based (default: all)")
+  p.add_argument("--length", type=int, help="tokens of the random sequence that is repeated "
+                 "(default: half the trained context, at most 64)")
+  p.add_argument("-n", type=int, default=32,
+                 help="random sequences, and arithmetic problems per subset (default: 32)")
+  p.set_defaults(func=_cmd_heads)
 
   p = sub.add_parser("tokens", help="tokenizer parity across ~500 languages (the UDHR): "
                      "tokens per text against English's, context per window, byte fallbacks",

@@ -1,5 +1,6 @@
 """`scaling sample` on a trained run: greedy equals teacher forcing, seeds reproduce, bad input."""
 
+import json
 import os
 import shutil
 
@@ -96,3 +97,30 @@ def test_run_without_checkpoint(trained, tmp_path, capsys):
   assert capsys.readouterr().err.strip() == f"error: {bare} has no checkpoint to load"
   assert cli.main(["sample", f"--workdir={tmp_path}/missing", "--prompt", "1"]) == 1
   assert "run directory not found" in capsys.readouterr().err
+
+
+def test_heads_ablation_exact_match_is_greedy_exact_match(trained, tmp_path, capsys):
+  """`scaling heads` on the trained run: its teacher-forced exact match (every argmax right)
+  is the greedy exact match of `scaling eval`, item by item; every head is scored."""
+  from scaling.analysis import heads
+  from scaling.evals import scoring, suites
+  run = runs.load(trained)
+  items = [it for it in suites.arithmetic_items(run.cfg.data, n_per_subset=20)
+           if it.task == "arithmetic"]
+  rows, mask = heads.answer_rows(run.tokenizer, items, run.cfg.data.seq_len + 1)
+  logits, _, _ = heads.probe(run.model, rows)
+  greedy = [o.prediction.strip() == it.answer for it, o in
+            zip(items, scoring.score(run.model, run.tokenizer, items, batch=16, progress=False))]
+  assert heads.exact_match(logits, rows, mask).tolist() == greedy and 0 < sum(greedy) < len(items)
+
+  out = tmp_path / "heads"
+  assert cli.main(["heads", f"--workdir={trained}", f"--out={out}", "-n=8",
+                   "--heads=0.0,1.3"]) == 0
+  assert "EM drop if ablated" in capsys.readouterr().out
+  result = json.loads((out / "heads.json").read_text())
+  assert np.shape(result["induction_score"]) == np.shape(result["arithmetic_ablation"]["drop"])
+  assert np.shape(result["induction_score"]) == (run.cfg.model.n_layers, run.cfg.model.n_heads)
+  assert (out / "attention_patterns.png").exists() and (out / "head_scores.png").exists()
+  assert cli.main(["heads", f"--workdir={trained}", f"--out={out}", "--heads=5.0"]) == 1
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith("error: --heads: 5.0 is out of range"), err
