@@ -19,6 +19,7 @@ from tests.helpers import tiny_config
     # One key/value head, muP's score and readout multipliers (its untied head would start
     # at zero: every logit 0, whatever a head does).
     ("model.n_kv_heads=1", "model.parametrization='mup'", "model.base_width=16"),
+    ("model.mlp='none'",),  # attention only
 ])
 def test_the_probe_reproduces_the_models_logits(overrides):
   family = family_for(tiny_config(*overrides))

@@ -30,7 +30,8 @@ def _tokens(batch=2, length=16, seed=0):
 
 
 @pytest.mark.parametrize("overrides", [
-    (), ("model.mlp='swiglu'",), ("model.tie_embeddings=False",), ("model.n_kv_heads=1",),
+    (), ("model.mlp='swiglu'",), ("model.mlp='none'",), ("model.tie_embeddings=False",),
+    ("model.n_kv_heads=1",),
     ("model.n_layers=3", "model.d_ff=96"),
 ])
 def test_param_counts_match_the_model(overrides):

@@ -88,3 +88,14 @@ def test_bad_input_is_one_error_line(tarball, tmp_path, capsys, args, message):
   err = capsys.readouterr().err.strip().splitlines()
   assert err[-1].startswith("error: ") and message in err[-1], err
   assert not any(line.startswith("Traceback") for line in err)
+
+
+def test_the_udhr_is_a_text_corpus_read_inside_a_preparation(docs):
+  """`text:udhr` in a mixture is prepared while the data directory's lock is held: the lock
+  is re-entrant in one process (a second flock of the same file would wait forever)."""
+  from scaling.data import builders, corpora
+  with builders.preparing(builders.default_data_dir()):
+    source = corpora.open_source("udhr", corpora.CORPORA["udhr"].eval)
+    assert len(source) == len(docs[1])
+  texts = corpora.corpus_texts("udhr", "train", seed=0, repeat=False)
+  assert 0 < len(next(texts)) <= 2 * corpora.CORPORA["udhr"].chunk_chars

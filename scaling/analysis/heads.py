@@ -53,7 +53,8 @@ def _probe(graphdef, state, tokens_BL, ablate_NH, means_NHK):
     out_BLHK = jnp.einsum("bhls,bshk->blhk", probs_BHLL, v_BLHK)
     out_BLHK = jnp.where(ablate_NH[i][None, None, :, None], means_NHK[i][None, None], out_BLHK)
     x_BLD = x_BLD + jnp.einsum("blhk,hkd->bld", out_BLHK, attn.o_HKD[...])
-    x_BLD = x_BLD + block.mlp(block.mlp_norm(x_BLD))
+    if block.has_mlp:
+      x_BLD = x_BLD + block.mlp(block.mlp_norm(x_BLD))
     probs.append(probs_BHLL)
     outs.append(out_BLHK)
   x_BLD = model.final_norm(x_BLD)

@@ -110,6 +110,9 @@ def make_builder(data_cfg, data_dir: str | None = None) -> tfds.core.DatasetBuil
                file_format="array_record")
 
 
+_HELD: set[str] = set()  # data directories whose lock this process holds
+
+
 @contextlib.contextmanager
 def preparing(data_dir: str):
   """Holds the data directory's lock while a dataset is written.
@@ -117,10 +120,18 @@ def preparing(data_dir: str):
   Runs that start together (a sweep's SLURM array tasks) would write the same dataset at
   once; the first prepares it while the others wait, then find it written.
   """
+  key = os.path.realpath(data_dir)
+  if key in _HELD:  # re-entered (a text corpus this toolkit builds, inside a mixture's
+    yield           # preparation): a second flock on the same file would wait forever
+    return
   os.makedirs(data_dir, exist_ok=True)
   with open(os.path.join(data_dir, ".prepare.lock"), "a") as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
-    yield
+    _HELD.add(key)
+    try:
+      yield
+    finally:
+      _HELD.discard(key)
 
 
 def prepare(data_cfg, data_dir: str | None = None) -> Prepared:

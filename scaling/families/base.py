@@ -167,8 +167,9 @@ def checkpoint_section() -> dict:
   )
 
 
-def check_transformer(m) -> None:
-  """The checks every transformer config (`model` section) must pass."""
+def check_transformer(m, mlps: tuple[str, ...] = ("gelu", "swiglu")) -> None:
+  """The checks every transformer config (`model` section) must pass; `mlps` are the
+  feed-forward layers the model kind has."""
   for field in ("d_model", "n_layers", "n_heads", "n_kv_heads", "d_ff"):
     require(m[field] > 0, f"model.{field}", f"must be positive, got {m[field]}")
   require(m.d_model % m.n_heads == 0, "model.d_model",
@@ -177,7 +178,7 @@ def check_transformer(m) -> None:
           f"head dim d_model/n_heads={m.d_model // m.n_heads} must be even for rotary embedding")
   require(m.n_heads % m.n_kv_heads == 0, "model.n_kv_heads",
           f"n_heads={m.n_heads} is not divisible by n_kv_heads={m.n_kv_heads}")
-  require(m.mlp in ("gelu", "swiglu"), "model.mlp", f"unknown {m.mlp!r}; choose gelu or swiglu")
+  require(m.mlp in mlps, "model.mlp", f"unknown {m.mlp!r}; choose {' or '.join(mlps)}")
   require(m.dtype in ("float32", "bfloat16"), "model.dtype",
           f"unknown {m.dtype!r}; choose float32 or bfloat16")
   require(m.attention in ("xla", "cudnn"), "model.attention",

@@ -38,7 +38,7 @@ def base_config() -> ml_collections.ConfigDict:
           d_model=64, n_layers=2, n_heads=4,
           n_kv_heads=4,            # fewer than n_heads = grouped-query attention
           d_ff=256,
-          mlp="gelu",              # gelu | swiglu
+          mlp="gelu",              # gelu | swiglu | none (attention-only blocks)
           tie_embeddings=True,
           rope_base=10_000.0,
           norm_eps=1e-6,
@@ -168,7 +168,7 @@ class LMFamily(base.OneObjective):
 
   def check(self) -> None:
     m = self.cfg.model
-    base.check_transformer(m)
+    base.check_transformer(m, mlps=("gelu", "swiglu", "none"))
     # A tied readout is the input embedding, whose init muP keeps constant; under the
     # readout multiplier its logits would then vanish as the model widens.
     require(m.parametrization != "mup" or not m.tie_embeddings, "model.tie_embeddings",

@@ -18,13 +18,19 @@ class ParamCounts:
     return dataclasses.asdict(self)
 
 
+def mlp_params(model_cfg) -> int:
+  """One block's feed-forward weights: two matrices, three when gated, none without."""
+  matrices = {"gelu": 2, "swiglu": 3, "none": 0}[model_cfg.mlp]
+  return model_cfg.d_model * model_cfg.d_ff * matrices
+
+
 def lm_params(model_cfg, vocab_size: int) -> ParamCounts:
   """Counts parameters exactly as `scaling.models.lm.LM` creates them."""
   D, F, H, G = model_cfg.d_model, model_cfg.d_ff, model_cfg.n_heads, model_cfg.n_kv_heads
   K = D // H
   attention = D * H * K * 2 + D * G * K * 2          # q, o; k, v
-  mlp = D * F * (3 if model_cfg.mlp == "swiglu" else 2)
-  norms = 2 * D
+  mlp = mlp_params(model_cfg)
+  norms = (1 if model_cfg.mlp == "none" else 2) * D
   non_embedding = model_cfg.n_layers * (attention + mlp + norms) + D  # + final norm
   embedding = vocab_size * D * (1 if model_cfg.tie_embeddings else 2)
   return ParamCounts(embedding + non_embedding, embedding, non_embedding)
@@ -53,7 +59,7 @@ def _dit_parts(model_cfg, image_size: int, channels: int, num_classes: int) -> d
   D, F, H, G = model_cfg.d_model, model_cfg.d_ff, model_cfg.n_heads, model_cfg.n_kv_heads
   K, P = D // H, model_cfg.patch_size ** 2 * channels
   attention = D * H * K * 2 + D * G * K * 2
-  mlp = D * F * (3 if model_cfg.mlp == "swiglu" else 2)
+  mlp = mlp_params(model_cfg)
   return {
       # weights applied to every patch token (matmuls)
       "per_token": P * D + model_cfg.n_layers * (attention + mlp) + D * P,
@@ -99,7 +105,7 @@ def _gan_parts(model_cfg, channels: int, num_classes: int, latent_dim: int) -> d
   """Parameters of `scaling.models.gan.GAN`'s two networks by where they are used."""
   D, F, H, G = model_cfg.d_model, model_cfg.d_ff, model_cfg.n_heads, model_cfg.n_kv_heads
   K, P, n = D // H, model_cfg.patch_size ** 2 * channels, model_cfg.n_layers
-  blocks = n * (D * H * K * 2 + D * G * K * 2 + D * F * (3 if model_cfg.mlp == "swiglu" else 2))
+  blocks = n * (D * H * K * 2 + D * G * K * 2 + mlp_params(model_cfg))
   return {
       "generator": {
           "per_token": blocks + D * P,                                  # blocks, output

@@ -152,7 +152,8 @@ class Mlp(nnx.Module):
 
 
 class Block(nnx.Module):
-  """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x))."""
+  """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x)); with
+  `mlp="none"`, attention only (Elhage et al. 2021's models for reading circuits)."""
 
   def __init__(self, cfg, *, rngs: nnx.Rngs):
     dtype = jnp.dtype(cfg.dtype)
@@ -162,13 +163,18 @@ class Block(nnx.Module):
     self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.n_kv_heads, rope_base=cfg.rope_base,
                           dtype=dtype, implementation=cfg.attention, out_scale=out_scale,
                           rngs=rngs, score_scale=score_scale(cfg))
-    self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps, rngs=rngs)
-    self.mlp = Mlp(cfg.d_model, cfg.d_ff, cfg.mlp, dtype=dtype, out_scale=out_scale, rngs=rngs)
+    self.has_mlp = cfg.mlp != "none"
+    if self.has_mlp:
+      self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps, rngs=rngs)
+      self.mlp = Mlp(cfg.d_model, cfg.d_ff, cfg.mlp, dtype=dtype, out_scale=out_scale,
+                     rngs=rngs)
 
   def __call__(self, x_BLD, positions_BL, mask_B1LL=None, cache=None):
     attn_BLD, cache = self.attn(self.attn_norm(x_BLD), positions_BL, mask_B1LL, cache)
     x_BLD = x_BLD + attn_BLD
-    return x_BLD + self.mlp(self.mlp_norm(x_BLD)), cache
+    if self.has_mlp:
+      x_BLD = x_BLD + self.mlp(self.mlp_norm(x_BLD))
+    return x_BLD, cache
 
 
 def stacked(make: Callable[[nnx.Rngs], nnx.Module], n: int, rngs: nnx.Rngs) -> nnx.Module:
