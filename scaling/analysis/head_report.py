@@ -12,6 +12,7 @@ import numpy as np
 from scaling import files, runs
 from scaling.analysis import head_plots, heads
 from scaling.analysis.plots import save
+from scaling.data.tokenizer import UNK_ID
 from scaling.errors import UserError
 from scaling.evals import suites
 from scaling.numbers import fmt
@@ -32,6 +33,22 @@ def parse_heads(text: str | None, n_layers: int, n_heads: int) -> list[tuple[int
                       f"and heads 0-{n_heads - 1}")
     pairs.append((layer, head))
   return pairs
+
+
+FREQUENT = 512  # random sequences draw from this many of the commonest held-out tokens
+
+
+def frequent_tokens(run, k: int = FREQUENT, max_batches: int = 8) -> np.ndarray:
+  """The `k` commonest ordinary tokens of the held-out data: random sequences of these are
+  made of tokens whose embeddings were trained (a large vocabulary has many that are not)."""
+  data = run.family.load_data()
+  counts = np.zeros(run.model.vocab_size, np.int64)
+  for i, batch in enumerate(run.family.eval_batches(data, 0, 1)):
+    if i == max_batches:
+      break
+    np.add.at(counts, np.asarray(batch["targets"])[np.asarray(batch["loss_mask"]) > 0], 1)
+  counts[:UNK_ID + 1] = 0  # PAD, BOS, EOS, UNK
+  return np.argsort(-counts, kind="stable")[:min(k, int((counts > 0).sum()))]
 
 
 def loss_by_position(run, max_batches: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +84,7 @@ def run(*, workdir: str, step: int | None, out: str, shown: str | None, length: 
   attn = model.blocks.attn
   pairs = parse_heads(shown, model.n_layers, attn.n_heads)
   T = length or max(2, min(64, (cfg.data.seq_len - 1) // 2))
-  tokens = heads.repeated_random_tokens(n, T, model.vocab_size)
+  tokens = heads.repeated_random_tokens(n, T, model.vocab_size, pool=frequent_tokens(loaded))
   logits, probs, _ = heads.probe(model, tokens)
   induction = heads.induction_scores(probs, T)
   result = {"workdir": os.path.abspath(workdir), "step": loaded.step,

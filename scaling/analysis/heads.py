@@ -78,10 +78,13 @@ def probe(model, tokens_BL, ablate=None, means_NHK=None):
                                              jnp.asarray(ablate_NH), jnp.asarray(means_NHK)))
 
 
-def repeated_random_tokens(n: int, length: int, vocab_size: int, seed: int = 0) -> np.ndarray:
-  """[n, 1 + 2 * length]: BOS, then `length` random ordinary tokens, then the same again."""
+def repeated_random_tokens(n: int, length: int, vocab_size: int, seed: int = 0,
+                           pool: np.ndarray | None = None) -> np.ndarray:
+  """[n, 1 + 2 * length]: BOS, then `length` random ordinary tokens (uniform over the
+  vocabulary, or over `pool`), then the same again."""
   rng = np.random.default_rng(seed)
-  first = rng.integers(EOS_ID + 2, vocab_size, (n, length))
+  first = (rng.integers(EOS_ID + 2, vocab_size, (n, length)) if pool is None
+           else rng.choice(np.asarray(pool), (n, length)))
   return np.concatenate([np.full((n, 1), BOS_ID), first, first], axis=1).astype(np.int32)
 
 
