@@ -121,6 +121,26 @@ def test_heads_ablation_exact_match_is_greedy_exact_match(trained, tmp_path, cap
   assert np.shape(result["induction_score"]) == np.shape(result["arithmetic_ablation"]["drop"])
   assert np.shape(result["induction_score"]) == (run.cfg.model.n_layers, run.cfg.model.n_heads)
   assert (out / "attention_patterns.png").exists() and (out / "head_scores.png").exists()
+  operand = np.asarray(result["arithmetic_ablation"]["operand_attention"])
+  assert operand.shape == np.shape(result["induction_score"]) and (0 <= operand).all()
+  assert (operand <= 1 + 1e-6).all()
+  # The operand digits each answer digit needs, by place: "123+45=" -> 168 (or 861
+  # reversed), in the rows' layout (BOS first).
+  item = suites.EvalItem("123+45=", "168", "arithmetic", "+3d")
+  assert heads.operand_digit_positions(run.tokenizer, item, reverse=False) == [
+      (7, [1]), (8, [2, 5]), (9, [3, 6])]
+  reversed_item = suites.EvalItem("123+45=", "861", "arithmetic", "+3d")
+  assert heads.operand_digit_positions(run.tokenizer, reversed_item, reverse=True) == [
+      (7, [3, 6]), (8, [2, 5]), (9, [1])]
+  # A head that looks only at those digits scores 1; uniform attention, its baseline.
+  targets = [heads.operand_digit_positions(run.tokenizer, item, reverse=False)]
+  built = np.zeros((1, 1, 2, 11, 11))
+  built[0, 0, 1] = np.tril(np.ones((11, 11))) / np.arange(1, 12)[:, None]
+  for query, keys in targets[0]:
+    built[0, 0, 0, query, keys] = 1 / len(keys)
+  attention, uniform = heads.operand_attention(built, targets)
+  np.testing.assert_allclose(attention, [[1.0, uniform]])
+  assert uniform == pytest.approx(np.mean([1 / 8, 2 / 9, 2 / 10]))
   assert cli.main(["heads", f"--workdir={trained}", f"--out={out}", "--heads=5.0"]) == 1
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and err[0].startswith("error: --heads: 5.0 is out of range"), err

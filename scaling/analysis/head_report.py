@@ -100,6 +100,12 @@ def run(*, workdir: str, step: int | None, out: str, shown: str | None, length: 
              if it.task == "arithmetic"]
     rows, mask = heads.answer_rows(loaded.tokenizer, items, cfg.data.seq_len + 1)
     result["arithmetic_ablation"] = heads.ablation(model, rows, mask)
+    targets = [heads.operand_digit_positions(loaded.tokenizer, it, cfg.data.reverse_answer)
+               for it in items]
+    attention, uniform = heads.operand_attention(heads.probe(model, rows)[1], targets)
+    if attention is not None:
+      result["arithmetic_ablation"].update(operand_attention=attention.tolist(),
+                                           operand_attention_uniform=uniform)
 
   os.makedirs(out, exist_ok=True)
   files.write_json(os.path.join(out, "heads.json"), result)
@@ -112,15 +118,18 @@ def run(*, workdir: str, step: int | None, out: str, shown: str | None, length: 
 
 def table(result: dict) -> str:
   ablation = result.get("arithmetic_ablation")
+  operands = (ablation or {}).get("operand_attention")
   lines = [f"{result['workdir']} at step {result['step']}: {result['layers']} layers x "
            f"{result['heads']} heads; repeated random sequences of {result['repeat_length']} "
            f"tokens (x{result['sequences']})",
            f"{'layer':>5} {'head':>4} {'induction':>9}"
-           + (f" {'EM drop if ablated':>18}" if ablation else "")]
+           + (f" {'EM drop if ablated':>18}" if ablation else "")
+           + (f" {'to operand digits':>17}" if operands else "")]
   for layer, row in enumerate(result["induction_score"]):
     for head, score in enumerate(row):
       drop = f" {fmt(ablation['drop'][layer][head], 3):>18}" if ablation else ""
-      lines.append(f"{layer:>5} {head:>4} {fmt(score, 3):>9}{drop}")
+      operand = f" {fmt(operands[layer][head], 3):>17}" if operands else ""
+      lines.append(f"{layer:>5} {head:>4} {fmt(score, 3):>9}{drop}{operand}")
   ic = result["in_context"]
   improvement = (f"{fmt(ic['improvement'], 3)} nats" if ic["improvement"] is not None
                  else f"none ({ic['why']})")
@@ -131,4 +140,8 @@ def table(result: dict) -> str:
     lines.append(f"arithmetic exact match {fmt(ablation['exact_match'], 3)} on "
                  f"{ablation['n']} held-out problems (teacher-forced argmax, which greedy "
                  "decoding equals); a head's drop is the loss when its output is its mean")
+  if operands:
+    lines.append("to operand digits: attention from the position that predicts each answer "
+                 "digit to the operand digits of its place (uniform attention: "
+                 f"{fmt(ablation['operand_attention_uniform'], 3)})")
   return "\n".join(lines)

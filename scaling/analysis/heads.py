@@ -140,6 +140,42 @@ def answer_rows(tokenizer, items, length: int) -> tuple[np.ndarray, np.ndarray]:
   return tokens, mask
 
 
+def operand_digit_positions(tokenizer, item, reverse: bool) -> list[tuple[int, list[int]]]:
+  """For an addition problem `a+b=` in `answer_rows` layout: per answer digit, the position
+  that predicts it and the positions of the operand digits of its place value (what it
+  needs besides the carry). Empty for anything else."""
+  pieces, answer = tokenizer.pieces(item.prompt), tokenizer.pieces(item.answer)
+  if "+" not in pieces or pieces[-1] != "=":
+    return []
+  plus = pieces.index("+")
+  operands = [pieces[:plus], pieces[plus + 1:-1]]
+  if not all(p.isdigit() and len(p) == 1 for p in [*operands[0], *operands[1], *answer]):
+    return []
+  starts = [1, plus + 2]  # after BOS; the second operand after "+"
+  out = []
+  for j in range(len(answer)):
+    place = j if reverse else len(answer) - 1 - j
+    needed = [start + len(digits) - 1 - place for start, digits in zip(starts, operands)
+              if place < len(digits)]
+    if needed:
+      out.append((len(pieces) + j, needed))  # the query before answer digit j
+  return out
+
+
+def operand_attention(probs_NBHLL: np.ndarray, targets: list[list[tuple[int, list[int]]]]):
+  """[N, H]: the mean attention mass each head puts, from the position that predicts an
+  answer digit, on the operand digits of that digit's place; and what uniform attention
+  would put there (the share those positions are of the visible ones)."""
+  mass, uniform = [], []
+  for b, pairs in enumerate(targets):
+    for query, keys in pairs:
+      mass.append(probs_NBHLL[:, b, :, query][..., keys].sum(-1))  # [N, H]
+      uniform.append(len(keys) / (query + 1))
+  if not mass:
+    return None, None
+  return np.mean(mass, axis=0), float(np.mean(uniform))
+
+
 def exact_match(logits_BLV: np.ndarray, tokens_BL: np.ndarray, mask_BL: np.ndarray) -> np.ndarray:
   """Per row: whether greedy decoding gives the answer, i.e. the argmax is the answer's next
   token at every answer position (greedy reproduces the answer iff each step does)."""
