@@ -195,16 +195,16 @@ def test_killed_parallel_sweep_resumes_to_the_sequential_table(uninterrupted, tm
   # Kill the executor once s1 has diverged and the largest trial (s2) has a checkpoint
   # before its last step, so it is still training.
   deadline = time.time() + 600
-  s2_run = None
+  s2_run, newest = None, None
   while time.time() < deadline and proc.poll() is None:
     status = _status(directory)
     running = [k for k, v in status.items() if v["size"] == "s2" and v["state"] == "running"]
     diverged = any(v["size"] == "s1" and v["state"] == "diverged" for v in status.values())
     if running:
       s2_run = os.path.join(directory, "runs", running[0])
-      if diverged and any(os.path.exists(os.path.join(s2_run, "checkpoints", step,
-                                                      "_CHECKPOINT_METADATA"))
-                          for step in ("40", "80")):
+      newest = max((step for step in (40, 80) if os.path.exists(
+          os.path.join(s2_run, "checkpoints", str(step), "_CHECKPOINT_METADATA"))), default=None)
+      if diverged and newest:
         break
     time.sleep(0.05)
   assert proc.poll() is None and s2_run, "the sweep ended before it could be killed"
@@ -217,7 +217,11 @@ def test_killed_parallel_sweep_resumes_to_the_sequential_table(uninterrupted, tm
     time.sleep(0.1)
   assert not _processes_in(directory)
   with open(os.path.join(s2_run, "summary.json")) as f:
-    assert json.load(f)["status"] == "preempted"
+    s2_status = json.load(f)["status"]
+  # Killed at checkpoint 40, s2 has 80 steps left: SIGTERM lands first, and it saves and
+  # stops. At checkpoint 80 (s1 was recorded late) its last 40 steps can finish first.
+  assert s2_status == "preempted" or (newest == 80 and s2_status == "completed"), \
+      (newest, s2_status)
   finished = {os.path.join(directory, "runs", k, "summary.json")
               for k, v in _status(directory).items() if v["state"] in ("completed", "diverged")}
   assert any("arithmetic-s1" in f for f in finished)  # diverged while s2 trained beside it
