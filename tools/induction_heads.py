@@ -48,11 +48,12 @@ def config(layers: int, width: int, mlp: str):
 
 def measure(workdir: str, step: int) -> dict:
   run = runs.load(workdir, devices=jax.devices()[:1], step=step)
+  data = run.family.load_data()
   tokens = heads.repeated_random_tokens(SEQUENCES, REPEAT, run.model.vocab_size,
-                                        pool=head_report.frequent_tokens(run))
+                                        pool=head_report.frequent_tokens(run, data))
   logits, probs, _ = heads.probe(run.model, tokens)
   scores = heads.induction_scores(probs, REPEAT)
-  by_position, counts = head_report.loss_by_position(run, max_batches=2)
+  by_position, counts = head_report.loss_by_position(run, data, max_batches=2)
   return {"step": step, "induction_max": float(scores.max()),
           "induction_by_layer": scores.max(axis=1).tolist(),
           "repeat_loss_drop": heads.repeat_loss_drop(logits, tokens, REPEAT),

@@ -38,10 +38,10 @@ def parse_heads(text: str | None, n_layers: int, n_heads: int) -> list[tuple[int
 FREQUENT = 512  # random sequences draw from this many of the commonest held-out tokens
 
 
-def frequent_tokens(run, k: int = FREQUENT, max_batches: int = 8) -> np.ndarray:
-  """The `k` commonest ordinary tokens of the held-out data: random sequences of these are
-  made of tokens whose embeddings were trained (a large vocabulary has many that are not)."""
-  data = run.family.load_data()
+def frequent_tokens(run, data: dict, k: int = FREQUENT, max_batches: int = 8) -> np.ndarray:
+  """The `k` commonest ordinary tokens of the held-out data (`run.family.load_data()`):
+  random sequences of these are made of tokens whose embeddings were trained (a large
+  vocabulary has many that are not)."""
   counts = np.zeros(run.model.vocab_size, np.int64)
   for i, batch in enumerate(run.family.eval_batches(data, 0, 1)):
     if i == max_batches:
@@ -51,10 +51,9 @@ def frequent_tokens(run, k: int = FREQUENT, max_batches: int = 8) -> np.ndarray:
   return np.argsort(-counts, kind="stable")[:min(k, int((counts > 0).sum()))]
 
 
-def loss_by_position(run, max_batches: int = 8) -> tuple[np.ndarray, np.ndarray]:
+def loss_by_position(run, data: dict, max_batches: int = 8) -> tuple[np.ndarray, np.ndarray]:
   """Mean held-out loss at each position of the document (packed rows carry positions),
   and the tokens it averages."""
-  data = run.family.load_data()
   L = run.cfg.data.seq_len
   total, count = np.zeros(L), np.zeros(L)
   for i, batch in enumerate(run.family.eval_batches(data, 0, 1)):
@@ -84,14 +83,16 @@ def run(*, workdir: str, step: int | None, out: str, shown: str | None, length: 
   attn = model.blocks.attn
   pairs = parse_heads(shown, model.n_layers, attn.n_heads)
   T = length or max(2, min(64, (cfg.data.seq_len - 1) // 2))
-  tokens = heads.repeated_random_tokens(n, T, model.vocab_size, pool=frequent_tokens(loaded))
+  data = loaded.family.load_data()
+  tokens = heads.repeated_random_tokens(n, T, model.vocab_size,
+                                        pool=frequent_tokens(loaded, data))
   logits, probs, _ = heads.probe(model, tokens)
   induction = heads.induction_scores(probs, T)
   result = {"workdir": os.path.abspath(workdir), "step": loaded.step,
             "layers": model.n_layers, "heads": attn.n_heads, "repeat_length": T,
             "sequences": n, "induction_score": induction.tolist(),
             "repeat_loss_drop": heads.repeat_loss_drop(logits, tokens, T)}
-  by_position, counts = loss_by_position(loaded)
+  by_position, counts = loss_by_position(loaded, data)
   result["in_context"] = {**heads.in_context_improvement(by_position, counts),
                           "loss_by_position": [None if c == 0 else float(v)
                                                for v, c in zip(by_position, counts)]}

@@ -16,8 +16,6 @@ from scaling.data import tokenizer as tokenizer_lib
 from scaling.data.udhr import ENGLISH
 from scaling.errors import UserError
 
-# SentencePiece skips training lines over 4192 bytes; 1000 characters of any script fit.
-_LINE_CHARS = 1000
 # SentencePiece's choice for languages with large character sets: the rarest characters
 # of the multilingual sample (0.05% of it) are written as bytes.
 MULTILINGUAL_COVERAGE = 0.9995
@@ -61,8 +59,8 @@ class SentencePiece:
 
 def training_lines(texts: Iterable[str]) -> list[str]:
   """Texts cut into lines SentencePiece's trainer accepts (it drops over-long ones)."""
-  return [line[i:i + _LINE_CHARS] for text in texts for line in text.splitlines()
-          for i in range(0, len(line), _LINE_CHARS) if line.strip()]
+  return [line for text in texts for line in tokenizer_lib.training_lines(text)
+          if line.strip()]
 
 
 def balanced_sample(docs: dict[str, dict], chars_per_language: int) -> list[str]:

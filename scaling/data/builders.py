@@ -8,9 +8,7 @@ on that data is stored beside it.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import logging
@@ -20,6 +18,7 @@ import tensorflow_datasets as tfds
 
 from scaling.errors import ConfigError
 from scaling.data import corpora
+from scaling.data.locks import default_data_dir, preparing  # noqa: F401  (the module's API)
 from scaling.data import tokenizer as tokenizer_lib
 from scaling.data.examples import Prepared, read_all
 from scaling.data.tasks import mixture
@@ -79,10 +78,6 @@ class Tasks(tfds.core.GeneratorBasedBuilder):
       yield i, dataclasses.asdict(r)
 
 
-def default_data_dir() -> str:
-  return os.environ.get("SCALING_DATA_DIR") or os.path.expanduser("~/.cache/scaling/data")
-
-
 def resolve_data_dir(data_cfg, data_dir: str | None = None) -> str:
   """`data_dir` if given, else the config's `data_dir`, else the toolkit's default."""
   return os.path.expanduser(data_dir or data_cfg.get("data_dir") or default_data_dir())
@@ -108,30 +103,6 @@ def make_builder(data_cfg, data_dir: str | None = None) -> tfds.core.DatasetBuil
   """The TFDS builder for a run's `data` config section."""
   return Tasks(config=_builder_config(data_cfg), data_dir=data_dir or default_data_dir(),
                file_format="array_record")
-
-
-_HELD: set[str] = set()  # data directories whose lock this process holds
-
-
-@contextlib.contextmanager
-def preparing(data_dir: str):
-  """Holds the data directory's lock while a dataset is written.
-
-  Runs that start together (a sweep's SLURM array tasks) would write the same dataset at
-  once; the first prepares it while the others wait, then find it written.
-  """
-  key = os.path.realpath(data_dir)
-  if key in _HELD:  # re-entered (a text corpus this toolkit builds, inside a mixture's
-    yield           # preparation): a second flock on the same file would wait forever
-    return
-  os.makedirs(data_dir, exist_ok=True)
-  with open(os.path.join(data_dir, ".prepare.lock"), "a") as lock:
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    _HELD.add(key)
-    try:
-      yield
-    finally:
-      _HELD.discard(key)
 
 
 def prepare(data_cfg, data_dir: str | None = None) -> Prepared:

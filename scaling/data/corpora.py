@@ -39,7 +39,7 @@ import tensorflow_datasets.text  # noqa: F401  Registers c4, which name lookup m
 from tqdm import tqdm
 
 from scaling.errors import ConfigError, UserError
-from scaling.data import packing
+from scaling.data import packing, udhr
 from scaling.data import tokenizer as tokenizer_lib
 from scaling.data.examples import Examples, Prepared
 from scaling.data.tasks import mixture
@@ -88,7 +88,6 @@ def tfds_data_dir() -> str:
 
 
 def _local_builder(name: str):
-  from scaling.data import udhr  # imports this module's importer (builders)
   return udhr.prepare(udhr.find_tarball())
 
 
@@ -193,10 +192,7 @@ def tokenizer_sample(data_cfg) -> Iterator[str]:
       texts = (r.question + r.answer for r in mixture.task_records(
           name, "train", sys.maxsize, seed=data_cfg.seed, params=data_cfg))
     for text in texts:
-      # SentencePiece skips sentences over 4192 bytes: feed lines, cut short enough.
-      for line in text.split("\n"):
-        for start in range(0, len(line), 1000):
-          yield line[start:start + 1000]
+      yield from tokenizer_lib.training_lines(text)
       budget -= len(text)
       if budget <= 0:
         break

