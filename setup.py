@@ -2,6 +2,11 @@
 
 from setuptools import find_packages, setup
 
+# `scaling export` and scoring exported models with lm-evaluation-harness. torch's CPU
+# build is enough (.ci/run installs it first, so this range takes nothing more).
+HF = ["transformers>=5", "tokenizers>=0.21", "safetensors>=0.4", "torch>=2.4",
+      "lm-eval[hf]>=0.4.8"]
+
 setup(
     name="scaling",
     version="0.1.0",
@@ -32,7 +37,8 @@ setup(
         "importlib_resources>=6",  # tensorflow-datasets imports it without declaring it
     ],
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3.6", "pytest-timeout>=2.3"],
+        "test": ["pytest>=8", "pytest-xdist>=3.6", "pytest-timeout>=2.3", *HF],
+        "hf": HF,
         "cuda": ["jax[cuda12]>=0.7"],
         "tpu": ["jax[tpu]>=0.7"],
     },

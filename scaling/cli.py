@@ -1,4 +1,4 @@
-"""The `scaling` command: `scaling train|launch|sample|eval|sweep|plot|reproduce|bench ...`.
+"""The `scaling` command: `scaling train|launch|sample|eval|sweep|plot|reproduce|export|lm-eval-tasks|bench ...`.
 
 Config overrides follow the subcommand's flags as `--config.section.key=value`. Errors a
 user can cause are printed as one line `error: ...` with exit code 1.
@@ -228,6 +228,40 @@ def _cmd_tokens(args, overrides) -> int:
                           extra=args.tokenizer or [], languages=args.languages)
 
 
+def _task_suites(args) -> tuple[str, ...]:
+  """`--suite` and `-n` of the commands that write lm-evaluation-harness tasks."""
+  suite_names = tuple(s for s in args.suite.split(",") if s)
+  unknown = sorted(set(suite_names) - {"arithmetic", "analogy"})
+  if unknown:
+    raise UserError(f"--suite: unknown {', '.join(unknown)}; choose arithmetic, analogy")
+  if args.n < 1:
+    raise UserError(f"-n must be at least 1, got {args.n}")
+  return suite_names
+
+
+def _cmd_export(args, overrides) -> int:
+  _no_overrides("export", overrides)
+  from scaling.interop import export
+  suite_names = _task_suites(args)
+  for folder in export.export(args.workdir, args.out, step=args.step,
+                              all_checkpoints=args.all_checkpoints, suite_names=suite_names,
+                              n=args.n):
+    print(folder)
+  return 0
+
+
+def _cmd_lm_eval_tasks(args, overrides) -> int:
+  suite_names = _task_suites(args) or ("arithmetic", "analogy")
+  from scaling.interop import lm_eval_tasks
+  cfg = _load_config(args.config, overrides)
+  if cfg.model.kind != "lm":
+    raise UserError(f"{args.config} is a {cfg.model.kind!r} config; the suites are for "
+                    "language models")
+  for name in lm_eval_tasks.write(cfg.data, args.out, suite_names=suite_names, n=args.n):
+    print(os.path.join(args.out, f"{name}.yaml"))
+  return 0
+
+
 def _cmd_bench(args, overrides) -> int:
   from scaling import files
   if args.json:  # before the benchmark runs, not after
@@ -271,6 +305,14 @@ def _coords(cfg, args) -> int:
   if args.json:
     files.write_json(args.json, out)
   return 0
+
+
+def _task_flags(p, where: str = "") -> None:
+  p.add_argument("--suite", default="arithmetic,analogy",
+                 help=f"suites written as lm-evaluation-harness tasks{where}, comma-separated "
+                 "(default: arithmetic,analogy)")
+  p.add_argument("-n", type=int, default=500,
+                 help="held-out items per subset (default: 500, as scaling eval)")
 
 
 VERBOSITY_HELP = ("what goes to stderr besides errors: error, warning (default: this "
@@ -472,6 +514,25 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--languages", help="codes to print, comma-separated, or `all` (default: "
                  "24 languages of 15 scripts; tokens.json has every language)")
   p.set_defaults(func=_cmd_tokens)
+
+  p = sub.add_parser("export", help="write a language-model run as a Hugging Face model "
+                     "folder (safetensors, config, tokenizer)", parents=[common])
+  p.add_argument("--workdir", required=True, help="a language-model run directory")
+  p.add_argument("out", help="the folder to write (new, or empty)")
+  p.add_argument("--step", type=int, help="a kept checkpoint's step (default: the newest)")
+  p.add_argument("--all_checkpoints", action="store_true",
+                 help="one folder per kept checkpoint, OUT/step<N> (Pythia's revisions)")
+  _task_flags(p, " in OUT/lm_eval_tasks (empty: none)")
+  p.set_defaults(func=_cmd_export)
+
+  p = sub.add_parser("lm-eval-tasks", help="write the text suites as local "
+                     "lm-evaluation-harness tasks, to score any Hugging Face model on them",
+                     parents=[common])
+  p.add_argument("--config", required=True, help="an LM config (FILE.py:KEY=VALUE,...): "
+                 "its data section decides the items")
+  p.add_argument("out", help="the folder to write the tasks' YAML and JSONL into")
+  _task_flags(p)
+  p.set_defaults(func=_cmd_lm_eval_tasks)
 
   p = sub.add_parser("bench", help="measure speed and memory", parents=[common],
                      epilog_fn=lambda: help_text.config_help(

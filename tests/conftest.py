@@ -68,6 +68,26 @@ def warnings_log(caplog):
   logger.removeHandler(caplog.handler)
 
 
+@pytest.fixture(scope="session")
+def trained_lm():
+  """A tiny model (GELU, grouped-query heads, tied embeddings) trained on 1-2 digit sums
+  until it answers most of them: built once per session, shared by every worker. Tests
+  read it and write nothing into it."""
+  import jax
+  from scaling import exits
+  from scaling.train import loop
+  from tests.helpers import built_once, tiny_config
+
+  def build(workdir):
+    cfg = tiny_config("train.steps=400", "train.batch_size=64", "train.learning_rate=0.01",
+                      "data.min_digits=1", "data.max_digits=2", "data.num_eval=128",
+                      "train.log_every=100", "checkpoint.every_steps=0")
+    # One device: the tests are of the trained model, not of its layout.
+    assert loop.train(cfg, workdir, devices=jax.devices()[:1]) == exits.OK
+
+  return built_once("trained-lm", build)
+
+
 # The longest files first (their test time on 2 cores, about 35-110 s each). Each worker
 # takes one file at a time in collection order, so a long file collected last would run
 # alone at the end while the other worker idles.

@@ -9,24 +9,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from scaling import exits
 from scaling import cli, runs
 from scaling.data import builders, pipeline
 from scaling.data.tokenizer import EOS_ID
 from scaling.generate import decode
-from scaling.train import loop
-from tests.helpers import tiny_config
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp("trained"))
-  cfg = tiny_config("train.steps=400", "train.batch_size=64", "train.learning_rate=0.01",
-                    "data.min_digits=1", "data.max_digits=2", "data.num_eval=128",
-                    "train.log_every=100", "checkpoint.every_steps=0")
-  # One device: the test is of the trained model, not of its layout.
-  assert loop.train(cfg, workdir, devices=jax.devices()[:1]) == exits.OK
-  return workdir
+@pytest.fixture
+def trained(trained_lm):
+  return trained_lm
 
 
 def test_greedy_decoding_reproduces_teacher_forced_argmax(trained):

@@ -1,0 +1,1 @@
+"""Interoperability: runs written as Hugging Face models, and task files for peer harnesses."""
