@@ -1,4 +1,4 @@
-"""The `scaling` command: `scaling train|launch|sample|eval|sweep|plot|reproduce|export|lm-eval-tasks|bench ...`.
+"""The `scaling` command: `scaling train|launch|sample|eval|sweep|plot|reproduce|export|import|lm-eval-tasks|bench ...`.
 
 Config overrides follow the subcommand's flags as `--config.section.key=value`. Errors a
 user can cause are printed as one line `error: ...` with exit code 1.
@@ -247,6 +247,12 @@ def _cmd_export(args, overrides) -> int:
                               all_checkpoints=args.all_checkpoints, suite_names=suite_names,
                               n=args.n):
     print(folder)
+  return 0
+
+
+def _cmd_import(args, overrides) -> int:
+  from scaling.interop import hf_import
+  print(hf_import.import_hf(args.hf, args.workdir, overrides))
   return 0
 
 
@@ -524,6 +530,13 @@ def build_parser() -> argparse.ArgumentParser:
                  help="one folder per kept checkpoint, OUT/step<N> (Pythia's revisions)")
   _task_flags(p, " in OUT/lm_eval_tasks (empty: none)")
   p.set_defaults(func=_cmd_export)
+
+  p = sub.add_parser("import", help="read a Llama-architecture Hugging Face model into a run "
+                     "directory that eval, sample and heads read", parents=[common])
+  p.add_argument("--hf", required=True, help="a Hugging Face model folder (config.json, "
+                 "*.safetensors, a SentencePiece tokenizer.model)")
+  p.add_argument("--workdir", required=True, help="the run directory to write (new, or empty)")
+  p.set_defaults(func=_cmd_import)
 
   p = sub.add_parser("lm-eval-tasks", help="write the text suites as local "
                      "lm-evaluation-harness tasks, to score any Hugging Face model on them",

@@ -129,6 +129,13 @@ def test_lm_eval_on_the_exported_run_scores_as_scaling_eval(trained_lm, tmp_path
   assert 0.05 < exact < 0.95  # right and wrong answers both: agreement has teeth
   assert theirs == pytest.approx(exact, abs=1e-12)
 
+  # The exported folder imported back scores as the harness did on it.
+  imported = tmp_path / "imported"
+  assert cli.main(["import", f"--hf={out}", f"--workdir={imported}"]) == 0
+  assert cli.main(["eval", f"--workdir={imported}", "--suite=arithmetic", "-n=40"]) == 0
+  again = json.loads((imported / "eval.json").read_text())["tasks"]["arithmetic"]
+  assert again["all"]["metrics"]["exact_match"]["mean"] == pytest.approx(theirs, abs=1e-12)
+
   # Item by item, the harness's greedy answer is ours.
   run = runs.load(trained_lm)
   from scaling.evals import scoring
@@ -138,6 +145,37 @@ def test_lm_eval_on_the_exported_run_scores_as_scaling_eval(trained_lm, tmp_path
       batch=64)
   samples = sorted(results["samples"]["scaling_arithmetic"], key=lambda s: s["doc_id"])
   assert [s["filtered_resps"][0].strip() for s in samples] == [a.strip() for a in answers]
+
+
+def test_a_random_llama_imports_and_exports_back_to_the_same_logits(tokenizer, tmp_path,
+                                                                  capsys):
+  from transformers import LlamaConfig, LlamaForCausalLM
+  torch.manual_seed(0)
+  config = LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=96,
+                       num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                       rope_parameters={"rope_type": "default", "rope_theta": 500.0},
+                       bos_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=0)
+  original = LlamaForCausalLM(config).eval()
+  with torch.no_grad():
+    for p in original.parameters():  # norm scales start at one: move them too
+      p.add_(0.1 * torch.randn_like(p))
+  hf = tmp_path / "llama"
+  original.save_pretrained(hf)
+  tokenizer.save(str(hf / "tokenizer.model"))
+
+  run_dir = tmp_path / "run"
+  assert cli.main(["import", f"--hf={hf}", f"--workdir={run_dir}"]) == 0
+  run = runs.load(str(run_dir))
+  assert (run.cfg.model.mlp, run.cfg.model.n_kv_heads, run.cfg.model.rope_base) == (
+      "swiglu", 2, 500.0)
+  tokens = np.random.default_rng(1).integers(0, 512, (2, 20))
+  with torch.no_grad():
+    theirs = original(torch.tensor(tokens)).logits.numpy()
+  np.testing.assert_allclose(np.asarray(run.model(jnp.asarray(tokens))), theirs, atol=1e-4,
+                             rtol=0)
+  assert cli.main(["export", f"--workdir={run_dir}", str(tmp_path / "back"), "--suite="]) == 0
+  _, back = _hf_logits(str(tmp_path / "back"), tokens)
+  np.testing.assert_allclose(back, theirs, atol=1e-4, rtol=0)
 
 
 def test_all_checkpoints_write_one_folder_per_kept_step(trained_lm, tmp_path, capsys):
@@ -158,10 +196,12 @@ def _one_line(capsys, argv):
 
 def test_what_cannot_be_exported_is_one_line_and_writes_nothing(trained_lm, tmp_path, capsys):
   out = tmp_path / "out"
-  dit = tmp_path / "dit"
-  dit.mkdir()
-  config_lib.save(config_lib.load(DIT_CONFIG), str(dit / "config.json"))
-  assert "'dit' run" in _one_line(capsys, ["export", f"--workdir={dit}", str(out)])
+  for kind, path in (("dit", DIT_CONFIG), ("gan", os.path.join(ROOT, "configs", "gan",
+                                                               "digits.py"))):
+    image_run = tmp_path / kind
+    image_run.mkdir()
+    config_lib.save(config_lib.load(path), str(image_run / "config.json"))
+    assert f"'{kind}' run" in _one_line(capsys, ["export", f"--workdir={image_run}", str(out)])
 
   no_checkpoint = tmp_path / "bare"
   no_checkpoint.mkdir()
@@ -187,6 +227,25 @@ def test_what_cannot_be_exported_is_one_line_and_writes_nothing(trained_lm, tmp_
                                                      str(taken)])
   assert os.listdir(taken) == ["keep.txt"]
   assert [p for p in os.listdir(tmp_path) if "partial" in p] == []
+
+
+def test_what_cannot_be_imported_is_one_line_and_writes_nothing(tokenizer, tmp_path, capsys):
+  gpt2 = tmp_path / "gpt2"
+  gpt2.mkdir()
+  (gpt2 / "config.json").write_text(json.dumps({"model_type": "gpt2", "n_embd": 64}))
+  run_dir = tmp_path / "run"
+  assert "a 'gpt2' model" in _one_line(capsys, ["import", f"--hf={gpt2}",
+                                                f"--workdir={run_dir}"])
+  biased = tmp_path / "biased"
+  biased.mkdir()
+  (biased / "config.json").write_text(json.dumps({
+      "model_type": "llama", "hidden_act": "silu", "attention_bias": True}))
+  assert "attention_bias=True" in _one_line(capsys, ["import", f"--hf={biased}",
+                                                     f"--workdir={run_dir}"])
+  assert "not found" in _one_line(capsys, ["import", f"--hf={tmp_path / 'nothing'}",
+                                           f"--workdir={run_dir}"])
+  assert not run_dir.exists()
+  assert sorted(os.listdir(tmp_path)) == ["biased", "gpt2"]
 
 
 def test_tasks_hold_the_suites_items(tmp_path, capsys):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 
+from scaling import config as config_lib
 from scaling import files
 from scaling.errors import UserError
 from scaling.interop import lm_eval_tasks
@@ -81,6 +82,9 @@ def write_folder(run, out: str) -> None:
   GenerationConfig(bos_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID,
                    do_sample=False).save_pretrained(out)
   hf_tokenizer.fast_tokenizer(run.tokenizer).save_pretrained(out)
+  # The SentencePiece model itself and the run's config, for `scaling import`.
+  run.tokenizer.save(os.path.join(out, "tokenizer.model"))
+  config_lib.save(run.cfg, os.path.join(out, "scaling_config.json"))
   files.write_json(os.path.join(out, "scaling_export.json"), {
       "workdir": os.path.abspath(run.workdir), "step": run.step, "name": run.cfg.name,
       "architecture": hf_model.ARCHITECTURES[run.cfg.model.mlp],
