@@ -252,7 +252,17 @@ def _cmd_export(args, overrides) -> int:
 
 def _cmd_import(args, overrides) -> int:
   from scaling.interop import hf_import
-  print(hf_import.import_hf(args.hf, args.workdir, overrides))
+  if (args.workdir is None) == (args.sweep is None):
+    raise UserError("give --workdir=RUN (one model) or --sweep=DIR (a ladder)")
+  if args.workdir is not None:
+    if len(args.hf) > 1:
+      raise UserError("--workdir takes one --hf folder; import a ladder with --sweep=DIR")
+    print(hf_import.import_hf(args.hf[0], args.workdir, overrides))
+    return 0
+  runs_written = hf_import.import_ladder(args.hf, args.sweep, overrides)
+  print("\n".join(runs_written))
+  print(f"next: scaling eval --workdir=RUN for each run above, then `scaling sweep collect "
+        f"{args.sweep}` and `scaling plot {args.sweep}`", file=sys.stderr)
   return 0
 
 
@@ -533,9 +543,12 @@ def build_parser() -> argparse.ArgumentParser:
 
   p = sub.add_parser("import", help="read a Llama-architecture Hugging Face model into a run "
                      "directory that eval, sample and heads read", parents=[common])
-  p.add_argument("--hf", required=True, help="a Hugging Face model folder (config.json, "
-                 "*.safetensors, a SentencePiece tokenizer.model)")
-  p.add_argument("--workdir", required=True, help="the run directory to write (new, or empty)")
+  p.add_argument("--hf", required=True, action="append",
+                 help="a Hugging Face model folder (config.json, *.safetensors, a "
+                 "SentencePiece tokenizer.model); repeat it with --sweep")
+  p.add_argument("--workdir", help="the run directory to write (new, or empty)")
+  p.add_argument("--sweep", help="or: a sweep directory to write (new, or empty), one "
+                 "completed trial per --hf folder, named by the folder")
   p.set_defaults(func=_cmd_import)
 
   p = sub.add_parser("lm-eval-tasks", help="write the text suites as local "

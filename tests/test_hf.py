@@ -147,21 +147,28 @@ def test_lm_eval_on_the_exported_run_scores_as_scaling_eval(trained_lm, tmp_path
   assert [s["filtered_resps"][0].strip() for s in samples] == [a.strip() for a in answers]
 
 
-def test_a_random_llama_imports_and_exports_back_to_the_same_logits(tokenizer, tmp_path,
-                                                                  capsys):
+def _random_llama(folder, tokenizer, width: int = 64):
+  """A LlamaForCausalLM initialised by transformers (norm scales moved off one), saved with
+  the toolkit's SentencePiece model."""
   from transformers import LlamaConfig, LlamaForCausalLM
-  torch.manual_seed(0)
-  config = LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=96,
+  torch.manual_seed(width)
+  config = LlamaConfig(vocab_size=512, hidden_size=width, intermediate_size=96,
                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                        rope_parameters={"rope_type": "default", "rope_theta": 500.0},
                        bos_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=0)
-  original = LlamaForCausalLM(config).eval()
+  model = LlamaForCausalLM(config).eval()
   with torch.no_grad():
-    for p in original.parameters():  # norm scales start at one: move them too
+    for p in model.parameters():
       p.add_(0.1 * torch.randn_like(p))
+  model.save_pretrained(folder)
+  tokenizer.save(str(folder / "tokenizer.model"))
+  return model
+
+
+def test_a_random_llama_imports_and_exports_back_to_the_same_logits(tokenizer, tmp_path,
+                                                                  capsys):
   hf = tmp_path / "llama"
-  original.save_pretrained(hf)
-  tokenizer.save(str(hf / "tokenizer.model"))
+  original = _random_llama(hf, tokenizer)
 
   run_dir = tmp_path / "run"
   assert cli.main(["import", f"--hf={hf}", f"--workdir={run_dir}"]) == 0
@@ -176,6 +183,27 @@ def test_a_random_llama_imports_and_exports_back_to_the_same_logits(tokenizer, t
   assert cli.main(["export", f"--workdir={run_dir}", str(tmp_path / "back"), "--suite="]) == 0
   _, back = _hf_logits(str(tmp_path / "back"), tokens)
   np.testing.assert_allclose(back, theirs, atol=1e-4, rtol=0)
+
+
+def test_an_imported_ladder_is_a_sweep_that_collects_like_a_trained_one(tokenizer, tmp_path,
+                                                                         capsys):
+  from scaling.sweep import results
+  counts = {}
+  for size, width in (("small", 32), ("large", 64)):
+    model = _random_llama(tmp_path / size, tokenizer, width)
+    counts[size] = sum(p.numel() for p in model.parameters())
+  sweep = tmp_path / "sweep"
+  assert cli.main(["import", f"--hf={tmp_path / 'small'}", f"--hf={tmp_path / 'large'}",
+                   f"--sweep={sweep}", "--config.data.reverse_answer=False"]) == 0
+  run_dirs = capsys.readouterr().out.split()
+  assert cli.main(["eval", f"--workdir={run_dirs[0]}", "--suite=arithmetic", "-n=4"]) == 0
+  assert cli.main(["sweep", "collect", str(sweep)]) == 0
+  rows = {r["size"]: r for r in results.read(str(sweep / "results.jsonl"))}
+  assert {size: r["params"] for size, r in rows.items()} == counts  # HF's own count
+  assert {r["status"] for r in rows.values()} == {"completed"}
+  assert "arithmetic/+3d/exact_match" in rows["small"]["metrics"]
+  assert json.loads((sweep / "trials" / f"{os.path.basename(run_dirs[0])}.json")
+                    .read_text())["data"]["reverse_answer"] is False
 
 
 def test_all_checkpoints_write_one_folder_per_kept_step(trained_lm, tmp_path, capsys):

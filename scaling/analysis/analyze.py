@@ -235,6 +235,8 @@ def analyze(directory: str) -> int:
   sized = [r for r in final if not r.get("flop_budget")] or final
   ylabel = kind.loss_label
   for x_key, plot in (("params", plots.loss_vs_params), ("training_flops", plots.loss_vs_flops)):
+    if not any(r.get("final_eval_loss") is not None and r.get(x_key) for r in sized):
+      continue  # no loss to plot against it (an imported ladder has neither loss nor FLOPs)
     fit = loss_fit(sized, x_key)
     if fit is not None:
       analysis["fits"][f"loss_vs_{x_key}"] = fit.to_dict()

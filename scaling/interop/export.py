@@ -73,7 +73,7 @@ def write_folder(run, out: str) -> None:
   from scaling.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
   from scaling.interop import hf_model, hf_tokenizer
   os.makedirs(out, exist_ok=True)
-  hf_model.hf_config(run.cfg, run.family.vocab_size).save_pretrained(out)
+  hf_model.hf_config(run.cfg, run.model.vocab_size).save_pretrained(out)
   weights = os.path.join(out, "model.safetensors")
   save_file(hf_model.hf_tensors(run.model, run.cfg.model), weights, metadata={"format": "pt"})
   umask = os.umask(0)

@@ -190,3 +190,37 @@ def import_hf(path: str, workdir: str, overrides=()) -> str:
     shutil.rmtree(staging, ignore_errors=True)
     raise
   return workdir
+
+
+def import_ladder(paths: list[str], directory: str, overrides=()) -> list[str]:
+  """Imports each folder as a completed trial of a sweep in `directory` (new or empty),
+  named by its folder, so `scaling sweep collect` and `scaling plot` read a published
+  ladder as if it had been trained here; returns the run directories."""
+  from scaling.families import family_for, lm
+  from scaling.rundir import RunDir
+  from scaling.sweep import spec
+  from scaling.sweep import status as status_lib
+  from scaling.sweep.layout import SweepDir
+  if os.path.exists(directory) and (not os.path.isdir(directory) or os.listdir(directory)):
+    raise UserError(f"{directory} exists and is not an empty folder; choose a new one")
+  sizes = [os.path.basename(os.path.normpath(p)) for p in paths]
+  if len(set(sizes)) < len(sizes):
+    raise UserError(f"the folders' names must differ (they name the sizes): {sizes}")
+  configs = [toolkit_config(p, overrides) for p in paths]  # every refusal before writing
+  layout = SweepDir(directory)
+  trials = [spec.Trial(config_lib.run_name(cfg, lm.base_config()), size, 0, cfg)
+            for size, cfg in zip(sizes, configs)]
+  status = status_lib.Status(layout.status)
+  written = []
+  for path, trial in zip(paths, trials):
+    workdir = layout.run(trial.name).path
+    import_hf(path, workdir, overrides)
+    files.write_json(RunDir(workdir).summary, {
+        "step": 0, "params": family_for(trial.cfg).params().as_dict(), "imported": True})
+    status.set(trial.name, "completed")
+    written.append(workdir)
+  sweep = spec.base_sweep()
+  sweep.name = os.path.basename(os.path.normpath(directory))
+  sweep.sizes = tuple(sizes)
+  spec.save(sweep, trials, layout)
+  return written
