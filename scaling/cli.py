@@ -346,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
   common.add_argument("--verbosity", choices=list(log.VERBOSITY), default=argparse.SUPPRESS,
                       help=VERBOSITY_HELP)
   sub = parser.add_subparsers(dest="command", required=True, parser_class=help_text.Parser)
-  models = ("lm", "diffusion", "gan")
+  models = ("lm", "diffusion", "gan", "clip")
 
   p = sub.add_parser("train", help="train (or resume) one model from a config",
                      parents=[common], epilog_fn=lambda: help_text.config_help(

@@ -32,14 +32,13 @@ from scaling.sweep import results
 from scaling.sweep import spec as spec_lib
 from scaling.sweep.layout import SweepDir
 
-CONTINUOUS = tables.CONTINUOUS
 LOSS_AXES = {"params": "parameters", "training_flops": "training compute (FLOPs)"}
 
 
 def _tasks(rows) -> list[tuple[str, str]]:
   """Every (task, subset) with an exact-match score, headline subsets first."""
   names = {tuple(k.split("/")[:2]) for r in rows for k in r["metrics"]
-           if k.endswith("/exact_match")}
+           if k.split("/")[-1] in tables.SMOOTH_VIEW}
   return sorted(names, key=lambda ts: (ts[1] != "all", ts))
 
 
@@ -65,8 +64,10 @@ def emergence_for(rows, task: str, subset: str, fitted: dict | None = None) -> d
   made already to them: subsets that hold the same items (`arithmetic/all` and
   `arithmetic/+3d` when only 3-digit addition is trained) are fitted once."""
   done = [r for r in rows if r["status"] == "completed"]
+  sharp = tables.sharp_metric(done, task, subset)
+  smooth = tables.SMOOTH_VIEW[sharp]
   values, chance = {}, {}
-  for metric in ("exact_match", CONTINUOUS, "predicted_exact_match", "digit_accuracy"):
+  for metric in dict.fromkeys((sharp, smooth, "predicted_exact_match", "digit_accuracy")):
     name = f"{task}/{subset}/{metric}"
     points = [(np.log10(r["params"]), *r["metrics"][name]) for r in done if name in r["metrics"]]
     if points:
@@ -79,8 +80,8 @@ def emergence_for(rows, task: str, subset: str, fitted: dict | None = None) -> d
   key = files.digest(files.jsonable([x, values, chance]), length=32)
   if fitted is not None and key in fitted:
     return {**fitted[key], "task": f"{task} {subset}", "same_as": fitted[key]["task"]}
-  report = emergence.emergence_report(x, values, chance, exact_metric="exact_match",
-                                      continuous_metric=CONTINUOUS, task=f"{task} {subset}",
+  report = emergence.emergence_report(x, values, chance, exact_metric=sharp,
+                                      continuous_metric=smooth, task=f"{task} {subset}",
                                       bootstrap=100)
   if fitted is not None:
     fitted[key] = report

@@ -18,6 +18,7 @@ READINGS = {
     "lm": Reading(images=False, loss_label="held-out loss (nats/token)"),
     "dit": Reading(images=True, loss_label="held-out denoising error (MSE)"),
     "gan": Reading(images=True, loss_label="held-out discriminator loss (nats)"),
+    "clip": Reading(images=False, loss_label="held-out sigmoid loss per pair (nats)"),
 }
 
 

@@ -20,6 +20,11 @@ CAPABILITY_METRICS = (
     ("exact_match", "exact match (greedy)"),
     ("char_accuracy", "per-character accuracy"),
     ("predicted_exact_match", "predicted exact match (product of token probs)"),
+    # Contrastive models: top-1 right, and the probability given to the right candidates.
+    ("accuracy", "top-1 accuracy"),
+    ("recall_at_1", "recall@1"),
+    ("recall_at_5", "recall@5"),
+    ("correct_prob", "probability of the right candidates"),
 )
 DIGIT_METRIC = ("digit_accuracy", "per-digit accuracy")
 

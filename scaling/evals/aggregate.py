@@ -13,7 +13,8 @@ from scaling.numbers import ZERO_WIDTH, fmt, interval, zero_width
 # Shown in the table, in this order; eval.json holds every metric.
 TABLE_METRICS = ("exact_match", "char_accuracy", "answer_logprob", "predicted_exact_match",
                  "ece", "mc_accuracy", "pass_at_1", "pass_at_10", "filtered_pass_at_1",
-                 "class_accuracy", "fd", "kid", "mse")
+                 "class_accuracy", "fd", "kid", "mse", "accuracy", "recall_at_1", "recall_at_5",
+                 "correct_prob")
 
 
 def item_metrics(item, out) -> dict[str, float]:
@@ -105,7 +106,8 @@ def table(result: dict, requested: int | None = None) -> str:
   `-n` asked for), a last column says why a row holds other than that many items."""
   shown = [m for m in TABLE_METRICS
            if any(m in s["metrics"] for t in result.values() for s in t.values())]
-  chance_of = "exact_match" if "exact_match" in shown else "mc_accuracy"
+  chance_of = next((m for m in ("exact_match", "mc_accuracy", "accuracy") if m in shown),
+                   None)
   head = [f"{'task':<22}", f"{'subset':<24}", f"{'n':>5}"]
   for m in shown:
     head.append(f"{m:>23}")

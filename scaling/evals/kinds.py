@@ -13,9 +13,9 @@ from __future__ import annotations
 from types import ModuleType
 
 from scaling.errors import ConfigError
-from scaling.evals import dit, gan, lm
+from scaling.evals import clip, dit, gan, lm
 
-KINDS: dict[str, ModuleType] = {"lm": lm, "dit": dit, "gan": gan}
+KINDS: dict[str, ModuleType] = {"lm": lm, "dit": dit, "gan": gan, "clip": clip}
 
 
 def for_kind(kind: str) -> ModuleType:

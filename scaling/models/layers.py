@@ -153,16 +153,17 @@ class Mlp(nnx.Module):
 
 class Block(nnx.Module):
   """Pre-norm transformer block: x + attn(norm(x)), then x + mlp(norm(x)); with
-  `mlp="none"`, attention only (Elhage et al. 2021's models for reading circuits)."""
+  `mlp="none"`, attention only (Elhage et al. 2021's models for reading circuits).
+  `causal=False` lets every position see every other (an image tower's patches)."""
 
-  def __init__(self, cfg, *, rngs: nnx.Rngs):
+  def __init__(self, cfg, *, rngs: nnx.Rngs, causal: bool = True):
     dtype = jnp.dtype(cfg.dtype)
     # Residual branches start small so a deep stack begins close to the identity.
     out_scale = (2 * cfg.n_layers) ** -0.5
     self.attn_norm = RMSNorm(cfg.d_model, cfg.norm_eps, rngs=rngs)
     self.attn = Attention(cfg.d_model, cfg.n_heads, cfg.n_kv_heads, rope_base=cfg.rope_base,
                           dtype=dtype, implementation=cfg.attention, out_scale=out_scale,
-                          rngs=rngs, score_scale=score_scale(cfg))
+                          rngs=rngs, score_scale=score_scale(cfg), causal=causal)
     self.has_mlp = cfg.mlp != "none"
     if self.has_mlp:
       self.mlp_norm = RMSNorm(cfg.d_model, cfg.norm_eps, rngs=rngs)
