@@ -36,12 +36,16 @@ def _rows():
 
 
 def test_capability_plot_contents():
-  fig = plots.capability_vs_params(_rows(), "arithmetic", "+3d")
+  rows = _rows()
+  fig = plots.capability_vs_params(rows, "arithmetic", "+3d")
   ax = fig.axes[0]
   assert ax.get_xscale() == "log"
   assert ax.get_ylim()[0] < 0 < 1 < ax.get_ylim()[1]
   labels = [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
-  assert labels == [label for _, label in plots.CAPABILITY_METRICS]
+  # The metrics the rows have, in the figure's order (a contrastive model's are absent).
+  assert labels == [label for name, label in plots.CAPABILITY_METRICS
+                    if f"arithmetic/+3d/{name}" in rows[0]["metrics"]]
+  assert len(labels) == 3
   for line in ax.get_lines():
     if not line.get_label().startswith("_"):
       np.testing.assert_array_equal(line.get_xdata(), SIZES)  # one point per size, seeds averaged
