@@ -399,8 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
                      parents=[common])
   p.add_argument("--workdir", required=True, help="run directory to evaluate")
   p.add_argument("--suite",
-                 help="comma-separated: arithmetic, analogy, webb, code (LMs, default: "
-                      "arithmetic); images (image models, the default for them)")
+                 help="comma-separated: arithmetic, analogy, webb, commitment, code (LMs, "
+                      "default: arithmetic); images (image models, the default for them); "
+                      "zero_shot (contrastive models)")
   p.add_argument("--task", action="append", help="BIG-bench task.json or folder (repeatable)")
   p.add_argument("-n", type=int, help="items per subset of generated suites (default 500), or "
                  "generated images per class (default 100)")

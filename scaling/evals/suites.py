@@ -19,7 +19,9 @@ from scaling.data import builders
 from scaling.data.tasks import analogy, arithmetic, mixture, splits
 from scaling.evals import external
 
-TEXT_SUITES = ("arithmetic", "analogy", "webb")  # scored by comparing text with the answer
+# Scored by comparing text with the answer. `commitment`: additions whose first answer
+# digit is forced wrong (scaling.evals.commitment).
+TEXT_SUITES = ("arithmetic", "analogy", "webb", "commitment")
 # `code` is scored by running the model's programs: see scaling.evals.code.
 SUITES = (*TEXT_SUITES, "code")
 
@@ -119,7 +121,13 @@ def bigbench_items(path: str) -> list[EvalItem]:
   return items
 
 
-GENERATED = {"arithmetic": arithmetic_items, "analogy": analogy_items}
+def commitment_items(data_cfg, n_per_subset: int) -> list[EvalItem]:
+  from scaling.evals import commitment  # it builds on this module's items
+  return commitment.items(data_cfg, n_per_subset)
+
+
+GENERATED = {"arithmetic": arithmetic_items, "analogy": analogy_items,
+             "commitment": commitment_items}
 # The `data` fields the generated suites read.
 _SUITE_FIELDS = ("ops", "min_digits", "max_digits", "reverse_answer", "eval_fraction",
                  "letter_levels", "word_levels")
@@ -129,8 +137,9 @@ _SUITE_FIELDS = ("ops", "min_digits", "max_digits", "reverse_answer", "eval_frac
 def _generators_digest() -> str:
   """A hash of the code that draws the generated suites: a changed generator never reads
   items cached by an older one."""
+  from scaling.evals import commitment
   h = hashlib.sha256()
-  for module in (analogy, arithmetic, mixture, splits, sys.modules[__name__]):
+  for module in (analogy, arithmetic, mixture, splits, commitment, sys.modules[__name__]):
     with open(module.__file__, "rb") as f:
       h.update(f.read())
   return h.hexdigest()[:12]
