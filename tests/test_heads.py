@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from scaling.analysis import heads
+from scaling.analysis import head_report, heads
 from scaling.families import family_for
 from tests.helpers import tiny_config
 
@@ -66,3 +66,11 @@ def test_repeat_and_in_context_measures():
   assert (out["early_position"], out["late_position"]) == (50, 500)
   assert out["improvement"] == pytest.approx(loss[50] - loss[500])
   assert heads.in_context_improvement(loss, np.full(512, 3))["improvement"] is None
+
+
+def test_positions_are_compared_within_rows_one_piece_of_text_fills():
+  positions = np.array([[0, 1, 2, 3],     # one piece fills the row: kept
+                        [0, 1, 0, 1],     # two pieces: their late positions are missing
+                        [2, 3, 0, 1],     # a continuation, then a new piece
+                        [0, 1, 2, 3]])
+  np.testing.assert_array_equal(head_report.whole_rows(positions), [True, False, False, True])

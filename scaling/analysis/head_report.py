@@ -51,9 +51,17 @@ def frequent_tokens(run, data: dict, k: int = FREQUENT, max_batches: int = 8) ->
   return np.argsort(-counts, kind="stable")[:min(k, int((counts > 0).sum()))]
 
 
+def whole_rows(positions_BL: np.ndarray) -> np.ndarray:
+  """Rows that hold one piece of text from its position 0 to the row's end. Only these
+  are compared across positions: in packed rows the late positions exist only in pieces
+  that fill a row, so averaging every row would set early tokens of all pieces (short
+  documents, other languages) against late tokens of long ones."""
+  return (np.asarray(positions_BL) == np.arange(positions_BL.shape[1])).all(axis=1)
+
+
 def loss_by_position(run, data: dict, max_batches: int = 8) -> tuple[np.ndarray, np.ndarray]:
-  """Mean held-out loss at each position of the document (packed rows carry positions),
-  and the tokens it averages."""
+  """Mean held-out loss at each position, over the rows that one piece of text fills
+  (`whole_rows`), and the tokens it averages."""
   L = run.cfg.data.seq_len
   total, count = np.zeros(L), np.zeros(L)
   for i, batch in enumerate(run.family.eval_batches(data, 0, 1)):
@@ -65,7 +73,7 @@ def loss_by_position(run, data: dict, max_batches: int = 8) -> tuple[np.ndarray,
     nll = -np.asarray(jnp.take_along_axis(logp, jnp.asarray(batch["targets"])[..., None],
                                           -1))[..., 0]
     positions = batch.get("positions", np.broadcast_to(np.arange(L), nll.shape))
-    mask = np.asarray(batch["loss_mask"]) > 0
+    mask = (np.asarray(batch["loss_mask"]) > 0) & whole_rows(positions)[:, None]
     np.add.at(total, positions[mask], nll[mask])
     np.add.at(count, positions[mask], 1)
   with np.errstate(invalid="ignore"):
