@@ -118,6 +118,23 @@ def records(workdir: str) -> tuple[list[dict], dict]:
   return metrics, record
 
 
+def checkpoint_state(workdir: str) -> dict:
+  """The whole train state of a run's latest checkpoint, as saved."""
+  import orbax.checkpoint as ocp
+  with ocp.CheckpointManager(os.path.join(workdir, "checkpoints"),
+                             item_names=("state",)) as manager:
+    restored = manager.restore(manager.latest_step(),
+                               args=ocp.args.Composite(state=ocp.args.PyTreeRestore()))
+  return restored["state"]
+
+
+def flat_arrays(tree) -> dict[str, np.ndarray]:
+  """A pytree's leaves as arrays, keyed by their path."""
+  import jax
+  return {jax.tree_util.keystr(p): np.asarray(v)
+          for p, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
 def final_params(workdir: str, field: str = "params") -> dict[str, np.ndarray]:
   """The parameters (or `field`, e.g. "ema") of a run's latest checkpoint, flat by path."""
   import orbax.checkpoint as ocp

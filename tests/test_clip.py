@@ -9,7 +9,6 @@ from math import comb
 import jax
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
 from scaling import cli, config as config_lib
@@ -17,7 +16,7 @@ from scaling.data import captions
 from scaling.evals import clip as clip_eval
 from scaling.families import family_for
 from scaling.train import loop
-from tests.helpers import ROOT, losses
+from tests.helpers import ROOT, checkpoint_state, flat_arrays, losses
 
 CLIP_CONFIG = os.path.join(ROOT, "configs", "clip", "digits.py")
 TINY_CLIP = ("model.d_model=16", "model.n_layers=1", "model.n_heads=2", "model.n_kv_heads=2",
@@ -71,14 +70,6 @@ def test_captions_name_their_digit_and_hold_out_arithmetic():
   assert list(tokens[:3]) == [1, ord("7") + 4, 2] and not tokens[3:].any()
 
 
-def _state(workdir):
-  with ocp.CheckpointManager(os.path.join(workdir, "checkpoints"),
-                             item_names=("state",)) as manager:
-    restored = manager.restore(manager.latest_step(),
-                               args=ocp.args.Composite(state=ocp.args.PyTreeRestore()))
-  return jax.tree_util.tree_flatten_with_path(restored["state"])[0]
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
   """Four steps on one device, checkpointed at 2 and 4."""
@@ -99,9 +90,10 @@ def test_sharded_training_equals_one_device(reference, tmp_path):
   assert sorted(expected) == [1, 2, 3, 4] and len(set(expected.values())) == 4
   np.testing.assert_allclose([losses(sharded)[s] for s in range(1, 5)],
                              [expected[s] for s in range(1, 5)], rtol=1e-5, atol=0)
-  for (path, a), (_, b) in zip(_state(one), _state(sharded)):
-    np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=0, atol=1e-5,
-                               err_msg=jax.tree_util.keystr(path))
+  a, b = flat_arrays(checkpoint_state(one)), flat_arrays(checkpoint_state(sharded))
+  assert a.keys() == b.keys()
+  for path in a:
+    np.testing.assert_allclose(b[path], a[path], rtol=0, atol=1e-5, err_msg=path)
 
 
 def test_resume_is_exact(reference, tmp_path):
@@ -112,11 +104,10 @@ def test_resume_is_exact(reference, tmp_path):
   os.remove(os.path.join(resumed, "summary.json"))
   assert loop.train(cfg, resumed, devices=jax.devices()[:1]) == 0
   assert losses(resumed) == losses(full)
-  a, b = _state(full), _state(resumed)
-  assert len(a) == len(b) > 20
-  for (path, x), (_, y) in zip(a, b):
-    np.testing.assert_array_equal(np.asarray(x), np.asarray(y),
-                                  err_msg=jax.tree_util.keystr(path))
+  a, b = flat_arrays(checkpoint_state(full)), flat_arrays(checkpoint_state(resumed))
+  assert a.keys() == b.keys() and len(a) > 20
+  for path in a:
+    np.testing.assert_array_equal(b[path], a[path], err_msg=path)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 from flax import nnx
 
@@ -20,7 +19,7 @@ from scaling.families import family_for
 from scaling.generate import gan as gan_sampling
 from scaling.models import counting
 from scaling.train import loop
-from tests.helpers import ROOT, dot_flops, losses
+from tests.helpers import ROOT, checkpoint_state, dot_flops, flat_arrays, losses
 
 GAN_CONFIG = os.path.join(ROOT, "configs", "gan", "digits.py")
 # One block per network: the (2, 2, 2) step with R1's double backward compiles in half the
@@ -103,19 +102,6 @@ def test_flops_count_the_forward_passes_of_both_steps(r1):
   assert abs(actual / expected - 1) < 0.03, (actual, expected)
 
 
-def _flat(tree) -> dict:
-  return {jax.tree_util.keystr(p): np.asarray(v)
-          for p, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
-
-
-def _state(workdir: str) -> dict:
-  with ocp.CheckpointManager(os.path.join(workdir, "checkpoints"),
-                             item_names=("state",)) as manager:
-    restored = manager.restore(manager.latest_step(),
-                               args=ocp.args.Composite(state=ocp.args.PyTreeRestore()))
-  return restored["state"]
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
   """Four steps on one device, checkpointed at 2 and 4."""
@@ -134,16 +120,16 @@ def test_resume_is_exact_for_both_networks_and_optimizers(reference, tmp_path):
   os.remove(os.path.join(resumed, "summary.json"))
   assert loop.train(cfg, resumed, devices=jax.devices()[:1]) == 0
   assert losses(resumed) == losses(full)
-  a, b = _state(full), _state(resumed)
+  a, b = checkpoint_state(full), checkpoint_state(resumed)
   assert set(a["opt_state"]) == {"generator", "discriminator"}
   for field in ("params", "ema", "opt_state"):
-    flat_a, flat_b = _flat(a[field]), _flat(b[field])
+    flat_a, flat_b = flat_arrays(a[field]), flat_arrays(b[field])
     assert flat_a.keys() == flat_b.keys() and len(flat_a) > 20
     for path in flat_a:
       np.testing.assert_array_equal(flat_a[path], flat_b[path], err_msg=f"{field}{path}")
   # Each optimizer moved its own network: Adam's second moments are non-zero in both.
   for player in ("generator", "discriminator"):
-    assert any(np.abs(v).max() > 0 for k, v in _flat(a["opt_state"][player]).items()
+    assert any(np.abs(v).max() > 0 for k, v in flat_arrays(a["opt_state"][player]).items()
                if "nu" in k)
 
 
@@ -160,9 +146,9 @@ def test_sharded_training_equals_one_device(reference, tmp_path):
   with open(os.path.join(one, "metrics.jsonl")) as f:
     g_losses = [r["g_loss"] for r in map(json.loads, f)]
   assert len(set(np.round(g_losses, 4))) > 1  # the generator trained too
-  a, b = _state(one), _state(sharded)
+  a, b = checkpoint_state(one), checkpoint_state(sharded)
   for field in ("params", "ema"):
-    flat_a, flat_b = _flat(a[field]), _flat(b[field])
+    flat_a, flat_b = flat_arrays(a[field]), flat_arrays(b[field])
     for path in flat_a:
       np.testing.assert_allclose(flat_b[path], flat_a[path], rtol=0, atol=1e-5,
                                  err_msg=f"{field}{path}")

@@ -267,13 +267,20 @@ def test_what_cannot_be_imported_is_one_line_and_writes_nothing(tokenizer, tmp_p
   biased = tmp_path / "biased"
   biased.mkdir()
   (biased / "config.json").write_text(json.dumps({
-      "model_type": "llama", "hidden_act": "silu", "attention_bias": True}))
+      "model_type": "llama", "hidden_act": "silu", "attention_bias": True, "vocab_size": 8,
+      "hidden_size": 8, "intermediate_size": 8, "num_hidden_layers": 1,
+      "num_attention_heads": 2}))
   assert "attention_bias=True" in _one_line(capsys, ["import", f"--hf={biased}",
                                                      f"--workdir={run_dir}"])
   assert "not found" in _one_line(capsys, ["import", f"--hf={tmp_path / 'nothing'}",
                                            f"--workdir={run_dir}"])
+  partial = tmp_path / "partial"
+  partial.mkdir()
+  (partial / "config.json").write_text(json.dumps({"model_type": "llama", "vocab_size": 8}))
+  assert "has no hidden_size" in _one_line(capsys, ["import", f"--hf={partial}",
+                                                    f"--workdir={run_dir}"])
   assert not run_dir.exists()
-  assert sorted(os.listdir(tmp_path)) == ["biased", "gpt2"]
+  assert sorted(os.listdir(tmp_path)) == ["biased", "gpt2", "partial"]
 
 
 def test_tasks_hold_the_suites_items(tmp_path, capsys):

@@ -20,7 +20,6 @@ from scaling import config as config_lib
 from scaling import files
 from scaling.data.tokenizer import BOS_ID, EOS_ID, Tokenizer
 from scaling.errors import UserError
-from scaling.interop import hf_model
 
 MODEL_TYPES = {"llama": "swiglu", "arcee": "gelu"}
 ACTIVATIONS = {"llama": ("silu",), "arcee": ("gelu_pytorch_tanh",)}
@@ -46,6 +45,10 @@ def toolkit_config(path: str, overrides=()):
   if model_type not in MODEL_TYPES:
     raise UserError(f"cannot import {path}: a {model_type!r} model; scaling import reads "
                     f"Llama-architecture models ({', '.join(MODEL_TYPES)})")
+  for key in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+              "num_attention_heads"):
+    if not isinstance(hf.get(key), int):
+      raise UserError(f"cannot import {path}: its config.json has no {key}")
   if hf.get("hidden_act") not in ACTIVATIONS[model_type]:
     _refuse("hidden_act", hf.get("hidden_act"), f"is not {ACTIVATIONS[model_type][0]}")
   for field in ("attention_bias", "mlp_bias"):
@@ -59,7 +62,7 @@ def toolkit_config(path: str, overrides=()):
     _refuse("rope_parameters", rope, "(the toolkit has plain rotary embeddings)")
   D, H = hf["hidden_size"], hf["num_attention_heads"]
   if hf.get("head_dim") not in (None, D // H) or D % H:
-    _refuse("head_dim", hf.get("head_dim"), f"is not hidden_size / num_attention_heads")
+    _refuse("head_dim", hf.get("head_dim"), "is not hidden_size / num_attention_heads")
   if (hf.get("bos_token_id"), hf.get("eos_token_id")) != (BOS_ID, EOS_ID):
     _refuse("bos_token_id, eos_token_id", (hf.get("bos_token_id"), hf.get("eos_token_id")),
             f"differ from the toolkit's reserved ids ({BOS_ID}, {EOS_ID})")
