@@ -24,8 +24,11 @@ def capability_table(rows, task: str, subset: str) -> str:
   sharp = sharp_metric(rows, task, subset)
   smooth = SMOOTH_VIEW[sharp]
   sharp_label, smooth_label = HEADINGS[sharp]
+  # Predicted exact match is a language model's (the product of its answer's token probs).
+  predicted = any(f"{task}/{subset}/predicted_exact_match" in r["metrics"] for r in rows)
   lines = [f"{'size':<6} {'seed':>4} {'params':>9} {'status':<10} {'eval loss':>9} "
-           f"{sharp_label + ' (95% CI)':>24} {smooth_label:>9} {'pred. EM':>9}"]
+           f"{sharp_label + ' (95% CI)':>24} {smooth_label:>9}"
+           + (f" {'pred. EM':>9}" if predicted else "")]
   for r in sorted(rows, key=lambda r: (r["params"], r["seed"])):
     m = r["metrics"]
     em = m.get(f"{task}/{subset}/{sharp}")
@@ -35,7 +38,8 @@ def capability_table(rows, task: str, subset: str) -> str:
     lines.append(
         f"{r['size']:<6} {r['seed']:>4} {r['params']:>9,} {r['status']:<10} "
         f"{fmt(loss):>9} {interval(*em[:3]) if em else '-':>24} "
-        f"{fmt(ca[0], 3) if ca else '-':>9} {fmt(pe[0], 3) if pe else '-':>9}")
+        f"{fmt(ca[0], 3) if ca else '-':>9}"
+        + (f" {fmt(pe[0], 3) if pe else '-':>9}" if predicted else ""))
   if any(zero_width(*r["metrics"].get(f"{task}/{subset}/{sharp}", (0, None, None))[1:3])
          for r in rows):
     lines.append(ZERO_WIDTH)
