@@ -145,6 +145,12 @@ class DiT(nnx.Module):
     self.eps = cfg.norm_eps
     self.patch_PD = param(rngs, fan_in_init(P), (P, D), ("patch", "embed"))
     self.patch_b_D = param(rngs, nnx.initializers.zeros, (D,), ("embed",))
+    self._init_conditioning(D, num_classes, rngs)
+    self.blocks = stacked(lambda r: DiTBlock(cfg, rngs=r), cfg.n_layers, rngs)
+    self._init_output(cfg, P, rngs)
+
+  def _init_conditioning(self, D: int, num_classes: int, rngs: nnx.Rngs) -> None:
+    """The timestep MLP and the class table (`condition`)."""
     self.time_in_TD = param(rngs, fan_in_init(TIME_FREQUENCIES),
                             (TIME_FREQUENCIES, D), ("cond", "embed"))
     self.time_in_b_D = param(rngs, nnx.initializers.zeros, (D,), ("embed",))
@@ -153,7 +159,10 @@ class DiT(nnx.Module):
     # One row per class plus the null class (row `num_classes`) for guidance.
     self.class_ND = param(rngs, nnx.initializers.normal(CLASS_INIT_STD),
                           (num_classes + 1, D), ("cond", "embed"))
-    self.blocks = stacked(lambda r: DiTBlock(cfg, rngs=r), cfg.n_layers, rngs)
+
+  def _init_output(self, cfg, P: int, rngs: nnx.Rngs) -> None:
+    """The final adaLN and the zero-initialised projection back to patches."""
+    D = cfg.d_model
     self.final_ada = AdaLN(D, 2, dtype=self.dtype, rngs=rngs)
     self.out_DP = param(rngs, nnx.initializers.zeros, (D, P), ("embed", "patch"))
     self.out_b_P = param(rngs, nnx.initializers.zeros, (P,), ("patch",))
@@ -197,8 +206,12 @@ class DiT(nnx.Module):
     if collect:
       layers = {"embedding": jnp.abs(embedded_BLD).mean(),
                 "blocks": jnp.abs(outputs[0]).mean(axis=tuple(range(1, x_BLD.ndim + 1)))}
+    out = unpatchify(self._output(x_BLD, c_BD), p, self.image_size, self.channels)
+    return out.astype(jnp.float32), layers
+
+  def _output(self, x_BLD: jax.Array, c_BD: jax.Array) -> jax.Array:
+    """Each token's patch [B, L, P]: final adaLN, then the output projection."""
+    w = lambda v: v[...].astype(self.dtype)
     shift_BD, scale_BD = self.final_ada(c_BD)
     x_BLD = modulate(layer_norm(x_BLD, self.eps), shift_BD, scale_BD)
-    out_BLP = dense(x_BLD, w(self.out_DP)) * self.readout + w(self.out_b_P)
-    out = unpatchify(out_BLP, p, self.image_size, self.channels).astype(jnp.float32)
-    return out, layers
+    return dense(x_BLD, w(self.out_DP)) * self.readout + w(self.out_b_P)
