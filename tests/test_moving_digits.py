@@ -90,3 +90,24 @@ def test_written_clips_hold_out_the_test_digits_and_read_back(tmp_path, digits):
                                image_sets.to_unit_range(clip.video_FSS))
   assert md.load("train", config, data_dir=str(tmp_path)).videos_NFHWC.tobytes() == \
       train.videos_NFHWC.tobytes()
+
+
+def test_motion_residual_is_zero_on_the_law_of_motion_and_large_when_frames_shuffle(digits):
+  images, labels = digits
+  clips = md.clips(images, labels, 20, seed=7, frames=12, canvas=32, digit_size=16,
+                   n_digits=1)
+  rng = np.random.default_rng(0)
+  real = [md.motion_residual(c.video_FSS, 16) for c in clips]
+  static = md.motion_residual(np.repeat(clips[0].video_FSS[:1], 12, axis=0), 16)
+  shuffled = [md.motion_residual(c.video_FSS[rng.permutation(12)], 16) for c in clips]
+  assert max(real) < 1e-9 and static < 1e-9
+  moving = [s for s, c in zip(shuffled, clips) if np.ptp(md.path(c.motions[0], 12, 16)) > 4]
+  assert min(moving) > 1.0, moving  # pixels
+  # The fit recovers each clip's recorded speed (the start is known only up to the digit's
+  # own centre unless the path meets a wall; a path that starts at a wall reads the same
+  # with either sign of velocity).
+  for c in clips:
+    centres = np.stack([md.centre_of_mass(f) for f in c.video_FSS])
+    for axis in range(2):
+      rms, _, velocity = md.fit_path(centres[:, axis], 16)
+      assert rms < 1e-9 and abs(velocity) == abs(c.motions[0].velocity[axis])

@@ -11,9 +11,12 @@ PYTHON=${PYTHON:-python}
 export HF_DATASETS_OFFLINE=1
 for run in "$sweep"/runs/*/; do
   name=$(basename "$run")
-  n=$("$PYTHON" -c "import json,sys; print(json.load(open(sys.argv[1]))['n_per_subset'])" \
+  # The items `scaling eval` scored: its -n and the suites lm-eval-tasks can write.
+  read -r n suites < <("$PYTHON" -c "import json,sys; e = json.load(open(sys.argv[1])); \
+print(e['n_per_subset'], ','.join(s for s in e['suites'] if s in ('arithmetic', 'analogy')))" \
       "$run/eval.json")
-  [ -d "$out/$name" ] || scaling export --workdir="$run" "$out/$name" -n "$n" > /dev/null
+  [ -d "$out/$name" ] || scaling export --workdir="$run" "$out/$name" -n "$n" \
+      --suite="$suites" > /dev/null
   tasks=$(cd "$out/$name/lm_eval_tasks" && ls *.yaml | sed 's/\.yaml$//' | paste -sd, -)
   lm_eval --model hf --model_args "pretrained=$out/$name,add_bos_token=True,dtype=float32" \
       --include_path "$out/$name/lm_eval_tasks" --tasks "$tasks" --batch_size 1 \

@@ -199,3 +199,34 @@ def config_for(*, canvas: int, frames: int, digit_size: int, n_digits: int, num_
                 num_train=num_train, num_test=num_test, seed=seed)
   name = "-".join(f"{k}{v}" for k, v in fields.items()).replace("_", "")
   return MovingDigitsConfig(name=name, **fields)
+
+
+# --- reading motion back from frames -------------------------------------------------------
+
+def fit_path(centres_F: np.ndarray, limit: int) -> tuple[float, int, int]:
+  """The bouncing path (integer start in [0, limit], velocity in [-MAX_SPEED, MAX_SPEED])
+  plus a constant offset that best fits one axis of a centre-of-mass series, by exhaustive
+  search: (RMS residual in pixels, start, velocity). Velocity 0 is a static digit. The
+  offset (the digit's own centre in its box) absorbs the start unless the path meets a
+  wall: the first best start is returned."""
+  frames = len(centres_F)
+  best = (np.inf, 0, 0)
+  for velocity in range(-MAX_SPEED, MAX_SPEED + 1):
+    for start in range(limit + 1):
+      corners = bounce(start, velocity, frames, limit)
+      residual_F = centres_F - corners
+      rms = float(np.sqrt(np.mean((residual_F - residual_F.mean()) ** 2)))
+      if rms < best[0] - 1e-12:
+        best = (rms, start, velocity)
+  return best
+
+
+def motion_residual(video_FSS: np.ndarray, digit_size: int) -> float:
+  """How far a one-digit clip's centre of mass strays from the best constant-velocity path
+  with bounces (RMS over frames and both axes, pixels): 0 for a clip that follows the law
+  of motion, a static one included."""
+  video = np.clip(np.asarray(video_FSS, np.float64), 0, None)
+  centres_F2 = np.stack([centre_of_mass(frame) for frame in video])
+  limit = video.shape[1] - digit_size
+  residuals = [fit_path(centres_F2[:, axis], limit)[0] for axis in range(2)]
+  return float(np.sqrt(np.mean(np.square(residuals))))
