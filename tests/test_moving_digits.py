@@ -111,3 +111,16 @@ def test_motion_residual_is_zero_on_the_law_of_motion_and_large_when_frames_shuf
     for axis in range(2):
       rms, _, velocity = md.fit_path(centres[:, axis], 16)
       assert rms < 1e-9 and abs(velocity) == abs(c.motions[0].velocity[axis])
+
+
+def test_concentration_tells_a_digit_from_noise(digits):
+  images, labels = digits
+  clips = md.clips(images, labels, 20, seed=9, frames=8, canvas=32, digit_size=16,
+                   n_digits=1)
+  real = [md.concentration(c.video_FSS, 16) for c in clips]
+  noise = np.random.default_rng(0).uniform(0, 255, (20, 8, 32, 32))
+  noisy = [md.concentration(v, 16) for v in noise]
+  assert min(real) > 0.85
+  assert max(noisy) < 0.3 and abs(np.mean(noisy) - 16 * 16 / 32 ** 2) < 0.03
+  # Noise's centre barely moves: the path alone would read it as a static digit.
+  assert np.mean([md.motion_residual(v, 16) for v in noise]) < 1.0

@@ -19,6 +19,7 @@ READINGS = {
     "dit": Reading(images=True, loss_label="held-out denoising error (MSE)"),
     "gan": Reading(images=True, loss_label="held-out discriminator loss (nats)"),
     "clip": Reading(images=False, loss_label="held-out sigmoid loss per pair (nats)"),
+    "video": Reading(images=False, loss_label="held-out denoising error (MSE)"),
 }
 
 

@@ -230,3 +230,18 @@ def motion_residual(video_FSS: np.ndarray, digit_size: int) -> float:
   limit = video.shape[1] - digit_size
   residuals = [fit_path(centres_F2[:, axis], limit)[0] for axis in range(2)]
   return float(np.sqrt(np.mean(np.square(residuals))))
+
+
+def concentration(video_FSS: np.ndarray, digit_size: int) -> float:
+  """The share of each frame's brightness inside a digit-sized window centred on its
+  centre of mass, averaged over frames: near 1 for one digit, the window's share of the
+  canvas for noise. A path read from noise (whose centre barely moves) is not motion."""
+  video = np.clip(np.asarray(video_FSS, np.float64), 0, None)
+  canvas, half = video.shape[1], digit_size / 2
+  shares = []
+  for frame in video:
+    r, c = centre_of_mass(frame)
+    r0 = int(round(min(max(r - half, 0), canvas - digit_size)))
+    c0 = int(round(min(max(c - half, 0), canvas - digit_size)))
+    shares.append(frame[r0:r0 + digit_size, c0:c0 + digit_size].sum() / frame.sum())
+  return float(np.mean(shares))

@@ -14,7 +14,7 @@ from scaling.numbers import ZERO_WIDTH, fmt, interval, zero_width
 TABLE_METRICS = ("exact_match", "char_accuracy", "answer_logprob", "predicted_exact_match",
                  "ece", "mc_accuracy", "pass_at_1", "pass_at_10", "filtered_pass_at_1",
                  "class_accuracy", "fd", "kid", "mse", "accuracy", "recall_at_1", "recall_at_5",
-                 "correct_prob")
+                 "correct_prob", "motion_residual", "concentration")
 
 
 def item_metrics(item, out) -> dict[str, float]:

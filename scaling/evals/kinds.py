@@ -13,9 +13,10 @@ from __future__ import annotations
 from types import ModuleType
 
 from scaling.errors import ConfigError
-from scaling.evals import clip, dit, gan, lm
+from scaling.evals import clip, dit, gan, lm, video
 
-KINDS: dict[str, ModuleType] = {"lm": lm, "dit": dit, "gan": gan, "clip": clip}
+KINDS: dict[str, ModuleType] = {"lm": lm, "dit": dit, "gan": gan, "clip": clip,
+                                 "video": video}
 
 
 def for_kind(kind: str) -> ModuleType:

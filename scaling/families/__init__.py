@@ -26,8 +26,9 @@ one family module here, its model in `scaling.models`, and one module in each of
 `family_for(cfg)` picks the family `cfg.model.kind` names: `lm` (a decoder-only language
 model on tokens, `scaling.families.lm`), `dit` (a diffusion transformer on images,
 `scaling.families.diffusion`), `gan` (a generator and a discriminator on images, with
-two optimizers and its own update, `scaling.families.gan`) or `clip` (an image tower and a
-text tower in one embedding space, `scaling.families.clip`). `validate(cfg, devices)` is
+two optimizers and its own update, `scaling.families.gan`), `clip` (an image tower and a
+text tower in one embedding space, `scaling.families.clip`) or `video` (a diffusion
+transformer over clips, `scaling.families.video`). `validate(cfg, devices)` is
 the single entry for checking a config against the devices it will run on; every failure
 is a `ConfigError` naming the field, so callers report it as one line.
 """
@@ -46,11 +47,12 @@ from scaling.families.clip import CLIPFamily
 from scaling.families.diffusion import DiffusionFamily
 from scaling.families.gan import GANFamily
 from scaling.families.lm import LMFamily
+from scaling.families.video import VideoFamily
 
 __all__ = ["Family", "FAMILIES", "config_hash", "family_for", "run_name", "validate"]
 
 FAMILIES: dict[str, type] = {f.kind: f for f in (LMFamily, DiffusionFamily, GANFamily,
-                                                  CLIPFamily)}
+                                                  CLIPFamily, VideoFamily)}
 
 
 def family_for(cfg: ml_collections.ConfigDict) -> Family:

@@ -66,7 +66,7 @@ def base_config() -> ml_collections.ConfigDict:
   ))
 
 
-def _check_diffusion(f) -> None:
+def check_diffusion(f) -> None:
   require(f.timesteps >= 2, "diffusion.timesteps", f"must be at least 2, got {f.timesteps}")
   require(0 <= f.label_dropout < 1, "diffusion.label_dropout",
           f"must be in [0, 1), got {f.label_dropout}")
@@ -103,7 +103,7 @@ class DiffusionFamily(base.OneObjective, image_data.ImageData):
     base.check_transformer(self.cfg.model)
     image_sets.check(self.cfg.data)
     check_shapes(self.cfg.model, self.cfg.data.image_size)
-    _check_diffusion(self.cfg.diffusion)
+    check_diffusion(self.cfg.diffusion)
 
   def make_model(self, rngs: nnx.Rngs | None = None) -> nnx.Module:
     d = self.cfg.data

@@ -70,30 +70,32 @@ def check_settings(run, settings: SamplerSettings) -> None:
     raise RequestError(field, f"{{field}}: {e}") from None
 
 
-def generate(run, labels, settings: SamplerSettings, *, seed: int = 0,
-             batch: int = 256) -> np.ndarray:
-  """One image per label, float32 in [-1, 1], [N, H, W, C] on the host."""
+def generate(run, labels, settings: SamplerSettings, *, seed: int = 0, batch: int = 256,
+             shape: tuple[int, ...] | None = None) -> np.ndarray:
+  """One image per label, float32 in [-1, 1], [N, H, W, C] on the host (or of each
+  example's `shape`: a clip's [F, H, W, C])."""
   check_settings(run, settings)
   schedule = schedule_of(run.cfg)
+  d = run.cfg.data
+  shape = shape or (d.image_size, d.image_size, d.channels)
+  if len(np.asarray(labels).reshape(-1)) == 0:
+    return np.zeros((0, *shape), np.float32)
 
   def draw(model, key, labels_B):
-    d = run.cfg.data
-    return diffusion.sample(model, schedule, key,
-                            (labels_B.shape[0], d.image_size, d.image_size, d.channels),
-                            labels_B, steps=settings.steps, method=settings.method,
+    return diffusion.sample(model, schedule, key, (labels_B.shape[0], *shape), labels_B,
+                            steps=settings.steps, method=settings.method,
                             eta=settings.eta, guidance=settings.guidance,
                             null_class=model.num_classes,  # the DiT's extra class row
                             prediction=run.cfg.diffusion.prediction)
 
-  return draw_batches(run, labels, draw, settings, seed=seed, batch=batch)
+  return draw_batches(run, labels, draw, (settings, shape), seed=seed, batch=batch)
 
 
 def draw_batches(run, labels, draw, name, *, seed: int = 0, batch: int = 256) -> np.ndarray:
   """One image per label from `draw(model, key, labels_B) -> images_BHWC`, in batches
   split over every device of the run's mesh; batch `i` draws from `fold_in(key(seed), i)`.
   `name` (hashable) tells one way of drawing from another, for the compile cache."""
-  d = run.cfg.data
-  labels = check_labels(labels, d.num_classes)
+  labels = check_labels(labels, run.cfg.data.num_classes)
   shards = run.mesh.devices.size
   batch = min(batch, math.ceil(len(labels) / shards) * shards)
   batch = math.ceil(batch / shards) * shards  # every device gets the same share
@@ -108,7 +110,10 @@ def draw_batches(run, labels, draw, name, *, seed: int = 0, batch: int = 256) ->
       key = jax.random.fold_in(jax.random.key(seed), i)
       images = compiled(params, key, jax.device_put(jnp.asarray(padded), batch_sharding))
       out.append(np.asarray(jax.device_get(images))[:len(chunk)])
-  return np.concatenate(out) if out else np.zeros((0, d.image_size, d.image_size, d.channels))
+  if not out:  # no labels
+    d = run.cfg.data
+    return np.zeros((0, d.image_size, d.image_size, d.channels), np.float32)
+  return np.concatenate(out)
 
 
 # Compiled samplers by (config, way of drawing, batch, devices): the trained and the

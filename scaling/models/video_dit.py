@@ -25,10 +25,9 @@ from flax import nnx
 from scaling.config import require
 from scaling.mesh import constrain
 from scaling.models.backend import dense
-from scaling.models.dit import (DiT, AdaLN, DiTBlock, layer_norm, modulate, sincos_2d,
-                                timestep_features)
-from scaling.models.layers import Attention, Mlp, fan_in_init, param, run_stacked, score_scale
-from scaling.models.layers import stacked
+from scaling.models.dit import DiT, AdaLN, DiTBlock, layer_norm, modulate, sincos_2d
+from scaling.models.layers import (Attention, Mlp, fan_in_init, param, run_stacked,
+                                   score_scale, stacked)
 
 ATTENTION = ("factorised", "joint")
 
@@ -62,8 +61,12 @@ def untubelets(x_BLP: jax.Array, t: int, p: int, frames: int, size: int,
 
 
 def frame_table(frames: int, dim: int) -> np.ndarray:
-  """[frames, dim] sin-cos features of each frame's index."""
-  return np.asarray(timestep_features(jnp.arange(frames), dim), np.float32)
+  """[frames, dim] sin-cos features of each frame's index (the timestep features' form),
+  computed on the host: a constant of the shapes."""
+  half = dim // 2
+  freq_F = np.exp(-np.log(10_000.0) * np.arange(half) / half)
+  angle_TF = np.arange(frames)[:, None] * freq_F
+  return np.concatenate([np.cos(angle_TF), np.sin(angle_TF)], axis=-1).astype(np.float32)
 
 
 def within_frames(x_BLD: jax.Array, frames: int) -> jax.Array:

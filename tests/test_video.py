@@ -1,0 +1,106 @@
+"""The video family: a (2, 2, 2) mesh trains as one device, resume is exact, and a trained
+run samples clips (PNG strip and GIF) and evaluates; bad input is one line."""
+
+import json
+import os
+import shutil
+
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+from scaling import cli, config as config_lib
+from scaling.train import loop
+from tests.helpers import ROOT, checkpoint_state, flat_arrays, losses
+
+VIDEO_CONFIG = os.path.join(ROOT, "configs", "video", "moving_digits.py")
+TINY_VIDEO = ("model.d_model=32", "model.n_layers=1", "model.n_heads=4", "model.n_kv_heads=2",
+              "model.d_ff=64", "data.canvas=16", "data.digit_size=8", "data.frames=4",
+              "data.num_train=64", "data.num_test=16", "train.batch_size=8",
+              "train.warmup_steps=2", "train.log_every=1", "eval.every_steps=0",
+              "eval.batch_size=8", "eval.max_examples=16", "diffusion.timesteps=100",
+              "diffusion.eval_timesteps=(10,50,90)", "diffusion.sample_steps=5")
+
+
+def tiny_video(*overrides):
+  cfg = config_lib.load(VIDEO_CONFIG)
+  config_lib.apply_overrides(cfg, [*TINY_VIDEO, *overrides])
+  return cfg
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+  """Four steps on one device, checkpointed at 2 and 4."""
+  cfg = tiny_video("train.steps=4", "checkpoint.every_steps=2", "checkpoint.max_to_keep=5",
+                   "checkpoint.async_save=False", "mesh.data=1")
+  workdir = str(tmp_path_factory.mktemp("video_reference"))
+  assert loop.train(cfg, workdir, devices=jax.devices()[:1]) == 0
+  return cfg, workdir
+
+
+def test_sharded_training_equals_one_device(reference, tmp_path):
+  cfg, one = reference
+  sharded_cfg = ml_collections.ConfigDict(cfg.to_dict())
+  config_lib.apply_overrides(sharded_cfg, ["mesh.data=2", "mesh.fsdp=2", "mesh.tensor=2"])
+  sharded = str(tmp_path / "sharded")
+  assert loop.train(sharded_cfg, sharded) == 0
+  expected = losses(one)
+  assert sorted(expected) == [1, 2, 3, 4] and len(set(expected.values())) == 4
+  np.testing.assert_allclose([losses(sharded)[s] for s in range(1, 5)],
+                             [expected[s] for s in range(1, 5)], rtol=1e-5, atol=0)
+  a, b = flat_arrays(checkpoint_state(one)), flat_arrays(checkpoint_state(sharded))
+  for path in a:
+    np.testing.assert_allclose(b[path], a[path], rtol=0, atol=1e-5, err_msg=path)
+
+
+def test_resume_is_exact(reference, tmp_path):
+  cfg, full = reference
+  resumed = str(tmp_path / "resumed")
+  shutil.copytree(full, resumed)
+  shutil.rmtree(os.path.join(resumed, "checkpoints", "4"))
+  os.remove(os.path.join(resumed, "summary.json"))
+  assert loop.train(cfg, resumed, devices=jax.devices()[:1]) == 0
+  assert losses(resumed) == losses(full)
+  a, b = flat_arrays(checkpoint_state(full)), flat_arrays(checkpoint_state(resumed))
+  assert a.keys() == b.keys() and len(a) > 20
+  for path in a:
+    np.testing.assert_array_equal(b[path], a[path], err_msg=path)
+
+
+def test_a_run_samples_clips_and_evaluates(reference, tmp_path, capsys):
+  _, workdir = reference
+  out = tmp_path / "clips.png"
+  assert cli.main(["sample", f"--workdir={workdir}", "--class", "3", "-n", "2",
+                   f"--out={out}"]) == 0
+  assert out.stat().st_size > 0 and (tmp_path / "clips.gif").stat().st_size > 0
+  from PIL import Image
+  gif = Image.open(tmp_path / "clips.gif")
+  assert gif.n_frames == 4
+  assert cli.main(["eval", f"--workdir={workdir}", "-n", "1"]) == 0
+  with open(os.path.join(workdir, "eval.json")) as f:
+    tasks = json.load(f)["tasks"]
+  real = tasks["motion"]["real"]["metrics"]
+  assert real["motion_residual"]["mean"] < 1e-9 and real["concentration"]["mean"] > 0.85
+  [setting] = [s for s in tasks["motion"] if s != "real"]
+  assert tasks["motion"][setting]["n"] == 10
+  assert set(tasks["denoising"]) == {"t10", "t50", "t90"}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sample", "--prompt", "1+1="], "holds a video model: give classes"),
+    (["eval", "--task", "x.json"], "--task is for language models"),
+    (["eval", "--guidance", "2"], "--guidance is not taken by a video model's eval"),
+])
+def test_flags_for_other_kinds_are_one_line(reference, capsys, argv, message):
+  _, workdir = reference
+  assert cli.main([*argv, f"--workdir={workdir}"]) == 1
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and message in err[0], err
+
+
+def test_a_clip_length_the_tubelets_cannot_cut_is_one_line(tmp_path, capsys):
+  assert cli.main(["train", f"--config={VIDEO_CONFIG}", f"--workdir={tmp_path / 'run'}",
+                   *(f"--config.{o}" for o in TINY_VIDEO), "--config.data.frames=5"]) == 1
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err == ["error: config.model.tubelet: 5 frames are not divisible by tubelet=2"], err
