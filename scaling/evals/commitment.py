@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from scaling.data.tasks import arithmetic
-from scaling.evals.suites import EvalItem, max_draws
+from scaling.evals.items import EvalItem, max_draws
 
 TASKS = ("commitment_consistent", "commitment_recovered")
 

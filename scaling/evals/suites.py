@@ -17,23 +17,15 @@ from scaling import files
 from scaling.errors import UserError
 from scaling.data import builders
 from scaling.data.tasks import analogy, arithmetic, mixture, splits
-from scaling.evals import external
+from scaling.evals import commitment, external
+from scaling.evals import items as eval_items
+from scaling.evals.items import EvalItem, max_draws  # noqa: F401  (the module's API)
 
 # Scored by comparing text with the answer. `commitment`: additions whose first answer
 # digit is forced wrong (scaling.evals.commitment).
 TEXT_SUITES = ("arithmetic", "analogy", "webb", "commitment")
 # `code` is scored by running the model's programs: see scaling.evals.code.
 SUITES = (*TEXT_SUITES, "code")
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalItem:
-  prompt: str
-  answer: str
-  task: str
-  subset: str
-  choices: tuple[str, ...] | None = None
-  correct: int | None = None
 
 
 def _carries(a: int, b: int) -> int:
@@ -44,12 +36,6 @@ def _carries(a: int, b: int) -> int:
     carries += carry
     a, b = a // 10, b // 10
   return carries
-
-
-def max_draws(n: int, eval_fraction: float) -> int:
-  """Draws to spend on a subset: about three times what n held-out items take on average,
-  so a large space yields n and a small one stops early with what it has."""
-  return int(3 * n / eval_fraction) + 1000
 
 
 def arithmetic_items(data_cfg, n_per_subset: int, seed: int = 0) -> list[EvalItem]:
@@ -121,13 +107,8 @@ def bigbench_items(path: str) -> list[EvalItem]:
   return items
 
 
-def commitment_items(data_cfg, n_per_subset: int) -> list[EvalItem]:
-  from scaling.evals import commitment  # it builds on this module's items
-  return commitment.items(data_cfg, n_per_subset)
-
-
 GENERATED = {"arithmetic": arithmetic_items, "analogy": analogy_items,
-             "commitment": commitment_items}
+             "commitment": commitment.items}
 # The `data` fields the generated suites read.
 _SUITE_FIELDS = ("ops", "min_digits", "max_digits", "reverse_answer", "eval_fraction",
                  "letter_levels", "word_levels")
@@ -137,9 +118,9 @@ _SUITE_FIELDS = ("ops", "min_digits", "max_digits", "reverse_answer", "eval_frac
 def _generators_digest() -> str:
   """A hash of the code that draws the generated suites: a changed generator never reads
   items cached by an older one."""
-  from scaling.evals import commitment
   h = hashlib.sha256()
-  for module in (analogy, arithmetic, mixture, splits, commitment, sys.modules[__name__]):
+  for module in (analogy, arithmetic, mixture, splits, commitment, eval_items,
+                 sys.modules[__name__]):
     with open(module.__file__, "rb") as f:
       h.update(f.read())
   return h.hexdigest()[:12]
