@@ -135,6 +135,53 @@ def flat_arrays(tree) -> dict[str, np.ndarray]:
           for p, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
+# The steps of the short runs that sharding and resume tests compare, checkpointed at 2, 4.
+FOUR_STEPS = ("train.steps=4", "checkpoint.every_steps=2", "checkpoint.max_to_keep=5",
+              "checkpoint.async_save=False", "mesh.data=1")
+
+
+def train_one_device(cfg, workdir: str) -> str:
+  """Trains `cfg` on one device into `workdir` (the reference the tests compare with)."""
+  import jax
+  from scaling.train import loop
+  assert loop.train(cfg, workdir, devices=jax.devices()[:1]) == 0
+  return workdir
+
+
+def assert_sharded_equals_one_device(cfg, one: str, sharded: str) -> None:
+  """Trains `cfg` again on a (2, 2, 2) mesh of the eight devices: the same losses at every
+  step and the same final state as the one-device run `one`, to float rounding."""
+  import ml_collections
+  from scaling.train import loop
+  sharded_cfg = ml_collections.ConfigDict(cfg.to_dict())
+  config_lib.apply_overrides(sharded_cfg, ["mesh.data=2", "mesh.fsdp=2", "mesh.tensor=2"])
+  assert loop.train(sharded_cfg, sharded) == 0
+  expected = losses(one)
+  assert sorted(expected) == [1, 2, 3, 4] and len(set(expected.values())) == 4
+  np.testing.assert_allclose([losses(sharded)[s] for s in range(1, 5)],
+                             [expected[s] for s in range(1, 5)], rtol=1e-5, atol=0)
+  a, b = flat_arrays(checkpoint_state(one)), flat_arrays(checkpoint_state(sharded))
+  assert a.keys() == b.keys()
+  for path in a:
+    np.testing.assert_allclose(b[path], a[path], rtol=0, atol=1e-5, err_msg=path)
+
+
+def assert_resume_is_exact(cfg, full: str, resumed: str) -> None:
+  """A copy of the one-device run `full` without its last checkpoint, resumed: the same
+  losses and, bit for bit, the same state (parameters, optimizer, EMA)."""
+  import jax
+  from scaling.train import loop
+  shutil.copytree(full, resumed)
+  shutil.rmtree(os.path.join(resumed, "checkpoints", "4"))
+  os.remove(os.path.join(resumed, "summary.json"))
+  assert loop.train(cfg, resumed, devices=jax.devices()[:1]) == 0
+  assert losses(resumed) == losses(full)
+  a, b = flat_arrays(checkpoint_state(full)), flat_arrays(checkpoint_state(resumed))
+  assert a.keys() == b.keys() and len(a) > 20
+  for path in a:
+    np.testing.assert_array_equal(b[path], a[path], err_msg=path)
+
+
 def final_params(workdir: str, field: str = "params") -> dict[str, np.ndarray]:
   """The parameters (or `field`, e.g. "ema") of a run's latest checkpoint, flat by path."""
   import orbax.checkpoint as ocp

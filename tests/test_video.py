@@ -3,16 +3,12 @@ run samples clips (PNG strip and GIF) and evaluates; bad input is one line."""
 
 import json
 import os
-import shutil
 
-import jax
-import ml_collections
-import numpy as np
 import pytest
 
 from scaling import cli, config as config_lib
-from scaling.train import loop
-from tests.helpers import ROOT, checkpoint_state, flat_arrays, losses
+from tests.helpers import (FOUR_STEPS, ROOT, assert_resume_is_exact,
+                           assert_sharded_equals_one_device, train_one_device)
 
 VIDEO_CONFIG = os.path.join(ROOT, "configs", "video", "moving_digits.py")
 TINY_VIDEO = ("model.d_model=32", "model.n_layers=1", "model.n_heads=4", "model.n_kv_heads=2",
@@ -32,40 +28,16 @@ def tiny_video(*overrides):
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
   """Four steps on one device, checkpointed at 2 and 4."""
-  cfg = tiny_video("train.steps=4", "checkpoint.every_steps=2", "checkpoint.max_to_keep=5",
-                   "checkpoint.async_save=False", "mesh.data=1")
-  workdir = str(tmp_path_factory.mktemp("video_reference"))
-  assert loop.train(cfg, workdir, devices=jax.devices()[:1]) == 0
-  return cfg, workdir
+  cfg = tiny_video(*FOUR_STEPS)
+  return cfg, train_one_device(cfg, str(tmp_path_factory.mktemp("reference")))
 
 
 def test_sharded_training_equals_one_device(reference, tmp_path):
-  cfg, one = reference
-  sharded_cfg = ml_collections.ConfigDict(cfg.to_dict())
-  config_lib.apply_overrides(sharded_cfg, ["mesh.data=2", "mesh.fsdp=2", "mesh.tensor=2"])
-  sharded = str(tmp_path / "sharded")
-  assert loop.train(sharded_cfg, sharded) == 0
-  expected = losses(one)
-  assert sorted(expected) == [1, 2, 3, 4] and len(set(expected.values())) == 4
-  np.testing.assert_allclose([losses(sharded)[s] for s in range(1, 5)],
-                             [expected[s] for s in range(1, 5)], rtol=1e-5, atol=0)
-  a, b = flat_arrays(checkpoint_state(one)), flat_arrays(checkpoint_state(sharded))
-  for path in a:
-    np.testing.assert_allclose(b[path], a[path], rtol=0, atol=1e-5, err_msg=path)
+  assert_sharded_equals_one_device(*reference, str(tmp_path / "sharded"))
 
 
 def test_resume_is_exact(reference, tmp_path):
-  cfg, full = reference
-  resumed = str(tmp_path / "resumed")
-  shutil.copytree(full, resumed)
-  shutil.rmtree(os.path.join(resumed, "checkpoints", "4"))
-  os.remove(os.path.join(resumed, "summary.json"))
-  assert loop.train(cfg, resumed, devices=jax.devices()[:1]) == 0
-  assert losses(resumed) == losses(full)
-  a, b = flat_arrays(checkpoint_state(full)), flat_arrays(checkpoint_state(resumed))
-  assert a.keys() == b.keys() and len(a) > 20
-  for path in a:
-    np.testing.assert_array_equal(b[path], a[path], err_msg=path)
+  assert_resume_is_exact(*reference, str(tmp_path / "resumed"))
 
 
 def test_a_run_samples_clips_and_evaluates(reference, tmp_path, capsys):

@@ -190,13 +190,24 @@ class DiT(nnx.Module):
             **{f"block_{i}": v for i, v in enumerate(layers["blocks"])},
             "output": jnp.abs(out).mean()}
 
-  def _forward(self, x_BHWC, t_B, labels_B, collect=False):
+  def tokens(self, x_BHWC: jax.Array) -> jax.Array:
+    """The input cut into the tokens' patches [B, L, P]."""
+    return patchify(x_BHWC, self.patch_size)
+
+  def from_tokens(self, x_BLP: jax.Array) -> jax.Array:
+    """The inverse of `tokens`."""
+    return unpatchify(x_BLP, self.patch_size, self.image_size, self.channels)
+
+  def positions(self, dim: int) -> np.ndarray:
+    """[L, dim]: each patch's place in the image."""
+    return sincos_2d(self.image_size // self.patch_size, dim)
+
+  def _forward(self, x, t_B, labels_B, collect=False):
     w = lambda v: v[...].astype(self.dtype)
-    p = self.patch_size
-    x_BLP = patchify(x_BHWC.astype(self.dtype), p)
+    x_BLP = self.tokens(x.astype(self.dtype))
     x_BLD = dense(x_BLP, w(self.patch_PD)) + w(self.patch_b_D)
     # A constant of the shapes, folded into the compiled program.
-    x_BLD = x_BLD + jnp.asarray(sincos_2d(self.image_size // p, x_BLD.shape[-1]), self.dtype)
+    x_BLD = x_BLD + jnp.asarray(self.positions(x_BLD.shape[-1]), self.dtype)
     x_BLD = constrain(x_BLD, ("batch", "length", "act_embed"))
     c_BD = self.condition(t_B, labels_B)
     embedded_BLD = x_BLD
@@ -206,8 +217,7 @@ class DiT(nnx.Module):
     if collect:
       layers = {"embedding": jnp.abs(embedded_BLD).mean(),
                 "blocks": jnp.abs(outputs[0]).mean(axis=tuple(range(1, x_BLD.ndim + 1)))}
-    out = unpatchify(self._output(x_BLD, c_BD), p, self.image_size, self.channels)
-    return out.astype(jnp.float32), layers
+    return self.from_tokens(self._output(x_BLD, c_BD)).astype(jnp.float32), layers
 
   def _output(self, x_BLD: jax.Array, c_BD: jax.Array) -> jax.Array:
     """Each token's patch [B, L, P]: final adaLN, then the output projection."""

@@ -24,10 +24,8 @@ from flax import nnx
 
 from scaling.config import require
 from scaling.mesh import constrain
-from scaling.models.backend import dense
 from scaling.models.dit import DiT, AdaLN, DiTBlock, layer_norm, modulate, sincos_2d
-from scaling.models.layers import (Attention, Mlp, fan_in_init, param, run_stacked,
-                                   score_scale, stacked)
+from scaling.models.layers import Attention, Mlp, fan_in_init, param, score_scale, stacked
 
 ATTENTION = ("factorised", "joint")
 
@@ -142,26 +140,14 @@ class VideoDiT(DiT):
     self.blocks = stacked(make, cfg.n_layers, rngs)
     self._init_output(cfg, P, rngs)
 
+  def tokens(self, x_BFHWC: jax.Array) -> jax.Array:
+    return tubelets(x_BFHWC, self.tubelet, self.patch_size)
+
+  def from_tokens(self, x_BLP: jax.Array) -> jax.Array:
+    return untubelets(x_BLP, self.tubelet, self.patch_size, self.frames, self.image_size,
+                      self.channels)
+
   def positions(self, dim: int) -> np.ndarray:
     """[F'S', dim]: each token's place in its frame plus its frame, frame-major."""
     g, f = self.image_size // self.patch_size, self.frames // self.tubelet
     return (frame_table(f, dim)[:, None, :] + sincos_2d(g, dim)[None, :, :]).reshape(-1, dim)
-
-  def _forward(self, x_BFHWC, t_B, labels_B, collect=False):
-    w = lambda v: v[...].astype(self.dtype)
-    t, p = self.tubelet, self.patch_size
-    x_BLP = tubelets(x_BFHWC.astype(self.dtype), t, p)
-    x_BLD = dense(x_BLP, w(self.patch_PD)) + w(self.patch_b_D)
-    x_BLD = x_BLD + jnp.asarray(self.positions(x_BLD.shape[-1]), self.dtype)
-    x_BLD = constrain(x_BLD, ("batch", "length", "act_embed"))
-    c_BD = self.condition(t_B, labels_B)
-    embedded_BLD = x_BLD
-    x_BLD, _, *outputs = run_stacked(self.blocks, x_BLD, c_BD, n=self.n_layers,
-                                     scan=self.scan_layers, remat=self.remat, collect=collect)
-    layers = None
-    if collect:
-      layers = {"embedding": jnp.abs(embedded_BLD).mean(),
-                "blocks": jnp.abs(outputs[0]).mean(axis=tuple(range(1, x_BLD.ndim + 1)))}
-    out = untubelets(self._output(x_BLD, c_BD), t, p, self.frames, self.image_size,
-                     self.channels)
-    return out.astype(jnp.float32), layers
