@@ -45,7 +45,6 @@ def _no_overrides(command: str, overrides: list[str]) -> None:
 
 
 def _cmd_train(args, overrides) -> int:
-  from scaling import config as config_lib
   if args.coordinator or args.num_processes is not None or args.distributed:
     from scaling import distributed
     distributed.initialize(args.coordinator, args.num_processes, args.process_id,

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from scaling.generate import diffusion
-from scaling.families.lm import lm_loss
 from scaling.generate import diffusion as objectives
 
 T = 1000

@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from scaling import cli, runs
-from scaling import config as config_lib
 from scaling.generate import image_sampling
 from scaling.train import loop
-from tests.helpers import DIT_CONFIG, ROOT, TINY_DIT, final_params, losses, tiny_dit
+from tests.helpers import DIT_CONFIG, TINY_DIT, final_params, losses, tiny_dit
 
 # (2, 2, 2) shards every axis at once; the LM tests cover the other mesh shapes.
 MESHES = [(1, 1, 1), (8, 1, 1), (2, 2, 2)]

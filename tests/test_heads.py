@@ -2,7 +2,6 @@
 the attention written out, and the induction score and in-context measures are their
 definitions on constructed patterns."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

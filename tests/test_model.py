@@ -13,7 +13,6 @@ from jax.ad_checkpoint import print_saved_residuals
 from scaling import config as config_lib
 from scaling.models import counting
 from scaling.families.lm import lm_loss
-from scaling.generate import diffusion as objectives
 from tests.helpers import make_lm as make_model
 from tests.helpers import LM_CONFIG, tiny_config
 

@@ -8,7 +8,6 @@ import json
 import os
 
 import jax
-import ml_collections
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds

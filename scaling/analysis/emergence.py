@@ -5,7 +5,6 @@ exact-match metric and a continuous metric change between adjacent sizes.
 
 from __future__ import annotations
 
-import math
 from typing import Mapping, Sequence
 
 import numpy as np

@@ -13,7 +13,6 @@ then scaled to [-1, 1].
 from __future__ import annotations
 
 import dataclasses
-import os
 
 import jax
 import numpy as np

@@ -16,7 +16,6 @@ same whatever the number of processes, and whatever the model.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import os
 import sys
