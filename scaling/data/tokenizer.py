@@ -70,6 +70,10 @@ class Tokenizer:
     return self._sp.decode([int(i) if int(i) < size else UNK_ID for i in ids
                             if int(i) not in (PAD_ID, BOS_ID, EOS_ID)])
 
+  def piece_id(self, piece: str) -> int:
+    """The id of a piece of the vocabulary (that of <unk> for one it lacks)."""
+    return self._sp.piece_to_id(piece)
+
   def pieces(self, text: str) -> list[str]:
     return self._sp.encode(text, out_type=str)
 

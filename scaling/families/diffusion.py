@@ -88,6 +88,7 @@ class DiffusionFamily(base.OneObjective, image_data.ImageData):
   kind = "dit"
   unit = "sample"
   base_config = staticmethod(base_config)
+  data_key = "images"  # the batch's field the model denoises
 
   def __init__(self, cfg):
     self.cfg = cfg
@@ -127,13 +128,13 @@ class DiffusionFamily(base.OneObjective, image_data.ImageData):
   def loss_terms(self, model, batch, key) -> tuple[jax.Array, jax.Array]:
     """The mean over the batch, with weight 1: microbatches are of equal size."""
     f = self.cfg.diffusion
-    loss = diffusion.diffusion_loss(model, batch["images"], batch["labels"], key,
+    loss = diffusion.diffusion_loss(model, batch[self.data_key], batch["labels"], key,
                                     self.schedule, prediction=f.prediction,
                                     label_dropout=f.label_dropout, null_class=self.null_class)
     return loss, jnp.ones((), jnp.float32)
 
   def eval_sums(self, model, batch, key) -> dict:
-    sums = diffusion.denoising_sums(model, batch["images"], batch["labels"], key,
+    sums = diffusion.denoising_sums(model, batch[self.data_key], batch["labels"], key,
                                     self.schedule, prediction=self.cfg.diffusion.prediction,
                                     timesteps=self.eval_timesteps, mask_B=batch["mask"])
     out = {f"mse_t{t}": sums["mse"][i] for i, t in enumerate(self.eval_timesteps)}
@@ -149,7 +150,7 @@ class DiffusionFamily(base.OneObjective, image_data.ImageData):
 
   def activations(self, model, batch, key) -> dict[str, jax.Array]:
     """On images noised to the middle of the schedule, where the model does most work."""
-    x0_BHWC = batch["images"]
+    x0_BHWC = batch[self.data_key]
     t_B = jax.numpy.full((x0_BHWC.shape[0],), self.schedule.timesteps // 2)
     noise_BHWC = jax.random.normal(key, x0_BHWC.shape, jax.numpy.float32)
     x_BHWC = diffusion.q_sample(self.schedule, x0_BHWC, t_B, noise_BHWC)

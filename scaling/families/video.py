@@ -7,10 +7,9 @@ EMA, over [B, F, H, W, C] instead of [B, H, W, C]. Costs are counted per clip.
 
 from __future__ import annotations
 
+import functools
 from typing import Iterator
 
-import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from flax import nnx
@@ -18,7 +17,6 @@ from flax import nnx
 from scaling.config import require
 from scaling.data import image_sets, moving_digits, pipeline
 from scaling.families import base, diffusion as diffusion_family
-from scaling.generate import diffusion
 from scaling.models import counting
 from scaling.models.video_dit import VideoDiT, check_shapes
 
@@ -77,6 +75,7 @@ class VideoFamily(diffusion_family.DiffusionFamily):
 
   kind = "video"
   base_config = staticmethod(base_config)
+  data_key = "videos"  # the diffusion family's objective and metrics, over clips
 
   def check(self) -> None:
     base.check_transformer(self.cfg.model)
@@ -90,6 +89,7 @@ class VideoFamily(diffusion_family.DiffusionFamily):
       return VideoDiT(self.cfg.model, d.frames, d.canvas, d.channels, d.num_classes,
                       rngs=rngs or nnx.Rngs(params=self.cfg.seed))
 
+  @functools.cached_property
   def _parts(self) -> dict[str, int]:
     """Parameters by where they are used: the class table (a lookup), those applied once
     per clip (timestep MLP, adaLN projections) and those applied to every token."""
@@ -103,7 +103,7 @@ class VideoFamily(diffusion_family.DiffusionFamily):
     return parts
 
   def params(self) -> counting.ParamCounts:
-    parts = self._parts()
+    parts = self._parts
     total = sum(parts.values())
     return counting.ParamCounts(total, parts["class_table"], total - parts["class_table"])
 
@@ -115,7 +115,7 @@ class VideoFamily(diffusion_family.DiffusionFamily):
     frames, places = d.frames // m.tubelet, (d.canvas // m.patch_size) ** 2
     tokens = frames * places
     scores = tokens * (tokens if m.video_attention == "joint" else places + frames)
-    parts = self._parts()
+    parts = self._parts
     return (6.0 * (parts["per_token"] * tokens + parts["per_clip"])
             + 12.0 * m.n_layers * m.d_model * scores)
 
@@ -144,20 +144,3 @@ class VideoFamily(diffusion_family.DiffusionFamily):
     pixels = rng.uniform(-1, 1, (B, d.frames, d.canvas, d.canvas, d.channels))
     return {"videos": pixels.astype(np.float32),
             "labels": rng.integers(0, d.num_classes, B).astype(np.int32)}
-
-  # --- objective ----------------------------------------------------------------------
-
-  def loss_terms(self, model, batch, key) -> tuple[jax.Array, jax.Array]:
-    f = self.cfg.diffusion
-    loss = diffusion.diffusion_loss(model, batch["videos"], batch["labels"], key,
-                                    self.schedule, prediction=f.prediction,
-                                    label_dropout=f.label_dropout, null_class=self.null_class)
-    return loss, jnp.ones((), jnp.float32)
-
-  def eval_sums(self, model, batch, key) -> dict:
-    return super().eval_sums(model, {"images": batch["videos"], "labels": batch["labels"],
-                                     "mask": batch["mask"]}, key)
-
-  def activations(self, model, batch, key) -> dict[str, jax.Array]:
-    return super().activations(model, {"images": batch["videos"],
-                                       "labels": batch["labels"]}, key)

@@ -93,7 +93,7 @@ def _tokenizer(path: str) -> Tokenizer:
   except (OSError, RuntimeError) as e:
     raise UserError(f"cannot import {path}: tokenizer.model is not a SentencePiece model "
                     f"({e})") from None
-  ids = (tokenizer._sp.piece_to_id("<s>"), tokenizer._sp.piece_to_id("</s>"))
+  ids = (tokenizer.piece_id("<s>"), tokenizer.piece_id("</s>"))
   if ids != (BOS_ID, EOS_ID):
     raise UserError(f"cannot import {path}: its tokenizer has <s>, </s> = {ids}; the "
                     f"toolkit's are {BOS_ID}, {EOS_ID}")
