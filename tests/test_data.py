@@ -5,7 +5,7 @@ import pytest
 
 from scaling.data import builders, pipeline
 from scaling.data import tokenizer as tokenizer_lib
-from scaling.data.tasks import arithmetic
+from scaling.data.tasks import arithmetic, mixture, repeats, splits
 from tests.helpers import tiny_config
 
 UNICODE_SAMPLES = [
@@ -87,6 +87,23 @@ def test_train_and_eval_splits_share_no_problem():
   assert not any(arithmetic.in_eval_split(p, 0.1) for p in train)
   # A large share of this small space is drawn, so disjointness is not luck.
   assert len(train) > 5_000
+
+
+def test_repeated_strings_are_their_own_answer_and_split_by_hash():
+  """The copying task: the answer is the question again, of every length in range, drawn
+  alike for a seed, and no held-out string is trained on."""
+  train = list(repeats.generate("train", 3000, seed=0, eval_fraction=0.1))
+  evals = list(repeats.generate("eval", 300, seed=0, eval_fraction=0.1))
+  assert train == list(repeats.generate("train", 3000, seed=0, eval_fraction=0.1))
+  assert all(p.answer == p.question and set(p.question) <= set(repeats.ALPHABET)
+             for p in train + evals)
+  assert {len(p.question) for p in train} == set(range(repeats.MIN_LETTERS,
+                                                       repeats.MAX_LETTERS + 1))
+  assert all(splits.in_eval_split(p.question, 0.1) for p in evals)
+  assert not any(splits.in_eval_split(p.question, 0.1) for p in train)
+  cfg = tiny_config("data.mixture=(('repeat', 1.0),)").data
+  record = next(mixture.train_records(1, seed=0, params=cfg))
+  assert (record.task, record.answer) == ("repeat", record.question)
 
 
 def test_builder_writes_disjoint_array_record_splits(prepared):

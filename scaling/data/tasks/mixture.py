@@ -2,7 +2,7 @@
 
 Every record is `question` (the prompt), `answer` (what the model should continue with),
 `task` and `subset` (e.g. `+3d` for 3-digit addition, `successor/basic` for a letter
-string, `depth2` for a program), so evaluations can be broken down the same way whatever
+string, `depth2` for a program, `len8-40` for a repeated string), so evaluations can be broken down the same way whatever
 the mixture. A program record's answer is its reference program; the split by function
 (`programs`) keeps every held-out function, however spelled, out of training.
 """
@@ -15,9 +15,9 @@ from typing import Iterator
 
 import numpy as np
 
-from scaling.data.tasks import analogy, arithmetic, programs
+from scaling.data.tasks import analogy, arithmetic, programs, repeats
 
-TASKS = ("arithmetic", "letter_string", "word_analogy", "program")
+TASKS = ("arithmetic", "letter_string", "word_analogy", "program", "repeat")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +82,10 @@ def task_records(task: str, split: str, n: int, *, seed: int, params) -> Iterato
   elif task == "program":
     for p in program_problems(split, n, seed=seed, params=params):
       yield Record(p.prompt, p.answer, task, p.level)
+  elif task == "repeat":
+    for p in repeats.generate(split, n, seed=seed, eval_fraction=params.eval_fraction):
+      yield Record(p.question, p.answer, task,
+                   f"len{repeats.MIN_LETTERS}-{repeats.MAX_LETTERS}")
   else:
     raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
 
