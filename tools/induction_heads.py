@@ -1,5 +1,5 @@
-"""The induction-head study: attention-only models of 1, 2 and 3 layers trained on the
-UDHR's text (offline), measured at every kept checkpoint.
+"""The induction-head study: attention-only and full models of 1, 2 and 3 layers, on the
+Latin-script UDHR (offline) and on repeated random strings, measured at every kept checkpoint.
 
     python tools/induction_heads.py --out experiments/induction_heads --work sweeps/induction_heads
 
@@ -12,6 +12,8 @@ induction score against training steps per run, and against parameters at the en
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import sys
 
@@ -26,23 +28,56 @@ from scaling.families import family_for
 from scaling.train import loop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STEPS = 2000
-KEEP = (50, 100, 150, 200, 300, 400, 500, 600, 800, 1000, 1250, 1500, 1750, 2000)
-# Depth is what the known result turns on (one layer cannot compose two heads); on 2 cores
-# the study affords three attention-only depths at one width.
-VARIANTS = [(f"attn-L{layers}-w64", layers, 64, "none") for layers in (1, 2, 3)]
 REPEAT, SEQUENCES = 40, 16
 
 
-def config(layers: int, width: int, mlp: str):
+@dataclasses.dataclass(frozen=True)
+class Ladder:
+  """One data set's models: every (mlp, depth, width), trained for `steps`."""
+  data: tuple[str, ...]     # overrides of the `data` and `train` sections
+  steps: int
+  keep: tuple[int, ...]
+  variants: tuple[tuple[str, int, int], ...]  # (mlp, layers, width)
+
+
+LADDERS = {
+    # The Latin-script UDHR (350-odd languages, none common enough to memorise): natural
+    # text, where copying from context is one predictor among many.
+    "text": Ladder(
+        data=("data.mixture=(('text:udhr/latin', 1.0),)", "data.vocab_size=1024",
+              "data.seq_len=256", "data.num_train=8192", "data.num_eval=64",
+              "train.batch_size=32"),
+        steps=1000, keep=(25, 50, 100, 150, 200, 300, 400, 600, 800, 1000),
+        variants=tuple((mlp, layers, 64) for mlp in ("none", "gelu") for layers in (1, 2, 3))),
+    # Repeated random strings: copying is the only predictor of the answer, so the
+    # mechanism forms within this budget (the control, and the probe's own distribution).
+    "repeat": Ladder(
+        data=("data.mixture=(('repeat', 1.0),)", "data.vocab_size=320", "data.seq_len=88",
+              "data.num_train=65536", "data.num_eval=256", "train.batch_size=32"),
+        steps=2000, keep=(50, 100, 200, 300, 400, 500, 600, 700, 800, 900, 1000, 1200,
+                          1400, 1600, 2000),
+        variants=tuple((mlp, layers, width) for mlp in ("none", "gelu") for width in (32, 64)
+                       for layers in (1, 2, 3))),
+}
+
+
+def name_of(ladder: str, mlp: str, layers: int, width: int, tied: bool = False) -> str:
+  return (f"{ladder}-{'attn' if mlp == 'none' else 'full'}-L{layers}-w{width}"
+          f"{'-tied' if tied else ''}")
+
+
+def config(ladder: Ladder, mlp: str, layers: int, width: int, tied: bool = False):
+  """configs/lm/text.py's tiny model with the ladder's data, depth, width and MLP. The
+  readout is untied, as in Olsson et al.: with the readout tied to the embedding, a
+  two-layer model learns to copy through heads the induction score does not see."""
   cfg = config_lib.load(os.path.join(ROOT, "configs/lm/text.py:size=tiny"))
   config_lib.apply_overrides(cfg, [
-      "data.mixture=(('text:udhr', 1.0),)", "data.vocab_size=4608", f"model.n_layers={layers}",
-      f"model.d_model={width}", "model.n_heads=4", "model.n_kv_heads=4",
-      f"model.d_ff={4 * width}", f"model.mlp='{mlp}'", f"train.steps={STEPS}",
+      *ladder.data, f"model.n_layers={layers}", f"model.d_model={width}", "model.n_heads=4",
+      "model.n_kv_heads=4", f"model.d_ff={4 * width}", f"model.mlp='{mlp}'",
+      f"model.tie_embeddings={tied}", f"train.steps={ladder.steps}",
       "train.warmup_steps=30", "train.log_every=50", "eval.every_steps=0",
-      "checkpoint.every_steps=0", f"checkpoint.keep_steps={KEEP}",
-      f"checkpoint.max_to_keep={len(KEEP)}"])
+      "checkpoint.every_steps=0", f"checkpoint.keep_steps={ladder.keep}",
+      f"checkpoint.max_to_keep={len(ladder.keep)}"])
   return cfg
 
 
@@ -56,66 +91,99 @@ def measure(workdir: str, step: int) -> dict:
   by_position, counts = head_report.loss_by_position(run, data, max_batches=2)
   return {"step": step, "induction_max": float(scores.max()),
           "induction_by_layer": scores.max(axis=1).tolist(),
+          "repeat_loss": float(heads.token_losses(logits, tokens)[:, REPEAT + 1:].mean()),
           "repeat_loss_drop": heads.repeat_loss_drop(logits, tokens, REPEAT),
           "in_context": heads.in_context_improvement(by_position, counts)["improvement"]}
 
 
-def figure(study: dict, key: str, ylabel: str, title: str):
+def figure(runs_: dict, key: str, ylabel: str, title: str):
   fig, ax = plt.subplots(figsize=(7, 4.4))
-  for i, (name, r) in enumerate(study["runs"].items()):
-    steps = [c["step"] for c in r["checkpoints"]]
-    ax.plot(steps, [c[key] for c in r["checkpoints"]], "o-" if name.startswith("attn") else
-            "s--", color=f"C{i}", markersize=3, label=f"{name} ({r['params']:,})")
+  for i, (name, r) in enumerate(runs_.items()):
+    points = [(c["step"], c[key]) for c in r["checkpoints"] if c[key] is not None]
+    ax.plot(*zip(*points), "o-" if r["mlp"] == "none" else "s--", color=plt.cm.tab20(i % 20),
+            markersize=3, label=f"{name} ({r['params']:,})")
   ax.set_xscale("log")
   label(ax, "training step", ylabel, title, legend_size=7)
   fig.tight_layout()
   return fig
 
 
+def train_and_measure(ladder_name: str, work: str, mlp: str, layers: int, width: int,
+                      tied: bool = False) -> dict | None:
+  ladder = LADDERS[ladder_name]
+  cfg = config(ladder, mlp, layers, width, tied)
+  name = name_of(ladder_name, mlp, layers, width, tied)
+  workdir = os.path.join(work, name)
+  if loop.train(cfg, workdir, devices=jax.devices()[:1]) != exits.OK:
+    print(f"{name}: training did not finish", file=sys.stderr)
+    return None
+  checkpoints = [measure(workdir, step) for step in ladder.keep]
+  last = checkpoints[-1]
+  params = family_for(cfg).params().non_embedding
+  print(f"{name}: {params:,} non-embedding parameters; largest induction score "
+        f"{last['induction_max']:.3f}, loss on the repeat {last['repeat_loss']:.2f} nats at "
+        f"step {ladder.steps}", flush=True)
+  x = np.log10([c["step"] for c in checkpoints])
+  return {"ladder": ladder_name, "layers": layers, "width": width, "mlp": mlp, "tied": tied,
+          "params": params, "checkpoints": checkpoints,
+          "emergence_vs_steps": emergence.emergence_report(
+              x, {"induction_score": (np.array([c["induction_max"] for c in checkpoints]),
+                                      None, None)}, task=f"{name} against log10(step)")}
+
+
+def write(study: dict, out: str) -> None:
+  """study.json, the figures per data set, and the emergence reports on stdout."""
+  os.makedirs(out, exist_ok=True)
+  files.write_json(os.path.join(out, "study.json"), files.jsonable(study))
+  for ladder_name in LADDERS:
+    runs_ = {n: r for n, r in study["runs"].items() if r["ladder"] == ladder_name}
+    for key, ylabel, title in (
+        ("induction_max", "largest induction score over heads", "Induction heads over training"),
+        ("repeat_loss", "loss on the repeated half (nats)", "Copying a repeated sequence"),
+        ("in_context", "held-out loss at 10% minus at 98% of the context (nats)",
+         "In-context improvement")):
+      if any(c[key] is not None for r in runs_.values() for c in r["checkpoints"]):
+        save(figure(runs_, key, ylabel, f"{title} ({ladder_name})"), out,
+             f"{ladder_name}_{key}")
+  for r in study["runs"].values():
+    print(emergence.format_report(r["emergence_vs_steps"]))
+  for report in study["emergence_vs_params"].values():
+    print(emergence.format_report(report))
+
+
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--out", default=os.path.join(ROOT, "experiments", "induction_heads"))
   parser.add_argument("--work", default=os.path.join(ROOT, "sweeps", "induction_heads"))
+  parser.add_argument("--replot", action="store_true",
+                      help="redraw the figures and reprint the reports from OUT/study.json")
   args = parser.parse_args(argv)
   log.setup()
-  study = {"steps": STEPS, "kept": KEEP, "repeat_length": REPEAT, "sequences": SEQUENCES,
-           "runs": {}}
-  for name, layers, width, mlp in VARIANTS:
-    cfg = config(layers, width, mlp)
-    workdir = os.path.join(args.work, name)
-    if loop.train(cfg, workdir, devices=jax.devices()[:1]) != exits.OK:
-      print(f"{name}: training did not finish", file=sys.stderr)
+  if args.replot:
+    with open(os.path.join(args.out, "study.json")) as f:
+      write(json.load(f), args.out)
+    return 0
+  study = {"repeat_length": REPEAT, "sequences": SEQUENCES,
+           "ladders": {k: dataclasses.asdict(v) for k, v in LADDERS.items()}, "runs": {}}
+  # The control first (minutes), then the text ladder; and one tied-readout control model.
+  jobs = [("repeat", *v) for v in LADDERS["repeat"].variants] + [("repeat", "none", 2, 64, True)]
+  jobs += [("text", *v) for v in LADDERS["text"].variants]
+  for ladder_name, mlp, layers, width, *tied in jobs:
+    result = train_and_measure(ladder_name, args.work, mlp, layers, width, *tied)
+    if result is None:
       return 1
-    params = family_for(cfg).params().non_embedding
-    checkpoints = [measure(workdir, step) for step in KEEP]
-    study["runs"][name] = {"layers": layers, "width": width, "mlp": mlp,
-                           "params": params, "checkpoints": checkpoints}
-    last = checkpoints[-1]
-    print(f"{name}: {params:,} non-embedding parameters; induction {last['induction_max']:.3f}, "
-          f"repeat drop {last['repeat_loss_drop']:.3f} nats at step {STEPS}", flush=True)
-  for name, r in study["runs"].items():
-    x = np.log10([c["step"] for c in r["checkpoints"]])
-    r["emergence_vs_steps"] = emergence.emergence_report(
-        x, {"induction_score": (np.array([c["induction_max"] for c in r["checkpoints"]]),
-                                None, None)}, task=f"{name} against log10(step)")
-  attention_only = [r for r in study["runs"].values() if r["mlp"] == "none"]
-  study["emergence_vs_params"] = emergence.emergence_report(
-      np.log10([r["params"] for r in attention_only]),  # (fewer than 4 sizes: insufficient)
-      {"induction_score": (np.array([r["checkpoints"][-1]["induction_max"]
-                                     for r in attention_only]), None, None)},
-      task="attention-only models at the last step, against log10(non-embedding params)")
-  os.makedirs(args.out, exist_ok=True)
-  files.write_json(os.path.join(args.out, "study.json"), files.jsonable(study))
-  for key, ylabel, title in (
-      ("induction_max", "largest induction score over heads", "Induction heads over training"),
-      ("repeat_loss_drop", "loss on first half - loss on repeat (nats)",
-       "What copying from context buys"),
-      ("in_context", "held-out loss at 10% minus at 98% of the context (nats)",
-       "In-context improvement")):
-    save(figure(study, key, ylabel, title), args.out, key)
-  for name, r in study["runs"].items():
-    print(emergence.format_report(r["emergence_vs_steps"]))
-  print(emergence.format_report(study["emergence_vs_params"]))
+    study["runs"][name_of(ladder_name, mlp, layers, width, *tied)] = result
+  study["emergence_vs_params"] = {}
+  for ladder_name in LADDERS:
+    untied = [r for r in study["runs"].values() if r["ladder"] == ladder_name and not r["tied"]
+              and r["mlp"] == "none"]
+    study["emergence_vs_params"][ladder_name] = emergence.emergence_report(
+        np.log10([r["params"] for r in untied]),
+        {"induction_score": (np.array([r["checkpoints"][-1]["induction_max"] for r in untied]),
+                             None, None)},
+        task=f"{ladder_name}: attention-only models at the last step, against "
+             f"log10(non-embedding params)")
+  write(study, args.out)
   return 0
 
 
