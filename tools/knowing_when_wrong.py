@@ -1,0 +1,114 @@
+"""Whether a model knows when it is wrong, against size: the calibration of its greedy
+answers and its commitment to a forced wrong digit, per run of a sweep.
+
+    python tools/knowing_when_wrong.py sweeps/arithmetic_cpu --out experiments/knowing_when_wrong
+
+Reads each completed run's `eval.json` (written by `scaling eval --suite
+arithmetic,commitment`), writes `table.md`, `study.json` and `vs_size.png` into OUT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from scaling import files
+from scaling.analysis.plots import label, plt, save
+from scaling.numbers import fmt
+
+TASK, SUBSET = "arithmetic", "+3d"
+
+
+def _point(metric: dict) -> list[float]:
+  return [metric["mean"], metric["ci_low"], metric["ci_high"]]
+
+
+def run_row(workdir: str) -> dict | None:
+  """One run's size, seed, exact match, ECE (with the calibrated model's 95th percentile)
+  and commitment shares; None when its eval lacks the suites."""
+  path = os.path.join(workdir, "eval.json")
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    tasks = json.load(f)["tasks"]
+  if TASK not in tasks or "commitment_consistent" not in tasks:
+    return None
+  with open(os.path.join(workdir, "summary.json")) as f:
+    summary = json.load(f)
+  with open(os.path.join(workdir, "config.json")) as f:
+    cfg = json.load(f)
+  arithmetic = tasks[TASK][SUBSET]
+  m = arithmetic["metrics"]
+  return {"run": os.path.basename(workdir), "seed": cfg["seed"],
+          "params": summary["params"]["total"],
+          "exact_match": _point(m["exact_match"]), "confidence": _point(m["answer_confidence"]),
+          "ece": _point(m["ece"]), "calibrated_high": arithmetic["calibration"]["calibrated_high"],
+          "consistent": _point(tasks["commitment_consistent"]["all"]["metrics"]["exact_match"]),
+          "recovered": _point(tasks["commitment_recovered"]["all"]["metrics"]["exact_match"]),
+          "n": arithmetic["n"]}
+
+
+def _ci(p: list[float]) -> str:
+  return f"{fmt(p[0], 3)} [{fmt(p[1], 3)}, {fmt(p[2], 3)}]"
+
+
+def table(rows: list[dict]) -> str:
+  lines = ["| params | seed | exact match | confidence | ECE | calibrated model's 95th pct. "
+           "| consistent with the wrong digit | recovered the true sum |",
+           "|---|---|---|---|---|---|---|---|"]
+  for r in rows:
+    lines.append(f"| {r['params']:,} | {r['seed']} | {_ci(r['exact_match'])} | "
+                 f"{fmt(r['confidence'][0], 3)} | {_ci(r['ece'])} | {fmt(r['calibrated_high'], 3)} "
+                 f"| {_ci(r['consistent'])} | {_ci(r['recovered'])} |")
+  return "\n".join(lines) + "\n"
+
+
+def figure(rows: list[dict]):
+  fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+  for i, seed in enumerate(sorted({r["seed"] for r in rows})):
+    mine = [r for r in rows if r["seed"] == seed]
+    x = [r["params"] for r in mine]
+    for ax, key, marker in ((left, "ece", "o-"), (right, "consistent", "o-"),
+                            (right, "recovered", "s--")):
+      y = [r[key][0] for r in mine]
+      err = [[r[key][0] - r[key][1] for r in mine], [r[key][2] - r[key][0] for r in mine]]
+      ax.errorbar(x, y, yerr=err, fmt=marker, color=f"C{i}", capsize=3, markersize=4,
+                  label=f"{key}, seed {seed}" if ax is right else f"seed {seed}")
+    left.plot(x, [r["calibrated_high"] for r in mine], ":", color=f"C{i}",
+              label=f"calibrated model's 95th pct., seed {seed}")
+  for ax in (left, right):
+    ax.set_xscale("log")
+  label(left, "parameters", "expected calibration error",
+        f"Calibration of the greedy answer ({TASK} {SUBSET})", legend_size=7)
+  label(right, "parameters", "share of items",
+        "After a forced wrong first digit, the rest is...", legend_size=7)
+  fig.tight_layout()
+  return fig
+
+
+def main(argv=None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("sweep")
+  parser.add_argument("--out", required=True)
+  args = parser.parse_args(argv)
+  runs_dir = os.path.join(args.sweep, "runs")
+  rows = [r for name in sorted(os.listdir(runs_dir))
+          if (r := run_row(os.path.join(runs_dir, name))) is not None]
+  if not rows:
+    print(f"error: no run under {runs_dir} has an eval.json with the arithmetic and "
+          f"commitment suites (scaling eval --suite arithmetic,commitment)", file=sys.stderr)
+    return 2
+  rows.sort(key=lambda r: (r["params"], r["seed"]))
+  os.makedirs(args.out, exist_ok=True)
+  files.write_json(os.path.join(args.out, "study.json"), {"rows": rows})
+  with open(os.path.join(args.out, "table.md"), "w") as f:
+    f.write(table(rows))
+  save(figure(rows), args.out, "vs_size")
+  print(table(rows))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
