@@ -49,3 +49,46 @@ def test_a_readme_renders_with_its_figures_embedded(tmp_path):
   assert "<ol><li>one</li><li>two</li></ol>" in page
   assert "<pre>run &lt;this&gt; &amp; that</pre>" in page
   assert "<script" not in page and "<b>" not in page
+
+
+EDGES = """- an item
+  wrapped
+
+  and its indented paragraph after a blank line
+- [`dir`](../experiments/x/) with **`code` in bold**, globs runs/*/eval.json and sweeps/*/x
+- a [bad link](javascript:alert(1))
+
+- an outer item:
+  - its sub-item
+
+  a paragraph of the outer item,
+  on two lines
+
+A wrapped paragraph that mentions Olsson et al.
+2022. found this, and goes on.
+"""
+
+
+def test_the_renderer_keeps_lists_links_and_globs_as_written(tmp_path):
+  (tmp_path / "README.md").write_text(EDGES)
+  body = study_page.render(EDGES, str(tmp_path))
+  assert body.count("<ul>") == 2  # the indented paragraphs stay in their items
+  assert ("<li>an outer item:<ul><li>its sub-item</li></ul><p>a paragraph of the outer item, "
+          "on two lines</p></li></ul>") in body
+  assert "<li>an item wrapped and its indented paragraph after a blank line</li>" in body
+  assert '<a href="../experiments/x/"><code>dir</code></a>' in body
+  assert "<strong><code>code</code> in bold</strong>" in body
+  assert "runs/*/eval.json and sweeps/*/x" in body and "<em>" not in body
+  assert "javascript:" not in body and '<a href="#">bad link</a>' in body
+  assert "<p>A wrapped paragraph that mentions Olsson et al. 2022. found this" in body
+
+
+def test_bad_input_is_one_error_line(tmp_path, capsys):
+  assert study_page.main([str(tmp_path)]) == 2
+  (tmp_path / "README.md").write_bytes(b"# caf\xe9\n")
+  assert study_page.main([str(tmp_path)]) == 2
+  assert study_page.main([]) == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err[0] == f"error: {tmp_path} has no README.md to render"
+  assert err[1].startswith(f"error: {tmp_path}/README.md is not UTF-8")
+  assert err[2].startswith("usage: ")

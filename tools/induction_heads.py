@@ -115,7 +115,7 @@ def train_and_measure(ladder_name: str, work: str, mlp: str, layers: int, width:
   name = name_of(ladder_name, mlp, layers, width, tied)
   workdir = os.path.join(work, name)
   if loop.train(cfg, workdir, devices=jax.devices()[:1]) != exits.OK:
-    print(f"{name}: training did not finish", file=sys.stderr)
+    print(f"error: {name}: training did not finish (see {workdir})", file=sys.stderr)
     return None
   checkpoints = [measure(workdir, step) for step in ladder.keep]
   last = checkpoints[-1]
@@ -160,19 +160,29 @@ def main(argv=None) -> int:
   args = parser.parse_args(argv)
   log.setup()
   if args.replot:
-    with open(os.path.join(args.out, "study.json")) as f:
-      write(json.load(f), args.out)
+    path = os.path.join(args.out, "study.json")
+    if not os.path.exists(path):
+      print(f"error: --replot needs {path}; run the study first", file=sys.stderr)
+      return 2
+    with open(path) as f:
+      study = json.load(f)
+    if not all("ladder" in r for r in study["runs"].values()):
+      print(f"error: {path} is from an earlier version of this study (its runs name no "
+            f"ladder); run the study again", file=sys.stderr)
+      return 2
+    write(study, args.out)
     return 0
   study = {"repeat_length": REPEAT, "sequences": SEQUENCES,
            "ladders": {k: dataclasses.asdict(v) for k, v in LADDERS.items()}, "runs": {}}
   # The control first (minutes), then the text ladder; and one tied-readout control model.
-  jobs = [("repeat", *v) for v in LADDERS["repeat"].variants] + [("repeat", "none", 2, 64, True)]
-  jobs += [("text", *v) for v in LADDERS["text"].variants]
-  for ladder_name, mlp, layers, width, *tied in jobs:
-    result = train_and_measure(ladder_name, args.work, mlp, layers, width, *tied)
+  jobs = [("repeat", *v, False) for v in LADDERS["repeat"].variants]
+  jobs += [("repeat", "none", 2, 64, True)]
+  jobs += [("text", *v, False) for v in LADDERS["text"].variants]
+  for ladder_name, mlp, layers, width, tied in jobs:
+    result = train_and_measure(ladder_name, args.work, mlp, layers, width, tied)
     if result is None:
       return 1
-    study["runs"][name_of(ladder_name, mlp, layers, width, *tied)] = result
+    study["runs"][name_of(ladder_name, mlp, layers, width, tied)] = result
   study["emergence_vs_params"] = {}
   for ladder_name in LADDERS:
     untied = [r for r in study["runs"].values() if r["ladder"] == ladder_name and not r["tied"]

@@ -28,12 +28,12 @@ def _point(metric: dict) -> list[float]:
 def run_row(workdir: str) -> dict | None:
   """One run's size, seed, exact match, ECE (with the calibrated model's 95th percentile)
   and commitment shares; None when its eval lacks the suites."""
-  path = os.path.join(workdir, "eval.json")
-  if not os.path.exists(path):
+  paths = [os.path.join(workdir, f) for f in ("eval.json", "summary.json", "config.json")]
+  if not all(os.path.exists(p) for p in paths):
     return None
-  with open(path) as f:
+  with open(paths[0]) as f:
     tasks = json.load(f)["tasks"]
-  if TASK not in tasks or "commitment_consistent" not in tasks:
+  if SUBSET not in tasks.get(TASK, {}) or "commitment_consistent" not in tasks:
     return None
   with open(os.path.join(workdir, "summary.json")) as f:
     summary = json.load(f)
@@ -94,6 +94,9 @@ def main(argv=None) -> int:
   parser.add_argument("--out", required=True)
   args = parser.parse_args(argv)
   runs_dir = os.path.join(args.sweep, "runs")
+  if not os.path.isdir(runs_dir):
+    print(f"error: {args.sweep} is not a sweep directory (no runs/ in it)", file=sys.stderr)
+    return 2
   rows = [r for name in sorted(os.listdir(runs_dir))
           if (r := run_row(os.path.join(runs_dir, name))) is not None]
   if not rows:

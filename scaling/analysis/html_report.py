@@ -19,7 +19,7 @@ from scaling.analysis import checkpoints, emergence, verdict
 from scaling.numbers import ZERO_WIDTH, fmt, interval, zero_width
 
 MIME = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg",
-        ".jpeg": "image/jpeg"}
+        ".jpeg": "image/jpeg", ".gif": "image/gif"}
 CAPTIONS = {  # by file-name prefix; other figures are captioned with their name
     "loss_vs_params": "Final held-out loss against parameters, with the power-law fit and "
                       "its extrapolation.",

@@ -2,7 +2,8 @@
 
 Studies run by a tool rather than a sweep (induction heads, tokenizer parity) are written up
 in Markdown; this renders the subset those READMEs use (headings, paragraphs, nested lists,
-tables, fenced code, images, links, bold and code spans) with the sweep report's stylesheet,
+tables, fenced code, images, links, bold, emphasis and code spans) with the sweep report's
+stylesheet,
 and embeds every local figure (PNG, GIF, SVG, JPEG) as a `data:` URI, so the page opens
 offline with nothing beside it. Text is HTML-escaped; no scripts.
 """
@@ -13,16 +14,21 @@ import base64
 import html
 import os
 import re
+import sys
 
 from scaling.analysis.html_report import MIME, STYLE
-
-MIME = {**MIME, ".gif": "image/gif"}
 _IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
 _LINK = re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)")
 _BOLD = re.compile(r"\*\*(.+?)\*\*")
-_EMPHASIS = re.compile(r"(?<![*\w])\*(?![*\s])(.+?)(?<![*\s])\*(?![*\w])")
+# Emphasis opens only after a space, "(" or the start, so globs (runs/*/x) stay literal.
+_EMPHASIS = re.compile(r"(?<![^\s(])\*(?![*\s])(.+?)(?<![*\s])\*(?![*\w])")
 _CODE = re.compile(r"`([^`]+)`")
 _ITEM = re.compile(r"^( *)(?:[-*]|\d+\.) (.*)$")
+# What may interrupt a paragraph (CommonMark): a bullet or a list starting at 1, not a
+# wrapped line that happens to begin "2022. ".
+_INTERRUPT = re.compile(r"^ *(?:[-*]|1\.) ")
+_SAFE_LINK = re.compile(r"^(?:https?:|mailto:|#|[^:]*$)")  # no javascript: and the like
+_CODE_MARK = "\x00{}\x00"
 
 
 def _image(directory: str, alt: str, src: str) -> str:
@@ -36,13 +42,15 @@ def _image(directory: str, alt: str, src: str) -> str:
 
 
 def inline(text: str, directory: str) -> str:
-  """Escapes `text` and renders its images, links, bold and code spans."""
-  pieces, last = [], 0
-  for m in _CODE.finditer(text):  # code spans first: nothing inside them is markup
-    pieces.append(_spans(text[last:m.start()], directory))
-    pieces.append(f"<code>{html.escape(m[1])}</code>")
-    last = m.end()
-  return "".join(pieces) + _spans(text[last:], directory)
+  """Escapes `text` and renders its images, links, bold, emphasis and code spans."""
+  codes = []
+
+  def stash(m):  # code spans are set aside first: nothing inside them is markup
+    codes.append(f"<code>{html.escape(m[1])}</code>")
+    return _CODE_MARK.format(len(codes) - 1)
+
+  out = _spans(_CODE.sub(stash, text), directory)
+  return re.sub("\x00(\\d+)\x00", lambda m: codes[int(m[1])], out)
 
 
 def _emphasis(escaped: str) -> str:
@@ -56,7 +64,8 @@ def _spans(text: str, directory: str) -> str:
     if m[0].startswith("!"):
       out.append(_image(directory, m[1], m[2]))
     else:
-      out.append(f'<a href="{html.escape(m[4])}">{html.escape(m[3])}</a>')
+      href = m[4] if _SAFE_LINK.match(m[4]) else "#"
+      out.append(f'<a href="{html.escape(href)}">{_emphasis(html.escape(m[3]))}</a>')
     last = m.end()
   return "".join(out) + _emphasis(html.escape(text[last:]))
 
@@ -71,22 +80,31 @@ def _table(rows: list[str], directory: str) -> str:
 
 
 def _list(lines: list[str], directory: str) -> str:
-  """Nested lists by indentation; a line indented under an item continues it."""
-  items = []  # [indent, ordered, text]
+  """Nested lists by indentation. A line indented under an item continues the nearest item
+  whose marker sits left of it; after that item's sub-list, as a paragraph of its own."""
+  items = []  # [indent, ordered, text, paragraphs after the sub-list]
   for line in lines:
     m = _ITEM.match(line)
     if m:
-      items.append([len(m[1]), line.strip()[0].isdigit(), m[2]])
+      items.append([len(m[1]), line.strip()[0].isdigit(), m[2], []])
+      continue
+    indent = len(line) - len(line.lstrip())
+    k = next((k for k in range(len(items) - 1, -1, -1) if items[k][0] < indent), 0)
+    if k == len(items) - 1:
+      items[k][2] += " " + line.strip()
+    elif items[k][3] and items[-1] is not items[k]:
+      items[k][3][-1] += " " + line.strip()
     else:
-      items[-1][2] += " " + line.strip()
+      items[k][3].append(line.strip())
 
   def build(i: int) -> tuple[str, int]:
     indent, tag, parts = items[i][0], "ol" if items[i][1] else "ul", []
     while i < len(items) and items[i][0] == indent:
-      text, i, sub = inline(items[i][2], directory), i + 1, ""
+      item, i, sub = items[i], i + 1, ""
       if i < len(items) and items[i][0] > indent:
         sub, i = build(i)
-      parts.append(f"<li>{text}{sub}</li>")
+      after = "".join(f"<p>{inline(t, directory)}</p>" for t in item[3])
+      parts.append(f"<li>{inline(item[2], directory)}{sub}{after}</li>")
     return f"<{tag}>{''.join(parts)}</{tag}>", i
 
   out, i = [], 0
@@ -119,15 +137,24 @@ def render(markdown: str, directory: str) -> str:
       i = j
     elif _ITEM.match(line):
       j = i + 1
-      while j < len(lines) and lines[j].strip() and (
-          _ITEM.match(lines[j]) or lines[j].startswith(" ")):
+      while j < len(lines):
+        if not lines[j].strip():  # a blank line ends the list unless an indented line
+          following = lines[j + 1] if j + 1 < len(lines) else ""  # or a like item follows
+          same_kind = (_ITEM.match(following) is not None
+                       and following.strip()[0].isdigit() == line.strip()[0].isdigit())
+          if following.strip() and (following.startswith(" ") or same_kind):
+            j += 1
+            continue
+          break
+        if not (_ITEM.match(lines[j]) or lines[j].startswith(" ")):
+          break
         j += 1
-      out.append(_list(lines[i:j], directory))
+      out.append(_list([l for l in lines[i:j] if l.strip()], directory))
       i = j
     else:
       j = i + 1
       while j < len(lines) and lines[j].strip() and not (
-          lines[j].startswith(("#", "```", "|")) or _ITEM.match(lines[j])):
+          lines[j].startswith(("#", "```", "|")) or _INTERRUPT.match(lines[j])):
         j += 1
       out.append(f"<p>{inline(' '.join(l.strip() for l in lines[i:j]), directory)}</p>")
       i = j
@@ -151,12 +178,20 @@ def write(directory: str, readme: str = "README.md", out: str = "report.html") -
 
 def main(argv=None) -> int:
   """`python -m scaling.analysis.study_page DIR [DIR ...]`: each DIR's README as report.html."""
-  import sys
-  for directory in (sys.argv[1:] if argv is None else argv):
+  directories = sys.argv[1:] if argv is None else argv
+  if not directories:
+    print("usage: python -m scaling.analysis.study_page DIR [DIR ...]", file=sys.stderr)
+    return 2
+  for directory in directories:
     if not os.path.isfile(os.path.join(directory, "README.md")):
       print(f"error: {directory} has no README.md to render", file=sys.stderr)
       return 2
-    print(write(directory))
+    try:
+      print(write(directory))
+    except UnicodeDecodeError as e:
+      print(f"error: {directory}/README.md is not UTF-8 ({e.reason} at byte {e.start})",
+            file=sys.stderr)
+      return 2
   return 0
 
 

