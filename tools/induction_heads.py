@@ -81,11 +81,22 @@ def config(ladder: Ladder, mlp: str, layers: int, width: int, tied: bool = False
   return cfg
 
 
-def measure(workdir: str, step: int) -> dict:
-  run = runs.load(workdir, devices=jax.devices()[:1], step=step)
-  data = run.family.load_data()
-  tokens = heads.repeated_random_tokens(SEQUENCES, REPEAT, run.model.vocab_size,
-                                        pool=head_report.frequent_tokens(run, data))
+def measure(workdir: str, steps: tuple[int, ...]) -> list[dict]:
+  """Each kept checkpoint's measures; the held-out data and the probe's sequences (drawn
+  from its commonest tokens) are read once, from the first."""
+  data = tokens = None
+  out = []
+  for step in steps:
+    run = runs.load(workdir, devices=jax.devices()[:1], step=step)
+    if data is None:
+      data = run.family.load_data()
+      tokens = heads.repeated_random_tokens(SEQUENCES, REPEAT, run.model.vocab_size,
+                                            pool=head_report.frequent_tokens(run, data))
+    out.append(measure_one(run, data, tokens, step))
+  return out
+
+
+def measure_one(run, data: dict, tokens, step: int) -> dict:
   logits, probs, _ = heads.probe(run.model, tokens)
   scores = heads.induction_scores(probs, REPEAT)
   by_position, counts = head_report.loss_by_position(run, data, max_batches=2)
@@ -117,7 +128,7 @@ def train_and_measure(ladder_name: str, work: str, mlp: str, layers: int, width:
   if loop.train(cfg, workdir, devices=jax.devices()[:1]) != exits.OK:
     print(f"error: {name}: training did not finish (see {workdir})", file=sys.stderr)
     return None
-  checkpoints = [measure(workdir, step) for step in ladder.keep]
+  checkpoints = measure(workdir, ladder.keep)
   last = checkpoints[-1]
   params = family_for(cfg).params().non_embedding
   print(f"{name}: {params:,} non-embedding parameters; largest induction score "

@@ -16,7 +16,7 @@ import sys
 
 from scaling import files
 from scaling.analysis.plots import label, plt, save
-from scaling.numbers import fmt
+from scaling.numbers import ZERO_WIDTH, fmt, interval, zero_width
 
 TASK, SUBSET = "arithmetic", "+3d"
 
@@ -50,18 +50,18 @@ def run_row(workdir: str) -> dict | None:
           "n": arithmetic["n"]}
 
 
-def _ci(p: list[float]) -> str:
-  return f"{fmt(p[0], 3)} [{fmt(p[1], 3)}, {fmt(p[2], 3)}]"
-
-
 def table(rows: list[dict]) -> str:
   lines = ["| params | seed | exact match | confidence | ECE | calibrated model's 95th pct. "
            "| consistent with the wrong digit | recovered the true sum |",
            "|---|---|---|---|---|---|---|---|"]
   for r in rows:
-    lines.append(f"| {r['params']:,} | {r['seed']} | {_ci(r['exact_match'])} | "
-                 f"{fmt(r['confidence'][0], 3)} | {_ci(r['ece'])} | {fmt(r['calibrated_high'], 3)} "
-                 f"| {_ci(r['consistent'])} | {_ci(r['recovered'])} |")
+    lines.append(f"| {r['params']:,} | {r['seed']} | {interval(*r['exact_match'])} | "
+                 f"{fmt(r['confidence'][0], 3)} | {interval(*r['ece'])} | "
+                 f"{fmt(r['calibrated_high'], 3)} | {interval(*r['consistent'])} | "
+                 f"{interval(*r['recovered'])} |")
+  if any(zero_width(*r[k][1:]) for r in rows
+         for k in ("exact_match", "ece", "consistent", "recovered")):
+    lines += ["", ZERO_WIDTH]
   return "\n".join(lines) + "\n"
 
 

@@ -92,7 +92,7 @@ def _list(lines: list[str], directory: str) -> str:
     k = next((k for k in range(len(items) - 1, -1, -1) if items[k][0] < indent), 0)
     if k == len(items) - 1:
       items[k][2] += " " + line.strip()
-    elif items[k][3] and items[-1] is not items[k]:
+    elif items[k][3]:  # the paragraph after the sub-list goes on
       items[k][3][-1] += " " + line.strip()
     else:
       items[k][3].append(line.strip())

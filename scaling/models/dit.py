@@ -136,9 +136,17 @@ class DiT(nnx.Module):
   def __init__(self, cfg, image_size: int, channels: int, num_classes: int, *,
                rngs: nnx.Rngs):
     check_shapes(cfg, image_size)
-    D, p = cfg.d_model, cfg.patch_size
+    p = cfg.patch_size
     P = p * p * channels
     self.image_size, self.channels, self.patch_size = image_size, channels, p
+    self._init_stem(cfg, P, num_classes, rngs)
+    self.blocks = stacked(lambda r: DiTBlock(cfg, rngs=r), cfg.n_layers, rngs)
+    self._init_output(cfg, P, rngs)
+
+  def _init_stem(self, cfg, P: int, num_classes: int, rngs: nnx.Rngs) -> None:
+    """What every DiT shares before its blocks: the settings, the patch embedding of `P`
+    values per token, and the conditioning."""
+    D = cfg.d_model
     self.num_classes = num_classes
     self.dtype = jnp.dtype(cfg.dtype)
     self.n_layers, self.scan_layers, self.remat = cfg.n_layers, cfg.scan_layers, cfg.remat
@@ -146,8 +154,6 @@ class DiT(nnx.Module):
     self.patch_PD = param(rngs, fan_in_init(P), (P, D), ("patch", "embed"))
     self.patch_b_D = param(rngs, nnx.initializers.zeros, (D,), ("embed",))
     self._init_conditioning(D, num_classes, rngs)
-    self.blocks = stacked(lambda r: DiTBlock(cfg, rngs=r), cfg.n_layers, rngs)
-    self._init_output(cfg, P, rngs)
 
   def _init_conditioning(self, D: int, num_classes: int, rngs: nnx.Rngs) -> None:
     """The timestep MLP and the class table (`condition`)."""

@@ -25,7 +25,7 @@ from flax import nnx
 from scaling.config import require
 from scaling.mesh import constrain
 from scaling.models.dit import DiT, AdaLN, DiTBlock, layer_norm, modulate, sincos_2d
-from scaling.models.layers import Attention, Mlp, fan_in_init, param, score_scale, stacked
+from scaling.models.layers import Attention, Mlp, score_scale, stacked
 
 ATTENTION = ("factorised", "joint")
 
@@ -122,16 +122,11 @@ class VideoDiT(DiT):
   def __init__(self, cfg, frames: int, image_size: int, channels: int, num_classes: int, *,
                rngs: nnx.Rngs):
     check_shapes(cfg, frames, image_size)
-    D, p, t = cfg.d_model, cfg.patch_size, cfg.tubelet
+    p, t = cfg.patch_size, cfg.tubelet
     P = t * p * p * channels
     self.frames, self.image_size, self.channels = frames, image_size, channels
-    self.patch_size, self.tubelet, self.num_classes = p, t, num_classes
-    self.dtype = jnp.dtype(cfg.dtype)
-    self.n_layers, self.scan_layers, self.remat = cfg.n_layers, cfg.scan_layers, cfg.remat
-    self.eps = cfg.norm_eps
-    self.patch_PD = param(rngs, fan_in_init(P), (P, D), ("patch", "embed"))
-    self.patch_b_D = param(rngs, nnx.initializers.zeros, (D,), ("embed",))
-    self._init_conditioning(D, num_classes, rngs)
+    self.patch_size, self.tubelet = p, t
+    self._init_stem(cfg, P, num_classes, rngs)
     token_frames = frames // t
     if cfg.video_attention == "factorised":
       make = lambda r: FactorisedBlock(cfg, token_frames, rngs=r)
