@@ -111,7 +111,7 @@ class CLIPFamily(base.OneObjective, image_data.ImageData):
     m, d = self.cfg.model, self.cfg.data
     patches = (d.image_size // m.patch_size) ** 2
     patch_in = m.patch_size ** 2 * d.channels
-    mlp = (3 if m.mlp == "swiglu" else 2) * m.d_model * m.d_ff
+    mlp = counting.mlp_params(m)
     head_dim = m.d_model // m.n_heads
     attn = m.d_model * head_dim * (2 * m.n_heads + 2 * m.n_kv_heads)
     block = attn + mlp

@@ -8,14 +8,13 @@ EMA, over [B, F, H, W, C] instead of [B, H, W, C]. Costs are counted per clip.
 from __future__ import annotations
 
 import functools
-from typing import Iterator
 
 import ml_collections
 import numpy as np
 from flax import nnx
 
 from scaling.config import require
-from scaling.data import image_sets, moving_digits, pipeline
+from scaling.data import image_sets, moving_digits
 from scaling.families import base, diffusion as diffusion_family
 from scaling.models import counting
 from scaling.models.video_dit import VideoDiT, check_shapes
@@ -126,17 +125,6 @@ class VideoFamily(diffusion_family.DiffusionFamily):
     data_dir = self.cfg.data.data_dir or None
     return {"train": moving_digits.load("train", config, data_dir),
             "eval": moving_digits.load("test", config, data_dir)}
-
-  def train_dataset(self, data: dict, process_index: int, process_count: int):
-    return pipeline.train_dataset(data["train"], global_batch=self.cfg.train.batch_size,
-                                  seed=self.cfg.data.seed, process_index=process_index,
-                                  process_count=process_count)
-
-  def eval_batches(self, data: dict, process_index: int, process_count: int) -> Iterator:
-    e = self.cfg.eval
-    for index, valid in pipeline.eval_indices(min(len(data["eval"]), e.max_examples),
-                                              e.batch_size, process_index, process_count):
-      yield {**data["eval"].rows(index), "mask": valid}
 
   def synthetic_batch(self, rng) -> dict:
     """A global batch of random clips and labels, shaped like the real ones (benchmarks)."""

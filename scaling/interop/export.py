@@ -66,8 +66,9 @@ def check(workdir: str, out: str, step: int | None = None) -> list[int]:
   return steps
 
 
-def write_folder(run, out: str) -> None:
-  """Writes `run` (a loaded `scaling.runs.Run` of a language model) to the folder `out`."""
+def write_folder(run, out: str, fast_tokenizer=None) -> None:
+  """Writes `run` (a loaded `scaling.runs.Run` of a language model) to the folder `out`;
+  `fast_tokenizer`, its tokenizer converted, when the caller already has it."""
   from safetensors.numpy import save_file
   from transformers import GenerationConfig
   from scaling.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
@@ -81,7 +82,7 @@ def write_folder(run, out: str) -> None:
   os.chmod(weights, 0o666 & ~umask)  # safetensors writes it private
   GenerationConfig(bos_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID,
                    do_sample=False).save_pretrained(out)
-  hf_tokenizer.fast_tokenizer(run.tokenizer).save_pretrained(out)
+  (fast_tokenizer or hf_tokenizer.fast_tokenizer(run.tokenizer)).save_pretrained(out)
   # The SentencePiece model itself and the run's config, for `scaling import`.
   run.tokenizer.save(os.path.join(out, "tokenizer.model"))
   config_lib.save(run.cfg, os.path.join(out, "scaling_config.json"))
@@ -98,6 +99,7 @@ def export(workdir: str, out: str, *, step: int | None = None, all_checkpoints: 
   the suites' items as lm-evaluation-harness tasks in OUT/lm_eval_tasks; returns the model
   folders."""
   from scaling import runs
+  from scaling.interop import hf_tokenizer
   if all_checkpoints and step is not None:
     raise UserError("give --step or --all_checkpoints, not both")
   steps = check(workdir, out, step)
@@ -107,9 +109,12 @@ def export(workdir: str, out: str, *, step: int | None = None, all_checkpoints: 
   staging = os.path.join(parent, f".{os.path.basename(out)}.partial-{os.getpid()}")
   shutil.rmtree(staging, ignore_errors=True)
   try:
+    fast = None  # every checkpoint of a run shares its tokenizer: converted once
     for s in chosen:
       run = runs.load(workdir, step=s)
-      write_folder(run, os.path.join(staging, f"step{s}") if all_checkpoints else staging)
+      fast = fast or hf_tokenizer.fast_tokenizer(run.tokenizer)
+      write_folder(run, os.path.join(staging, f"step{s}") if all_checkpoints else staging,
+                   fast)
     if suite_names:
       lm_eval_tasks.write(run.cfg.data, os.path.join(staging, TASKS), suite_names=suite_names,
                           n=n, tokenizer=run.tokenizer, final=os.path.join(out, TASKS))
