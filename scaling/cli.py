@@ -71,6 +71,7 @@ REQUEST_FLAGS = {
     "prompts": "--prompt (or --prompts_file)", "n": "-n", "classes": "--class",
     "sampler": "--sampler", "samplers": "--sampler", "suites": "--suite",
     "task_files": "--task", "max_new_tokens": "--max_new_tokens",
+    "continue_frames": "--continue",
 }
 
 
@@ -91,9 +92,10 @@ def _cmd_sample(args, overrides) -> int:
       prompts=tuple(prompts), n=args.n, temperature=args.temperature, top_k=args.top_k,
       top_p=args.top_p, min_p=args.min_p, max_new_tokens=args.max_new_tokens,
       classes=tuple(args.classes or ()), steps=args.steps, sampler=args.sampler,
-      eta=args.eta, guidance=args.guidance, out=args.out, seed=args.seed)
+      eta=args.eta, guidance=args.guidance, continue_frames=args.continue_frames,
+      out=args.out, seed=args.seed)
   run = runs.load(args.workdir)
-  for line in kinds.for_kind(run.cfg.model.kind).sample(run, request):
+  for line in kinds.sample(run, request):
     print(line)
   return 0
 
@@ -389,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
   p.add_argument("--eta", type=float, help="images: DDIM noise, 0 = deterministic")
   p.add_argument("--guidance", type=float,
                  help="images: classifier-free guidance scale (0 unconditional, 1 conditional)")
+  p.add_argument("--continue", dest="continue_frames", type=int, metavar="N",
+                 help="video: draw the last N frames of held-out clips given their first "
+                 "ones (default: whole clips of the requested classes)")
   p.add_argument("--out", help="images: PNG path (default: RUN/samples/...)")
   p.add_argument("--seed", type=int, default=0, help="seed of the random draws (same seed, "
                  "same samples)")

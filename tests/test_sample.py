@@ -72,6 +72,7 @@ def test_seed_reproduces_samples(trained, capsys):
     (["--prompt", "1", "--temperature", "-1"], "temperature must be >= 0"),
     (["--prompt", "1", "--max_new_tokens", "99"], "max_new_tokens must be in"),
     ([], "give --prompt"),
+    (["--prompt", "1", "--continue", "2"], "--continue is for video models"),
 ])
 def test_bad_input_is_one_line_exit_1(trained, capsys, args, message):
   assert cli.main(["sample", f"--workdir={trained}", *args]) == 1

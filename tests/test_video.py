@@ -4,6 +4,7 @@ run samples clips (PNG strip and GIF) and evaluates; bad input is one line."""
 import json
 import os
 
+import numpy as np
 import pytest
 
 from scaling import cli, config as config_lib
@@ -49,20 +50,45 @@ def test_a_run_samples_clips_and_evaluates(reference, tmp_path, capsys):
   from PIL import Image
   gif = Image.open(tmp_path / "clips.gif")
   assert gif.n_frames == 4
-  assert cli.main(["eval", f"--workdir={workdir}", "-n", "1"]) == 0
+  assert cli.main(["eval", f"--workdir={workdir}", "-n", "1", "--suite",
+                   "clips,continuation"]) == 0
   with open(os.path.join(workdir, "eval.json")) as f:
     tasks = json.load(f)["tasks"]
-  real = tasks["motion"]["real"]["metrics"]
+  real = tasks["clips"]["real"]["metrics"]
   assert real["motion_residual"]["mean"] < 1e-9 and real["concentration"]["mean"] > 0.85
-  [setting] = [s for s in tasks["motion"] if s != "real"]
-  assert tasks["motion"][setting]["n"] == 10
+  assert real["identity_consistency"]["mean"] > 0.9
+  [setting] = [s for s in tasks["clips"] if s != "real"]
+  sampled = tasks["clips"][setting]
+  assert sampled["n"] == 10 and {"frame_fd", "frame_kid", "precision", "recall", "clip_fd",
+                                 "class_accuracy"} <= set(sampled["metrics"])
+  [continued] = tasks["continuation"].values()
+  assert continued["n"] > 5 and continued["chance"]["path_error"] > 0  # 16 held-out clips
   assert set(tasks["denoising"]) == {"t10", "t50", "t90"}
+
+
+def test_a_continuation_keeps_the_given_frames(reference, tmp_path):
+  from scaling import runs
+  from scaling.generate import image_sampling, video
+  _, workdir = reference
+  run = runs.load(workdir)
+  truth, labels = video.held_out_clips(run, [0, 1], 2)
+  settings = image_sampling.SamplerSettings.from_config(run.cfg.diffusion)
+  drawn = video.continue_clips(run, truth, labels, 1, settings)
+  np.testing.assert_array_equal(drawn[:, :3], truth[:, :3])
+  assert not np.allclose(drawn[:, 3], truth[:, 3])
+  out = tmp_path / "continued.png"
+  assert cli.main(["sample", f"--workdir={workdir}", "--class", "1", "-n", "2",
+                   "--continue", "2", f"--out={out}"]) == 0
+  from PIL import Image
+  width, height = Image.open(out).size
+  assert width == height  # 4 frames x 4 rows: each held-out clip above its continuation
 
 
 @pytest.mark.parametrize("argv, message", [
     (["sample", "--prompt", "1+1="], "holds a video model: give classes"),
     (["eval", "--task", "x.json"], "--task is for language models"),
     (["eval", "--guidance", "2"], "--guidance is not taken by a video model's eval"),
+    (["sample", "--continue", "4"], "--continue 4 does not fit the model's 4-frame clips"),
 ])
 def test_flags_for_other_kinds_are_one_line(reference, capsys, argv, message):
   _, workdir = reference

@@ -110,19 +110,20 @@ def classifier_for(data_cfg, data_dir: str | None = None) -> Classifier:
     train = images_lib.load(data_cfg, "train", data_dir)
     test = images_lib.load(data_cfg, "test", data_dir)
     model, info = _train(train, test, size, channels)
-    _save(model, info, directory)
+    save_params(model, info, directory)
   with open(os.path.join(directory, "classifier.json")) as f:
     info = json.load(f)
-  return Classifier(_load_params(directory, size, channels, info["num_classes"]), info, directory)
+  make = lambda: _make(size, channels, info["num_classes"])
+  return Classifier(load_params(directory, make), info, directory)
 
 
 def _make(size: int, channels: int, num_classes: int) -> CNN:
   return CNN(size, channels, num_classes, rngs=nnx.Rngs(SEED))
 
 
-def _init_params(abstract: nnx.State) -> nnx.State:
+def init_params(abstract: nnx.State, seed: int = SEED) -> nnx.State:
   """LeCun-normal kernels and zero biases, drawn by numpy: compiling JAX's RNG costs seconds."""
-  rng = np.random.default_rng(SEED)
+  rng = np.random.default_rng(seed)
 
   def init(a):
     if a.ndim == 1:
@@ -137,7 +138,7 @@ def _train(train: images_lib.ImageSet, test: images_lib.ImageSet, size: int,
   """Adam with cosine decay for a fixed number of steps over a seeded shuffle of `train`."""
   start = time.perf_counter()
   graphdef, abstract = nnx.split(nnx.eval_shape(lambda: _make(size, channels, train.num_classes)))
-  params = _init_params(abstract)
+  params = init_params(abstract)
   steps = STEPS[train.name]
   tx = optax.adam(optax.cosine_decay_schedule(LEARNING_RATE, steps))
   opt_state = jax.jit(tx.init)(params)
@@ -173,7 +174,7 @@ def _train(train: images_lib.ImageSet, test: images_lib.ImageSet, size: int,
   return model, info
 
 
-def _save(model: CNN, info: dict, directory: str) -> None:
+def save_params(model: nnx.Module, info: dict, directory: str) -> None:
   """Writes to a temporary folder, then renames it: readers never see half a cache."""
   tmp = f"{directory}.tmp-{socket.gethostname()}-{os.getpid()}"  # hosts may share the folder
   os.makedirs(tmp, exist_ok=True)
@@ -189,8 +190,9 @@ def _save(model: CNN, info: dict, directory: str) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _load_params(directory: str, size: int, channels: int, num_classes: int) -> CNN:
-  model = nnx.eval_shape(lambda: _make(size, channels, num_classes))
+def load_params(directory: str, make) -> nnx.Module:
+  """The model `make()` builds, with the parameters `save_params` wrote to `directory`."""
+  model = nnx.eval_shape(make)
   params = nnx.state(model, nnx.Param)
   paths, treedef = jax.tree_util.tree_flatten_with_path(params)
   with np.load(os.path.join(directory, "params.npz")) as f:

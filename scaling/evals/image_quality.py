@@ -78,7 +78,7 @@ def subset_name(s: SamplerSettings) -> str:
   return f"{s.method}{s.steps}{eta}/g{s.guidance:g}"
 
 
-def _fd_summary(gen_ND: np.ndarray, real_ND: np.ndarray) -> dict:
+def fd_summary(gen_ND: np.ndarray, real_ND: np.ndarray) -> dict:
   """FD as a point estimate: its interval is degenerate (low = high = the estimate).
 
   Resampling does not give FD an honest interval (duplicated images shrink the fitted
@@ -89,7 +89,7 @@ def _fd_summary(gen_ND: np.ndarray, real_ND: np.ndarray) -> dict:
   return {"mean": fd, "ci_low": fd, "ci_high": fd, "n": int(len(gen_ND))}
 
 
-def _kid_summary(gen_ND: np.ndarray, real_ND: np.ndarray, seed: int) -> dict:
+def kid_summary(gen_ND: np.ndarray, real_ND: np.ndarray, seed: int) -> dict:
   """KID, with mean +- one standard deviation over its random subsets as the interval."""
   kid, std = image_metrics.kernel_distance(gen_ND, real_ND, num_subsets=KID_SUBSETS, seed=seed)
   return {"mean": kid, "ci_low": kid - std, "ci_high": kid + std, "n": int(len(gen_ND))}
@@ -157,16 +157,16 @@ def evaluate(run, settings_list: list, classifier: image_metrics.Classifier, *, 
         continue
       predicted = classifier.predict(generated)
       subset["metrics"] = {"class_accuracy": metrics.summarize((predicted == labels).astype(float)),
-                           "fd": _fd_summary(gen_ND, real_ND),
-                           "kid": _kid_summary(gen_ND, real_ND, seed),
+                           "fd": fd_summary(gen_ND, real_ND),
+                           "kid": kid_summary(gen_ND, real_ND, seed),
                            **collapse_metrics(gen_ND, real_ND, predicted, real_labels,
                                               d.num_classes)}
     result["image_quality"][name(s)] = subset
   train_ND = classifier.features(real_train.images_NHWC)
   result["real_data"] = {"test_vs_train": {
       "n": len(real_ND), "chance": {},
-      "metrics": {"fd": _fd_summary(train_ND, real_ND),
-                  "kid": _kid_summary(train_ND, real_ND, seed),
+      "metrics": {"fd": fd_summary(train_ND, real_ND),
+                  "kid": kid_summary(train_ND, real_ND, seed),
                   **collapse_metrics(train_ND, real_ND, classifier.predict(
                       real_train.images_NHWC), real_labels, d.num_classes)}}}
   return result

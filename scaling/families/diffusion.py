@@ -50,6 +50,7 @@ def base_config() -> ml_collections.ConfigDict:
       data=image_data.data_section(),
       diffusion=dict(
           schedule="cosine",       # cosine | linear
+          schedule_shift=1.0,      # > 1: more noise at every step, for redundant pixels
           timesteps=1000,          # T of the training process
           prediction="eps",        # eps | v: what the model outputs
           label_dropout=0.1,       # share of labels replaced by the null class (for guidance)
@@ -75,7 +76,7 @@ def check_diffusion(f) -> None:
           "diffusion.eval_timesteps", f"need timesteps in [0, {f.timesteps}), got "
           f"{tuple(f.eval_timesteps)}")
   try:
-    schedule = diffusion.make_schedule(f.schedule, f.timesteps)
+    schedule = diffusion.schedule_for(f)
     diffusion.check_sampling(schedule, steps=f.sample_steps, method=f.sampler, eta=f.eta,
                              guidance=f.guidance, prediction=f.prediction)
   except diffusion.SettingError as e:  # The maths names its setting; we name the field.
@@ -96,7 +97,7 @@ class DiffusionFamily(base.OneObjective, image_data.ImageData):
     self.null_class = cfg.data.num_classes
     self.eval_timesteps = tuple(int(t) for t in cfg.diffusion.eval_timesteps)
     try:  # the training noise schedule; `check` reports an impossible one by its field
-      self.schedule = diffusion.make_schedule(cfg.diffusion.schedule, cfg.diffusion.timesteps)
+      self.schedule = diffusion.schedule_for(cfg.diffusion)
     except diffusion.SettingError:
       self.schedule = None
 

@@ -87,11 +87,31 @@ def _from_betas(name: str, betas: np.ndarray) -> Schedule:
       alphas_cumprod_f64=ac)
 
 
-def make_schedule(name: str, timesteps: int) -> Schedule:
-  """`linear` (DDPM) or `cosine` (improved DDPM) schedule of `timesteps` steps."""
+def make_schedule(name: str, timesteps: int, shift: float = 1.0) -> Schedule:
+  """`linear` (DDPM) or `cosine` (improved DDPM) schedule of `timesteps` steps.
+
+  `shift` > 1 moves every step's log signal-to-noise ratio down by 2 log(shift)
+  (Hoogeboom et al. 2023): data whose pixels repeat (upscaled images, a clip's frames) keep
+  their coarse structure visible through noise that would hide it in one small image, so
+  the schedule must reach more noise for the model to learn that structure.
+  """
   if timesteps < 1:
     raise SettingError("timesteps", f"must be at least 1, got {timesteps}")
-  return _from_betas(name, _betas(name, timesteps))
+  if not shift > 0:
+    raise SettingError("schedule_shift", f"must be > 0, got {shift}")
+  betas = _betas(name, timesteps)
+  if shift != 1.0:
+    ac = np.cumprod(1.0 - betas)
+    shifted = 1.0 / (1.0 + np.exp(-(np.log(ac / (1.0 - ac)) - 2.0 * np.log(shift))))
+    betas = np.minimum(1.0 - shifted / np.concatenate([[1.0], shifted[:-1]]), MAX_BETA)
+  return _from_betas(name, betas)
+
+
+def schedule_for(diffusion_cfg) -> Schedule:
+  """The schedule a config's `diffusion` section names (runs saved before `schedule_shift`
+  existed read as unshifted)."""
+  return make_schedule(diffusion_cfg.schedule, diffusion_cfg.timesteps,
+                       diffusion_cfg.get("schedule_shift", 1.0))
 
 
 def spaced_timesteps(timesteps: int, steps: int) -> np.ndarray:
@@ -190,7 +210,8 @@ def check_sampling(schedule: Schedule, *, steps: int, method: str, eta: float,
 def sample(denoise_fn: DenoiseFn, schedule: Schedule, rng: jax.Array, shape: tuple[int, ...],
            labels_B: jax.Array, *, steps: int, method: str = "ddim", eta: float = 0.0,
            guidance: float = 1.0, null_class: int, prediction: str = "eps",
-           clip_x0: bool = True, x_T: jax.Array | None = None) -> jax.Array:
+           clip_x0: bool = True, x_T: jax.Array | None = None,
+           known: tuple[jax.Array, jax.Array] | None = None) -> jax.Array:
   """Images x0 [B, ...] by iterative denoising from Gaussian noise (or from `x_T`).
 
   `denoise_fn(x, t_B, labels_B)` is the model; it sees the original timesteps even when
@@ -200,6 +221,10 @@ def sample(denoise_fn: DenoiseFn, schedule: Schedule, rng: jax.Array, shape: tup
   [labels; null_class]: 0 is unconditional, 1 purely conditional (then only the
   conditional half is run), > 1 guided. Guiding eps or v is the same, as each is affine
   in the other at fixed x_t. `clip_x0` clips x0_hat to [-1, 1] and recomputes eps_hat.
+  `known` = (x0 [B, ...], mask broadcastable to it, 1 where known) fixes part of the
+  result: before each step the known entries of x_t are replaced by x0 noised to that
+  step's level, so the model draws the rest consistent with them (the replacement method;
+  Song et al. 2021, Ho et al. 2022 for video), and the result holds x0 there exactly.
   Settings (steps, method, eta, guidance, ...) are Python values; the loop is a
   `lax.scan`, so the whole call can be jitted with the batch sharded.
   """
@@ -224,6 +249,10 @@ def sample(denoise_fn: DenoiseFn, schedule: Schedule, rng: jax.Array, shape: tup
   def step(x, inputs):
     i, key = inputs
     i_B = jnp.full((B,), i)
+    if known is not None:
+      noise_key, key = jax.random.split(key)
+      x = jnp.where(known[1], q_sample(sched, known[0], i_B,
+                                       jax.random.normal(noise_key, shape, jnp.float32)), x)
     out = model_out(x, jnp.full((B,), ts[i]))
     x0_hat, eps_hat = predict_x0_eps(sched, x, i_B, out, prediction)
     if clip_x0:
@@ -241,7 +270,7 @@ def sample(denoise_fn: DenoiseFn, schedule: Schedule, rng: jax.Array, shape: tup
 
   indices = jnp.arange(steps - 1, -1, -1)
   x, _ = jax.lax.scan(step, x, (indices, jax.random.split(step_rng, steps)))
-  return x
+  return x if known is None else jnp.where(known[1], known[0], x)
 
 
 # --- training objective and held-out error -----------------------------------------

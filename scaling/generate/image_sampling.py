@@ -55,7 +55,7 @@ def check_labels(labels, num_classes: int) -> np.ndarray:
 
 def schedule_of(cfg) -> diffusion.Schedule:
   """The noise schedule a diffusion run was trained with."""
-  return diffusion.make_schedule(cfg.diffusion.schedule, cfg.diffusion.timesteps)
+  return diffusion.schedule_for(cfg.diffusion)
 
 
 def check_settings(run, settings: SamplerSettings) -> None:
@@ -71,9 +71,11 @@ def check_settings(run, settings: SamplerSettings) -> None:
 
 
 def generate(run, labels, settings: SamplerSettings, *, seed: int = 0, batch: int = 256,
-             shape: tuple[int, ...] | None = None) -> np.ndarray:
+             shape: tuple[int, ...] | None = None,
+             known: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
   """One image per label, float32 in [-1, 1], [N, H, W, C] on the host (or of each
-  example's `shape`: a clip's [F, H, W, C])."""
+  example's `shape`: a clip's [F, H, W, C]). `known` = (x0 [N, ...], mask [N, ...], 1
+  where known) fixes those entries and draws the rest consistent with them."""
   check_settings(run, settings)
   schedule = schedule_of(run.cfg)
   d = run.cfg.data
@@ -81,19 +83,24 @@ def generate(run, labels, settings: SamplerSettings, *, seed: int = 0, batch: in
   if len(np.asarray(labels).reshape(-1)) == 0:
     return np.zeros((0, *shape), np.float32)
 
-  def draw(model, key, labels_B):
+  def draw(model, key, labels_B, *known_B):
     return diffusion.sample(model, schedule, key, (labels_B.shape[0], *shape), labels_B,
                             steps=settings.steps, method=settings.method,
                             eta=settings.eta, guidance=settings.guidance,
                             null_class=model.num_classes,  # the DiT's extra class row
-                            prediction=run.cfg.diffusion.prediction)
+                            prediction=run.cfg.diffusion.prediction,
+                            known=tuple(known_B) or None)
 
-  return draw_batches(run, labels, draw, (settings, shape), seed=seed, batch=batch)
+  extras = () if known is None else tuple(np.asarray(a, np.float32) for a in known)
+  return draw_batches(run, labels, draw, (settings, shape, known is not None), seed=seed,
+                      batch=batch, extras=extras)
 
 
-def draw_batches(run, labels, draw, name, *, seed: int = 0, batch: int = 256) -> np.ndarray:
-  """One image per label from `draw(model, key, labels_B) -> images_BHWC`, in batches
-  split over every device of the run's mesh; batch `i` draws from `fold_in(key(seed), i)`.
+def draw_batches(run, labels, draw, name, *, seed: int = 0, batch: int = 256,
+                 extras: tuple[np.ndarray, ...] = ()) -> np.ndarray:
+  """One image per label from `draw(model, key, labels_B, *extras_B) -> images_BHWC`, in
+  batches split over every device of the run's mesh; batch `i` draws from
+  `fold_in(key(seed), i)`. `extras` are per-label arrays [N, ...] batched with the labels.
   `name` (hashable) tells one way of drawing from another, for the compile cache."""
   labels = check_labels(labels, run.cfg.data.num_classes)
   shards = run.mesh.devices.size
@@ -101,14 +108,19 @@ def draw_batches(run, labels, draw, name, *, seed: int = 0, batch: int = 256) ->
   batch = math.ceil(batch / shards) * shards  # every device gets the same share
   graphdef, params = nnx.split(run.model)
   batch_sharding = NamedSharding(run.mesh, PartitionSpec(run.mesh.axis_names))
-  compiled = _compiled(run, graphdef, draw, name, batch)
+  compiled = _compiled(run, graphdef, draw, name, batch, len(extras))
   out = []
+
+  def padded(rows):
+    return jax.device_put(jnp.asarray(np.pad(rows, [(0, batch - len(rows))]
+                                             + [(0, 0)] * (rows.ndim - 1))), batch_sharding)
+
   with mesh_lib.activate(run.mesh, run.rules):
     for i, start in enumerate(range(0, len(labels), batch)):
       chunk = labels[start:start + batch]
-      padded = np.pad(chunk, (0, batch - len(chunk)))
       key = jax.random.fold_in(jax.random.key(seed), i)
-      images = compiled(params, key, jax.device_put(jnp.asarray(padded), batch_sharding))
+      images = compiled(params, key, padded(chunk),
+                        *(padded(e[start:start + batch]) for e in extras))
       out.append(np.asarray(jax.device_get(images))[:len(chunk)])
   if not out:  # no labels
     d = run.cfg.data
@@ -121,16 +133,19 @@ def draw_batches(run, labels, draw, name, *, seed: int = 0, batch: int = 256) ->
 _COMPILED: dict = {}
 
 
-def _compiled(run, graphdef, draw, name, batch: int):
-  """The jitted `draw(params, key, labels_B) -> images`, compiled once per shape."""
-  key = (config_lib.config_hash(run.cfg), graphdef, name, batch,
+def _compiled(run, graphdef, draw, name, batch: int, n_extras: int = 0):
+  """The jitted `draw(params, key, labels_B, *extras_B) -> images`, compiled once per
+  shape."""
+  key = (config_lib.config_hash(run.cfg), graphdef, name, batch, n_extras,
          tuple(d.id for d in run.mesh.devices.flat))
   if key not in _COMPILED:
     batch_sharding = NamedSharding(run.mesh, PartitionSpec(run.mesh.axis_names))
     replicated = NamedSharding(run.mesh, PartitionSpec())
     _COMPILED[key] = jax.jit(
-        lambda params, key, labels_B: draw(nnx.merge(graphdef, params), key, labels_B),
-        in_shardings=(None, replicated, batch_sharding), out_shardings=batch_sharding)
+        lambda params, key, labels_B, *extras_B: draw(nnx.merge(graphdef, params), key,
+                                                      labels_B, *extras_B),
+        in_shardings=(None, replicated) + (batch_sharding,) * (1 + n_extras),
+        out_shardings=batch_sharding)
   return _COMPILED[key]
 
 

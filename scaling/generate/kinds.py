@@ -17,6 +17,13 @@ KINDS: dict[str, ModuleType] = {"lm": lm, "dit": dit, "gan": gan, "clip": clip,
                                  "video": video}
 
 
+def sample(run, request) -> list[str]:
+  """`scaling sample` on a loaded run, refusing what only another kind takes."""
+  if run.cfg.model.kind != "video":
+    request.unset(("continue_frames",), "is for video models: it continues a clip's frames")
+  return for_kind(run.cfg.model.kind).sample(run, request)
+
+
 def for_kind(kind: str) -> ModuleType:
   if kind not in KINDS:
     raise ConfigError(f"config.model.kind: unknown {kind!r}; choose from {', '.join(KINDS)}")

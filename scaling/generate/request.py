@@ -23,6 +23,7 @@ class SampleRequest:
   sampler: str | None = None
   eta: float | None = None
   guidance: float | None = None
+  continue_frames: int | None = None  # video: frames drawn after a held-out clip's first ones
   out: str | None = None
   seed: int = 0
 
