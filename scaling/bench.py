@@ -91,7 +91,8 @@ def bench_train(cfg, *, steps: int = 10, warmup: int = 2, devices=None,
 
   unit = family.unit
   shape = ({"seq_len": cfg.data.seq_len} if unit == "token"
-           else {"image_size": cfg.data.image_size})
+           else {"frames": cfg.data.frames, "image_size": cfg.data.canvas}
+           if "frames" in cfg.data else {"image_size": cfg.data.image_size})
   result = {
       "name": cfg.get("name", ""),
       "params": family.params().as_dict(),
@@ -138,8 +139,10 @@ def report(result: dict, json_path: str | None = None) -> None:
   """Prints a readable summary (and writes the JSON if asked)."""
   mem = result["memory"]
   peak_mem = mem.get("device_peak_bytes", mem.get("planned_peak_bytes", 0))
+  size = f"{result.get('image_size')}x{result.get('image_size')}"
   shape = (f"{result['seq_len']} tokens" if "seq_len" in result
-           else f"{result['image_size']}x{result['image_size']} images")
+           else f"{result['frames']}x{size} clips" if "frames" in result
+           else f"{size} images")
   print(f"{result['name']}: {result['params']['total']:,} params, batch {result['batch_size']}"
         f" x {shape}, {result['dtype']}, mesh {result['mesh']}")
   if "step_time_s" in result:  # absent with --steps 0: compiled, not run

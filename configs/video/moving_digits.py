@@ -10,6 +10,7 @@ from scaling.families import video
 
 # name: (d_model, n_layers, n_heads, d_ff)
 SIZES = {
+    "vt": (16, 1, 2, 64),       # tiny: the bottom of the CPU sweep's ladder
     "v0": (32, 2, 4, 128),
     "v1": (64, 3, 4, 256),
     "v2": (96, 4, 4, 384),

@@ -7,7 +7,9 @@ ceiling), each against the other half of the held-out clips:
   constant-velocity path with bounces, 0 for a clip that obeys the law of motion),
   `concentration` (the share of each frame's brightness in a digit-sized window on its
   centre of mass: near 1 for one digit, about the window's share of the canvas for noise,
-  whose barely moving centre would otherwise pass as a static digit), `identity_consistency`
+  whose barely moving centre would otherwise pass as a static digit), `lawful_motion` (the
+  share of clips with a residual under 0.5 pixels and a concentration over 0.8: the
+  exact-match of motion), `identity_consistency`
   (the share of a clip's frames the digits classifier gives the clip's most common label)
   and `clip_fd` (Frechet distance over the clip network's features, an FVD analogue);
 - each frame: `class_accuracy` (frames the classifier gives the conditioning class), and
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scaling.data import moving_digits
+from scaling.data import image_sets, moving_digits
 from scaling.errors import RequestError
 from scaling.evals import aggregate, dit as dit_eval, image_quality, manifold, metrics
 from scaling.evals import video_features
@@ -33,6 +35,11 @@ from scaling.generate import image_sampling, video
 
 SUITES = ("clips", "continuation")
 DEFAULT_N = 10  # clips per class when -n is not given
+# A clip moves lawfully when its centre keeps within half a pixel of a constant-velocity path
+# with bounces and most of its brightness sits in one digit-sized window (noise's centre
+# barely moves, so the path alone would pass it).
+LAWFUL_RESIDUAL = 0.5
+LAWFUL_CONCENTRATION = 0.8
 
 
 def check(cfg, request: EvalRequest) -> None:
@@ -73,11 +80,14 @@ class Scorer:
     self.clips_ND = self.clip_network.features(reference)
 
   def time_metrics(self, clips_NFHWC, frame_labels_NF) -> dict:
-    """Per-clip motion residual, concentration and identity consistency."""
+    """Per-clip motion residual, concentration, lawful motion and identity consistency."""
     frames = brightness(clips_NFHWC)
-    return {"motion_residual": [moving_digits.motion_residual(c, self.digit_size)
-                                for c in frames],
-            "concentration": [moving_digits.concentration(c, self.digit_size) for c in frames],
+    residual = np.array([moving_digits.motion_residual(c, self.digit_size) for c in frames])
+    concentration = np.array([moving_digits.concentration(c, self.digit_size)
+                              for c in frames])
+    return {"motion_residual": residual, "concentration": concentration,
+            "lawful_motion": ((residual < LAWFUL_RESIDUAL)
+                              & (concentration > LAWFUL_CONCENTRATION)).astype(float),
             "identity_consistency": video_features.identity(frame_labels_NF)[
                 "identity_consistency"]}
 
@@ -104,7 +114,9 @@ class Scorer:
                precision=_point(pr["precision"], n), recall=_point(pr["recall"], n),
                clip_fd=image_quality.fd_summary(self.clip_network.features(clips_NFHWC),
                                                 self.clips_ND))
-    return {"n": n, "chance": {"class_accuracy": 0.1}, "metrics": out}
+    chance = {"class_accuracy": 1 / image_sets.NUM_CLASSES, "lawful_motion": 0.0,
+              "identity_consistency": video_features.chance_identity(clips_NFHWC.shape[1])}
+    return {"n": n, "chance": chance, "metrics": out}
 
 
 def _point(value: float, n: int) -> dict:
@@ -135,7 +147,7 @@ def continuation_row(scorer: Scorer, drawn_NFHWC, true_NFHWC, labels_N, n_new: i
       "class_accuracy"]
   per_clip["path_error"] = path_errors(drawn_NFHWC[:, new], true_NFHWC[:, new])
   return {"n": len(drawn_NFHWC),
-          "chance": {"class_accuracy": 0.1,
+          "chance": {"class_accuracy": 1 / image_sets.NUM_CLASSES,
                      "path_error": float(path_errors(held, true_NFHWC[:, new]).mean())},
           "metrics": {name: metrics.summarize(v) for name, v in per_clip.items()}}
 

@@ -28,7 +28,7 @@ from scaling.data import builders, image_sets, moving_digits
 from scaling.evals import image_features
 
 DIGIT_PIXELS = 8  # the digits classifier's image size
-VERSION = 1       # bump when the clip network's architecture or training changes
+VERSION = 2       # bump when the clip network's architecture or training changes
 FEATURES = 64
 STEPS = 600
 BATCH = 64
@@ -87,6 +87,13 @@ def identity(frame_labels_NF: np.ndarray, labels_N: np.ndarray | None = None) ->
   if labels_N is not None:
     out["class_accuracy"] = (frame_labels_NF == np.asarray(labels_N)[:, None]).mean(1)
   return out
+
+
+def chance_identity(frames: int, draws: int = 20_000) -> float:
+  """The identity consistency of frames labelled independently and uniformly at random
+  (Monte Carlo with a fixed seed)."""
+  labels = np.random.default_rng(0).integers(0, image_sets.NUM_CLASSES, (draws, frames))
+  return float(identity(labels)["identity_consistency"].mean())
 
 
 # --- the clip network --------------------------------------------------------------------
