@@ -15,7 +15,9 @@ import os
 import sys
 
 from scaling import files
+from scaling.analysis import study_runs
 from scaling.analysis.plots import label, plt, save
+from scaling.errors import UserError
 from scaling.numbers import ZERO_WIDTH, fmt, interval, zero_width
 
 TASK, SUBSET = "arithmetic", "+3d"
@@ -93,17 +95,13 @@ def main(argv=None) -> int:
   parser.add_argument("sweep")
   parser.add_argument("--out", required=True)
   args = parser.parse_args(argv)
-  runs_dir = os.path.join(args.sweep, "runs")
-  if not os.path.isdir(runs_dir):
-    print(f"error: {args.sweep} is not a sweep directory (no runs/ in it)", file=sys.stderr)
+  try:
+    rows = study_runs.read_rows(args.sweep, run_row,
+                               "has an eval.json with the arithmetic and "
+                               "commitment suites (scaling eval --suite arithmetic,commitment)")
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
     return 2
-  rows = [r for name in sorted(os.listdir(runs_dir))
-          if (r := run_row(os.path.join(runs_dir, name))) is not None]
-  if not rows:
-    print(f"error: no run under {runs_dir} has an eval.json with the arithmetic and "
-          f"commitment suites (scaling eval --suite arithmetic,commitment)", file=sys.stderr)
-    return 2
-  rows.sort(key=lambda r: (r["params"], r["seed"]))
   os.makedirs(args.out, exist_ok=True)
   files.write_json(os.path.join(args.out, "study.json"), {"rows": rows})
   with open(os.path.join(args.out, "table.md"), "w") as f:

@@ -18,8 +18,9 @@ import sys
 import numpy as np
 
 from scaling import files
-from scaling.analysis import emergence
+from scaling.analysis import emergence, study_runs
 from scaling.analysis.plots import label, plt, save
+from scaling.errors import UserError
 from scaling.numbers import ZERO_WIDTH, fmt, interval, zero_width
 
 # (metric, what it sees, chance key): the [0, 1] metrics the emergence test reads.
@@ -62,18 +63,20 @@ def run_row(workdir: str) -> dict | None:
 
 def table(rows: list[dict]) -> str:
   lines = ["| params | seed | class accuracy (frame) | frame FD | lawful motion | motion "
-           "residual (px) | identity consistency | clip FD | continuation path error (px) |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "residual (px) | concentration | identity consistency | clip FD | continuation "
+           "path error (px) |", "|---|---|---|---|---|---|---|---|---|---|"]
   cell = lambda r, k: interval(*r[k])
   for r in rows:
     lines.append(f"| {r['params']:,} | {r['seed']} | {cell(r, 'class_accuracy')} | "
                  f"{fmt(r['frame_fd'][0], 3)} | {cell(r, 'lawful_motion')} | "
-                 f"{cell(r, 'motion_residual')} | {cell(r, 'identity_consistency')} | "
+                 f"{cell(r, 'motion_residual')} | {fmt(r['concentration'][0], 3)} | "
+                 f"{cell(r, 'identity_consistency')} | "
                  f"{fmt(r['clip_fd'][0], 3)} | {cell(r, 'path_error')} |")
   real = rows[0]["real"]
   lines.append(f"| held-out clips | | {interval(*real['class_accuracy'])} | "
                f"{fmt(real['frame_fd'][0], 3)} | {interval(*real['lawful_motion'])} | "
                f"{interval(*real['motion_residual'])} | "
+               f"{fmt(real['concentration'][0], 3)} | "
                f"{interval(*real['identity_consistency'])} | {fmt(real['clip_fd'][0], 3)} "
                f"| 0 |")
   chance = rows[0]["chance"]
@@ -87,13 +90,22 @@ def table(rows: list[dict]) -> str:
 
 
 def reports(rows: list[dict]) -> dict:
-  """The emergence test on each [0, 1] metric against log parameters, all seeds pooled."""
+  """The emergence test on each [0, 1] metric against log parameters, all seeds pooled; a
+  metric no run lifts above chance (no interval's low end above it) is reported as such,
+  since a curve fitted to chance says nothing about emergence."""
   x = np.log10([r["params"] for r in rows])
   out = {}
   for metric, _ in SHARE_METRICS:
+    chance = rows[0]["chance"].get(metric, 0.0)
+    if not any(r[metric][1] > chance for r in rows):
+      out[metric] = {"task": metric, "at_chance": True, "chance": chance,
+                     "text": f"{metric}: at chance ({fmt(chance, 3)}) at every size: "
+                             "nothing to test for emergence"}
+      continue
     values = {metric: tuple(np.array([r[metric][i] for r in rows]) for i in range(3))}
-    chance = {metric: rows[0]["chance"].get(metric, 0.0)}
-    out[metric] = emergence.emergence_report(x, values, chance, task=metric, bootstrap=200)
+    out[metric] = emergence.emergence_report(x, values, {metric: chance}, task=metric,
+                                             bootstrap=200)
+    out[metric]["text"] = emergence.format_report(out[metric])
   return out
 
 
@@ -131,17 +143,13 @@ def main(argv=None) -> int:
   parser.add_argument("sweep")
   parser.add_argument("--out", required=True)
   args = parser.parse_args(argv)
-  runs_dir = os.path.join(args.sweep, "runs")
-  if not os.path.isdir(runs_dir):
-    print(f"error: {args.sweep} is not a sweep directory (no runs/ in it)", file=sys.stderr)
+  try:
+    rows = study_runs.read_rows(args.sweep, run_row,
+                               "has an eval.json with the clips and "
+                               "continuation suites (scaling eval --suite clips,continuation)")
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
     return 2
-  rows = [r for name in sorted(os.listdir(runs_dir))
-          if (r := run_row(os.path.join(runs_dir, name))) is not None]
-  if not rows:
-    print(f"error: no run under {runs_dir} has an eval.json with the clips and continuation "
-          "suites (scaling eval --suite clips,continuation)", file=sys.stderr)
-    return 2
-  rows.sort(key=lambda r: (r["params"], r["seed"]))
   verdicts = reports(rows)
   os.makedirs(args.out, exist_ok=True)
   files.write_json(os.path.join(args.out, "study.json"),
@@ -150,8 +158,8 @@ def main(argv=None) -> int:
     f.write(table(rows))
   save(figure(rows), args.out, "vs_size")
   print(table(rows))
-  for metric, report in verdicts.items():
-    print("\n" + emergence.format_report(report))
+  for report in verdicts.values():
+    print("\n" + report["text"])
   return 0
 
 

@@ -1,0 +1,22 @@
+"""The runs of a sweep a tool-run study reads: one row per run that has what it needs."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from scaling.errors import UserError
+
+
+def read_rows(sweep: str, run_row: Callable[[str], dict | None], needs: str) -> list[dict]:
+  """`run_row(run directory)` of every run under `sweep/runs`, by size then seed; runs it
+  returns None for are skipped. One `UserError` line when there is no run to read; `needs`
+  says what a run must have ("has an eval.json with ...")."""
+  runs_dir = os.path.join(sweep, "runs")
+  if not os.path.isdir(runs_dir):
+    raise UserError(f"{sweep} is not a sweep directory (no runs/ in it)")
+  rows = [r for name in sorted(os.listdir(runs_dir))
+          if (r := run_row(os.path.join(runs_dir, name))) is not None]
+  if not rows:
+    raise UserError(f"no run under {runs_dir} {needs}")
+  return sorted(rows, key=lambda r: (r["params"], r["seed"]))
