@@ -9,7 +9,6 @@ arithmetic,commitment`), writes `table.md`, `study.json` and `vs_size.png` into 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -17,7 +16,6 @@ import sys
 from scaling import files
 from scaling.analysis import study_runs
 from scaling.analysis.plots import label, plt, save
-from scaling.errors import UserError
 from scaling.numbers import ZERO_WIDTH, fmt, interval, zero_width
 
 TASK, SUBSET = "arithmetic", "+3d"
@@ -91,22 +89,16 @@ def figure(rows: list[dict]):
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("sweep")
-  parser.add_argument("--out", required=True)
-  args = parser.parse_args(argv)
-  try:
-    rows = study_runs.read_rows(args.sweep, run_row,
-                               "has an eval.json with the arithmetic and "
-                               "commitment suites (scaling eval --suite arithmetic,commitment)")
-  except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
+  parsed = study_runs.command_line(argv, __doc__, run_row,
+                                   "has an eval.json with the arithmetic and "
+                                   "commitment suites (scaling eval --suite arithmetic,commitment)")
+  if parsed is None:
     return 2
-  os.makedirs(args.out, exist_ok=True)
-  files.write_json(os.path.join(args.out, "study.json"), {"rows": rows})
-  with open(os.path.join(args.out, "table.md"), "w") as f:
+  rows, out = parsed
+  files.write_json(os.path.join(out, "study.json"), {"rows": rows})
+  with open(os.path.join(out, "table.md"), "w") as f:
     f.write(table(rows))
-  save(figure(rows), args.out, "vs_size")
+  save(figure(rows), out, "vs_size")
   print(table(rows))
   return 0
 

@@ -10,7 +10,6 @@ prints the table and the verdicts.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -20,7 +19,6 @@ import numpy as np
 from scaling import files
 from scaling.analysis import emergence, study_runs
 from scaling.analysis.plots import label, plt, save
-from scaling.errors import UserError
 from scaling.numbers import ZERO_WIDTH, fmt, interval, zero_width
 
 # (metric, what it sees, chance key): the [0, 1] metrics the emergence test reads.
@@ -139,24 +137,18 @@ def figure(rows: list[dict]):
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("sweep")
-  parser.add_argument("--out", required=True)
-  args = parser.parse_args(argv)
-  try:
-    rows = study_runs.read_rows(args.sweep, run_row,
-                               "has an eval.json with the clips and "
-                               "continuation suites (scaling eval --suite clips,continuation)")
-  except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
+  parsed = study_runs.command_line(argv, __doc__, run_row,
+                                   "has an eval.json with the clips and "
+                                   "continuation suites (scaling eval --suite clips,continuation)")
+  if parsed is None:
     return 2
+  rows, out = parsed
   verdicts = reports(rows)
-  os.makedirs(args.out, exist_ok=True)
-  files.write_json(os.path.join(args.out, "study.json"),
+  files.write_json(os.path.join(out, "study.json"),
                    files.jsonable({"rows": rows, "emergence": verdicts}))
-  with open(os.path.join(args.out, "table.md"), "w") as f:
+  with open(os.path.join(out, "table.md"), "w") as f:
     f.write(table(rows))
-  save(figure(rows), args.out, "vs_size")
+  save(figure(rows), out, "vs_size")
   print(table(rows))
   for report in verdicts.values():
     print("\n" + report["text"])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from typing import Callable
 
 from scaling.errors import UserError
@@ -20,3 +22,20 @@ def read_rows(sweep: str, run_row: Callable[[str], dict | None], needs: str) -> 
   if not rows:
     raise UserError(f"no run under {runs_dir} {needs}")
   return sorted(rows, key=lambda r: (r["params"], r["seed"]))
+
+
+def command_line(argv, doc: str, run_row: Callable[[str], dict | None],
+                 needs: str) -> tuple[list[dict], str] | None:
+  """A study tool's `SWEEP --out OUT` arguments and the sweep's rows, with OUT created;
+  None after printing one `error:` line when there is no run to read."""
+  parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+  parser.add_argument("sweep")
+  parser.add_argument("--out", required=True)
+  args = parser.parse_args(argv)
+  try:
+    rows = read_rows(args.sweep, run_row, needs)
+  except UserError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return None
+  os.makedirs(args.out, exist_ok=True)
+  return rows, args.out
