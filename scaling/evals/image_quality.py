@@ -102,7 +102,7 @@ def _untrained(run):
   return dataclasses.replace(run, model=model)
 
 
-def _point(value: float, n: int) -> dict:
+def point(value: float, n: int) -> dict:
   """A metric of a whole set, reported without an interval."""
   return {"mean": float(value), "ci_low": float(value), "ci_high": float(value), "n": int(n)}
 
@@ -114,8 +114,8 @@ def collapse_metrics(gen_ND, real_ND, gen_labels_N, real_labels_N, num_classes: 
   classes = manifold.class_coverage(gen_labels_N,
                                     np.bincount(real_labels_N, minlength=num_classes))
   n = len(gen_ND)
-  out = {k: _point(pr[k], n) for k in ("precision", "recall", "density", "coverage")}
-  out.update({k: _point(classes[k], n) for k in ("class_coverage", "class_balance")})
+  out = {k: point(pr[k], n) for k in ("precision", "recall", "density", "coverage")}
+  out.update({k: point(classes[k], n) for k in ("class_coverage", "class_balance")})
   return out
 
 

@@ -111,16 +111,13 @@ class Scorer:
                                    self.one_frame_each(frame_ND), k=3)
     out.update(frame_fd=image_quality.fd_summary(frame_ND, self.frames_ND),
                frame_kid=image_quality.kid_summary(frame_ND, self.frames_ND, self.seed),
-               precision=_point(pr["precision"], n), recall=_point(pr["recall"], n),
+               precision=image_quality.point(pr["precision"], n),
+               recall=image_quality.point(pr["recall"], n),
                clip_fd=image_quality.fd_summary(self.clip_network.features(clips_NFHWC),
                                                 self.clips_ND))
     chance = {"class_accuracy": 1 / image_sets.NUM_CLASSES, "lawful_motion": 0.0,
               "identity_consistency": video_features.chance_identity(clips_NFHWC.shape[1])}
     return {"n": n, "chance": chance, "metrics": out}
-
-
-def _point(value: float, n: int) -> dict:
-  return {"mean": float(value), "ci_low": float(value), "ci_high": float(value), "n": int(n)}
 
 
 def path_errors(drawn_NFHWC: np.ndarray, true_NFHWC: np.ndarray) -> np.ndarray:
