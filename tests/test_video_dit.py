@@ -18,7 +18,7 @@ def _cfg(attention: str, **fields):
   cfg = ml_collections.ConfigDict(diffusion.base_config().model.to_dict())
   cfg.update(d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64, patch_size=4)
   with cfg.unlocked():
-    cfg.tubelet, cfg.video_attention = 2, attention
+    cfg.tubelet, cfg.video_attention, cfg.video_rope = 2, attention, True
   cfg.update(**fields)
   return cfg
 
@@ -33,8 +33,10 @@ def test_tubelets_round_trip_frame_major():
   np.testing.assert_array_equal(tokens[0, 16].reshape(2, 4, 4), x[0, 2:4, :4, :4, 0])
 
 
-def test_factorised_attention_is_joint_attention_under_block_masks():
-  B, F, S, D = 2, 4, 9, 32
+@pytest.mark.parametrize("rope", [False, True])
+def test_factorised_attention_is_joint_attention_under_block_masks(rope):
+  B, F, g, D = 2, 4, 3, 32
+  S = g * g
   with eager_sharding():
     attn = Attention(D, 4, 2, rope_base=None, dtype=jnp.float32, implementation="xla",
                      out_scale=1.0, rngs=nnx.Rngs(params=0), causal=False)
@@ -43,15 +45,35 @@ def test_factorised_attention_is_joint_attention_under_block_masks():
   same_frame = jnp.asarray(frame_L[:, None] == frame_L[None, :])[None, None]
   same_place = jnp.asarray(place_L[:, None] == place_L[None, :])[None, None]
   mask = lambda m: jnp.broadcast_to(m, (B, 1, F * S, F * S))
+  # With rotary positions, each sequence keeps its tokens' clip angles; the joint block's
+  # 3-D table is the same one, so only the masks differ.
+  rot = video_dit.clip_rotary(x_BLD, F, D // 4) if rope else None
+  within_rot = video_dit.per_sequence(rot, B, video_dit.within_frames, F) if rope else None
+  across_rot = video_dit.per_sequence(rot, B, video_dit.across_frames, F) if rope else None
+  joint_rot = jnp.asarray(rot) if rope else None
 
-  within, _ = attn(video_dit.within_frames(x_BLD, F), None)
-  joint, _ = attn(x_BLD, None, mask(same_frame))
+  within, _ = attn(video_dit.within_frames(x_BLD, F), None, rotary_2LK=within_rot)
+  joint, _ = attn(x_BLD, None, mask(same_frame), rotary_2LK=joint_rot)
   np.testing.assert_allclose(within.reshape(B, F * S, D), joint, atol=1e-5, rtol=0)
 
-  across, _ = attn(video_dit.across_frames(x_BLD, F), None)
-  joint, _ = attn(x_BLD, None, mask(same_place))
+  across, _ = attn(video_dit.across_frames(x_BLD, F), None, rotary_2LK=across_rot)
+  joint, _ = attn(x_BLD, None, mask(same_place), rotary_2LK=joint_rot)
   np.testing.assert_allclose(video_dit.from_across_frames(across, B, F), joint, atol=1e-5,
                              rtol=0)
+  if rope:  # the rotation matters: without it the joint outputs differ
+    plain, _ = attn(x_BLD, None, mask(same_place))
+    assert float(jnp.abs(plain - joint).max()) > 1e-3
+
+
+def test_the_rotary_table_turns_pairs_with_frame_row_and_column():
+  cos, sin = video_dit.rotary_table(2, 3, 16)  # 8 pairs: 2 for frames, 3 rows, 3 columns
+  angle_LK = np.arctan2(sin, cos)
+  f, r, c = np.meshgrid(np.arange(2), np.arange(3), np.arange(3), indexing="ij")
+  np.testing.assert_allclose(angle_LK[:, 0], f.ravel(), atol=1e-6)   # frequency 1
+  np.testing.assert_allclose(angle_LK[:, 2], r.ravel(), atol=1e-6)
+  np.testing.assert_allclose(angle_LK[:, 5], c.ravel(), atol=1e-6)
+  np.testing.assert_allclose(angle_LK[:, 3], r.ravel() * video_dit.ROPE_BASE ** (-1 / 3),
+                             atol=1e-6)
 
 
 @pytest.mark.parametrize("attention", video_dit.ATTENTION)
@@ -78,3 +100,5 @@ def test_a_clip_the_tubelets_cannot_cut_is_refused_by_field():
     video_dit.check_shapes(_cfg("joint"), 7, 16)
   with pytest.raises(Exception, match="model.video_attention: unknown 'axial'"):
     video_dit.check_shapes(_cfg("axial"), 8, 16)
+  with pytest.raises(Exception, match="model.video_rope: 3-D rotary positions need an even"):
+    video_dit.check_shapes(_cfg("joint", n_heads=8, n_kv_heads=8), 8, 16)

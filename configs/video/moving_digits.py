@@ -1,4 +1,4 @@
-"""Video DiT ladder on moving digits (8 frames of 32x32, one digit bouncing).
+"""Video DiT ladder on moving digits (8 frames of 24x24, one digit bouncing).
 
 Usage: `scaling train --config=configs/video/moving_digits.py:size=v1 --workdir=/tmp/video`.
 `size` picks a row of SIZES; `attention=joint` attends over all space-time tokens instead

@@ -121,10 +121,16 @@ class DiTBlock(nnx.Module):
     self.mlp = Mlp(cfg.d_model, cfg.d_ff, cfg.mlp, dtype=dtype, out_scale=1.0, rngs=rngs)
     self.ada = AdaLN(cfg.d_model, 6, dtype=dtype, rngs=rngs)
 
+  def rotary(self, x_BLD: jax.Array) -> jax.Array | None:
+    """Rotary angles for the tokens' positions; none here (the position table is added to
+    the tokens), a subclass may give some."""
+    del x_BLD
+    return None
+
   def __call__(self, x_BLD, c_BD, cache=None):
     shift1, scale1, gate1, shift2, scale2, gate2 = self.ada(c_BD)
     attn_BLD, _ = self.attn(modulate(layer_norm(x_BLD, self.eps), shift1, scale1),
-                            positions_BL=None)
+                            positions_BL=None, rotary_2LK=self.rotary(x_BLD))
     x_BLD = x_BLD + gate1[:, None, :] * attn_BLD
     mlp_BLD = self.mlp(modulate(layer_norm(x_BLD, self.eps), shift2, scale2))
     return x_BLD + gate2[:, None, :] * mlp_BLD, cache

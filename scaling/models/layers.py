@@ -51,7 +51,13 @@ def rope(x_BLHK: jax.Array, positions_BL: jax.Array, base: float, length: int) -
   """
   table_2PK = jnp.asarray(backend.rope_table(length, x_BLHK.shape[-1], base))
   cos_sin_2BLK = jnp.take(table_2PK, positions_BL, axis=1)
-  cos_BL1K, sin_BL1K = cos_sin_2BLK[0, :, :, None], cos_sin_2BLK[1, :, :, None]
+  return rotate(x_BLHK, cos_sin_2BLK[0], cos_sin_2BLK[1])
+
+
+def rotate(x_BLHK: jax.Array, cos_BLK: jax.Array, sin_BLK: jax.Array) -> jax.Array:
+  """Rotates each (i, i + K/2) pair of channels by its angle (rotate-half form); the
+  angles' cos and sin broadcast over heads and may omit the batch ([L, K/2])."""
+  cos_BL1K, sin_BL1K = cos_BLK[..., None, :], sin_BLK[..., None, :]
   x1, x2 = jnp.split(x_BLHK.astype(jnp.float32), 2, axis=-1)
   out = jnp.concatenate([x1 * cos_BL1K - x2 * sin_BL1K, x2 * cos_BL1K + x1 * sin_BL1K], -1)
   return out.astype(x_BLHK.dtype)
@@ -96,8 +102,12 @@ class Attention(nnx.Module):
                        (n_heads, head_dim, d_model), ("heads", "head_dim", "embed"))
 
   def __call__(self, x_BLD: jax.Array, positions_BL: jax.Array,
-               mask_B1LL: jax.Array | None = None, cache: dict | None = None):
+               mask_B1LL: jax.Array | None = None, cache: dict | None = None,
+               rotary_2LK: jax.Array | None = None):
     """Self-attention over `x`, or, with a KV cache, over everything cached so far.
+
+    `rotary_2LK` (cos and sin of each position's angles) rotates queries and keys by
+    positions of any shape (a grid's rows and columns), for a module without `rope_base`.
 
     With `cache` ({"k", "v"}: [B, S, H_kv, K]), the new keys and values are written at
     each sequence's positions (contiguous from `positions_BL[:, 0]`), queries attend to
@@ -110,6 +120,9 @@ class Attention(nnx.Module):
       length = x_BLD.shape[1] if cache is None else cache["k"].shape[1]
       q_BLHK = rope(q_BLHK, positions_BL, self.rope_base, length)
       k_BLHK = rope(k_BLHK, positions_BL, self.rope_base, length)
+    elif rotary_2LK is not None:
+      q_BLHK = rotate(q_BLHK, rotary_2LK[0], rotary_2LK[1])
+      k_BLHK = rotate(k_BLHK, rotary_2LK[0], rotary_2LK[1])
     q_BLHK = constrain(q_BLHK, ("batch", "length", "act_heads", None))
     if cache is not None:
       cache = {"k": write_cache(cache["k"], k_BLHK, positions_BL[:, 0]),

@@ -3,7 +3,10 @@ tokens.
 
 A clip [B, F, H, W, C] is cut into tubelets of `tubelet` frames x p x p pixels, each one
 token; a fixed table gives each token its position: the DiT's 2D sin-cos table for the
-patch's place in the frame plus a 1D sin-cos table for its frame. Attention is either
+patch's place in the frame plus a 1D sin-cos table for its frame. With `video_rope`,
+attention also rotates queries and keys by frame, row and column (3-D axial RoPE, as
+recent video DiTs do), so a score depends on two tokens' offset, and a digit's shape can
+be drawn the same way wherever it is on the canvas. Attention is either
 `joint`, over all F' x S' tokens of the clip, or `factorised` (as Latte and W.A.L.T. do):
 each block attends within each frame, then across frames at each place, then runs its MLP,
 each branch with its own adaLN shift, scale and gate. Factorised attention is joint
@@ -16,6 +19,8 @@ rules that shard the DiT shard this model unchanged.
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -38,6 +43,10 @@ def check_shapes(cfg, frames: int, image_size: int) -> None:
           f"{frames} frames are not divisible by tubelet={cfg.tubelet}")
   require(cfg.d_model % 4 == 0, "model.d_model",
           f"d_model={cfg.d_model} must be divisible by 4 for the 2D sin-cos position table")
+  head_dim = cfg.d_model // cfg.n_heads
+  require(not cfg.video_rope or (head_dim >= 6 and head_dim % 2 == 0), "model.video_rope",
+          f"3-D rotary positions need an even head dimension of at least 6 (a channel pair "
+          f"per axis), got d_model/n_heads={head_dim}")
   require(cfg.video_attention in ATTENTION, "model.video_attention",
           f"unknown {cfg.video_attention!r}; choose {' or '.join(ATTENTION)}")
 
@@ -67,6 +76,28 @@ def frame_table(frames: int, dim: int) -> np.ndarray:
   return np.concatenate([np.cos(angle_TF), np.sin(angle_TF)], axis=-1).astype(np.float32)
 
 
+# Rotary base: the token grids are a few tokens wide, so the slowest rotation need only
+# tell apart positions a few tokens apart (LMs use 10,000 for contexts of thousands).
+ROPE_BASE = 100.0
+
+
+@functools.lru_cache(maxsize=None)
+def rotary_table(frames: int, grid: int, head_dim: int) -> np.ndarray:
+  """[2, F' S', K/2]: cos and sin of each token's rotary angles, frame-major like the
+  tokens (3-D axial RoPE): a third of the channel pairs turn with the frame, the rest are
+  split between the rows and the columns."""
+  pairs = head_dim // 2
+  n_frame = pairs // 3
+  n_row = (pairs - n_frame) // 2
+  f, r, c = np.meshgrid(np.arange(frames), np.arange(grid), np.arange(grid), indexing="ij")
+  angles = []
+  for position, n in ((f, n_frame), (r, n_row), (c, pairs - n_frame - n_row)):
+    freq_K = ROPE_BASE ** (-np.arange(n, dtype=np.float64) / max(n, 1))
+    angles.append(position.reshape(-1, 1) * freq_K)
+  angle_LK = np.concatenate(angles, axis=1)
+  return np.stack([np.cos(angle_LK), np.sin(angle_LK)]).astype(np.float32)
+
+
 def within_frames(x_BLD: jax.Array, frames: int) -> jax.Array:
   """[B, F'S', D] -> [B F', S', D]: each frame's places as one sequence."""
   B, L, D = x_BLD.shape
@@ -86,6 +117,18 @@ def from_across_frames(x_ND: jax.Array, batch: int, frames: int) -> jax.Array:
   return x_ND.reshape(batch, S, frames, -1).transpose(0, 2, 1, 3).reshape(batch, frames * S, -1)
 
 
+def clip_rotary(x_BLD: jax.Array, frames: int, head_dim: int) -> np.ndarray:
+  """[2, F'S', K/2]: the rotary table of a clip's tokens (square frames)."""
+  return rotary_table(frames, int(round((x_BLD.shape[1] // frames) ** 0.5)), head_dim)
+
+
+def per_sequence(rot_2LK: np.ndarray, batch: int, arrange, frames: int) -> jax.Array:
+  """The rotary table of a batch of clips laid out as `arrange(x, frames)` lays out their
+  tokens (within or across frames)."""
+  rot_BLK = lambda r_LK: jnp.broadcast_to(jnp.asarray(r_LK), (batch,) + r_LK.shape)
+  return jnp.stack([arrange(rot_BLK(r_LK), frames) for r_LK in rot_2LK])
+
+
 class FactorisedBlock(nnx.Module):
   """x + gate * attn within frames, + gate * attn across frames, + gate * MLP; each
   branch's input modulated by adaLN from the conditioning vector."""
@@ -100,20 +143,38 @@ class FactorisedBlock(nnx.Module):
     self.time = attention()
     self.mlp = Mlp(cfg.d_model, cfg.d_ff, cfg.mlp, dtype=dtype, out_scale=1.0, rngs=rngs)
     self.ada = AdaLN(cfg.d_model, 9, dtype=dtype, rngs=rngs)
+    self.rope, self.head_dim = cfg.video_rope, cfg.d_model // cfg.n_heads
 
   def __call__(self, x_BLD, c_BD, cache=None):
     B, F = x_BLD.shape[0], self.frames
+    space_rot = time_rot = None
+    if self.rope:  # each sequence's tokens keep the angles of their places in the clip
+      rot_2LK = clip_rotary(x_BLD, F, self.head_dim)
+      space_rot = per_sequence(rot_2LK, B, within_frames, F)
+      time_rot = per_sequence(rot_2LK, B, across_frames, F)
     (shift1, scale1, gate1, shift2, scale2, gate2,
      shift3, scale3, gate3) = self.ada(c_BD)
     h_BLD = modulate(layer_norm(x_BLD, self.eps), shift1, scale1)
-    space_ND, _ = self.space(within_frames(h_BLD, F), positions_BL=None)
+    space_ND, _ = self.space(within_frames(h_BLD, F), positions_BL=None, rotary_2LK=space_rot)
     x_BLD = x_BLD + gate1[:, None, :] * space_ND.reshape(x_BLD.shape)
     h_BLD = modulate(layer_norm(x_BLD, self.eps), shift2, scale2)
-    time_ND, _ = self.time(across_frames(h_BLD, F), positions_BL=None)
+    time_ND, _ = self.time(across_frames(h_BLD, F), positions_BL=None, rotary_2LK=time_rot)
     x_BLD = x_BLD + gate2[:, None, :] * from_across_frames(time_ND, B, F)
     x_BLD = constrain(x_BLD, ("batch", "length", "act_embed"))
     mlp_BLD = self.mlp(modulate(layer_norm(x_BLD, self.eps), shift3, scale3))
     return x_BLD + gate3[:, None, :] * mlp_BLD, cache
+
+
+class JointBlock(DiTBlock):
+  """The DiT block over all space-time tokens, with 3-D rotary positions when asked."""
+
+  def __init__(self, cfg, frames: int, *, rngs: nnx.Rngs):
+    super().__init__(cfg, rngs=rngs)
+    self.frames, self.rope = frames, cfg.video_rope
+    self.head_dim = cfg.d_model // cfg.n_heads
+
+  def rotary(self, x_BLD: jax.Array) -> jax.Array | None:
+    return jnp.asarray(clip_rotary(x_BLD, self.frames, self.head_dim)) if self.rope else None
 
 
 class VideoDiT(DiT):
@@ -131,7 +192,7 @@ class VideoDiT(DiT):
     if cfg.video_attention == "factorised":
       make = lambda r: FactorisedBlock(cfg, token_frames, rngs=r)
     else:
-      make = lambda r: DiTBlock(cfg, rngs=r)
+      make = lambda r: JointBlock(cfg, token_frames, rngs=r)
     self.blocks = stacked(make, cfg.n_layers, rngs)
     self._init_output(cfg, P, rngs)
 
