@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates this study (about 28 minutes on 2 cores): the video sweep (4 sizes x 2 seeds, each scored on its sampled
+# Regenerates this study (28 minutes on 2 cores): the video sweep (4 sizes x 2 seeds, each scored on its sampled
 # clips and on continuations of held-out clips), one strip and GIF of samples per size
 # (seed 0, one clip per class), the table, the emergence tests and the figure.
 set -euo pipefail
