@@ -22,6 +22,7 @@ MESH_AXES = ("data", "fsdp", "tensor")
 LOGICAL_AXES = (
     # parameters
     "vocab", "embed", "heads", "kv", "head_dim", "mlp", "layers", "patch", "cond", "cond_embed",
+    "codebooks", "codes",
     # activations
     "batch", "length", "act_embed", "act_heads", "act_mlp",
 )
