@@ -22,7 +22,8 @@ CONFIG = spoken_counting.config_for(n_speakers=6, length=4, num_train=6, num_tes
 def written(tmp_path_factory):
   """The same config written into two data directories, independently."""
   if shutil.which("espeak-ng") is None:
-    pytest.skip("espeak-ng is not installed")
+    pytest.skip(reason="espeak-ng is not installed (tools/install_espeak.sh installs "
+                "Debian's package; .ci/run runs it)")
   speech.speak.cache_clear()  # the second directory speaks every word again
   first = {s: spoken_counting.load(s, CONFIG, str(tmp_path_factory.mktemp("a")))
            for s in ("train", "test")}

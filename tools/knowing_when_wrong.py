@@ -13,9 +13,8 @@ import json
 import os
 import sys
 
-from scaling import files
 from scaling.analysis import study_runs
-from scaling.analysis.plots import label, plt, save
+from scaling.analysis.plots import label, plt
 from scaling.numbers import ZERO_WIDTH, fmt, interval, zero_width
 
 TASK, SUBSET = "arithmetic", "+3d"
@@ -95,11 +94,7 @@ def main(argv=None) -> int:
   if parsed is None:
     return 2
   rows, out = parsed
-  files.write_json(os.path.join(out, "study.json"), {"rows": rows})
-  with open(os.path.join(out, "table.md"), "w") as f:
-    f.write(table(rows))
-  save(figure(rows), out, "vs_size")
-  print(table(rows))
+  study_runs.write(out, {"rows": rows}, table(rows), figure(rows))
   return 0
 
 

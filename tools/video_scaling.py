@@ -16,9 +16,8 @@ import sys
 
 import numpy as np
 
-from scaling import files
 from scaling.analysis import emergence, study_runs
-from scaling.analysis.plots import label, plt, save
+from scaling.analysis.plots import label, plt
 from scaling.numbers import ZERO_WIDTH, fmt, interval, zero_width
 
 # (metric, what it sees, chance key): the [0, 1] metrics the emergence test reads.
@@ -144,12 +143,7 @@ def main(argv=None) -> int:
     return 2
   rows, out = parsed
   verdicts = reports(rows)
-  files.write_json(os.path.join(out, "study.json"),
-                   files.jsonable({"rows": rows, "emergence": verdicts}))
-  with open(os.path.join(out, "table.md"), "w") as f:
-    f.write(table(rows))
-  save(figure(rows), out, "vs_size")
-  print(table(rows))
+  study_runs.write(out, {"rows": rows, "emergence": verdicts}, table(rows), figure(rows))
   for report in verdicts.values():
     print("\n" + report["text"])
   return 0

@@ -7,6 +7,8 @@ import os
 import sys
 from typing import Callable
 
+from scaling import files
+from scaling.analysis.plots import save
 from scaling.errors import UserError
 
 
@@ -39,3 +41,12 @@ def command_line(argv, doc: str, run_row: Callable[[str], dict | None],
     return None
   os.makedirs(args.out, exist_ok=True)
   return rows, args.out
+
+
+def write(out: str, study: dict, table: str, figure) -> None:
+  """A study's `study.json`, `table.md` and `vs_size` figure in `out`; prints the table."""
+  files.write_json(os.path.join(out, "study.json"), files.jsonable(study))
+  with open(os.path.join(out, "table.md"), "w") as f:
+    f.write(table)
+  save(figure, out, "vs_size")
+  print(table)

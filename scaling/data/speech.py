@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 import shutil
 import subprocess
+import wave
 
 import numpy as np
 from scipy import signal
@@ -49,23 +51,12 @@ def espeak_binary() -> str:
 
 def read_wav(data: bytes) -> tuple[np.ndarray, int]:
   """16-bit mono PCM WAV bytes as (int16 samples, sample rate). espeak-ng streams to stdout
-  with a placeholder data length, so the samples are everything after the data header."""
-  if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
-    raise ValueError("not a WAV stream")
-  pos, rate = 12, None
-  while pos + 8 <= len(data):
-    chunk, size = data[pos:pos + 4], int.from_bytes(data[pos + 4:pos + 8], "little")
-    if chunk == b"fmt ":
-      channels = int.from_bytes(data[pos + 10:pos + 12], "little")
-      rate = int.from_bytes(data[pos + 12:pos + 16], "little")
-      bits = int.from_bytes(data[pos + 22:pos + 24], "little")
-      if channels != 1 or bits != 16:
-        raise ValueError(f"expected 16-bit mono, got {bits}-bit with {channels} channels")
-    elif chunk == b"data":
-      body = data[pos + 8:]
-      return np.frombuffer(body[:len(body) // 2 * 2], "<i2"), rate
-    pos += 8 + size
-  raise ValueError("WAV stream without a data chunk")
+  with a placeholder length; `wave` reads what is there."""
+  with wave.open(io.BytesIO(data)) as w:
+    if w.getnchannels() != 1 or w.getsampwidth() != 2:
+      raise ValueError(f"expected 16-bit mono, got {8 * w.getsampwidth()}-bit with "
+                       f"{w.getnchannels()} channels")
+    return np.frombuffer(w.readframes(w.getnframes()), "<i2"), w.getframerate()
 
 
 def trim(x: np.ndarray, rate: int) -> np.ndarray:

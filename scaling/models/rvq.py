@@ -82,7 +82,7 @@ def usage(codes_Nn: jax.Array, codebook_size: int) -> dict[str, np.ndarray]:
   counts_nK = np.stack([np.bincount(codes[:, q], minlength=codebook_size)
                         for q in range(codes.shape[1])])
   p_nK = counts_nK / counts_nK.sum(1, keepdims=True)
-  entropy = -np.sum(np.where(p_nK > 0, p_nK * np.log(np.where(p_nK > 0, p_nK, 1)), 0), 1)
+  entropy = -np.sum(p_nK * np.log(np.where(p_nK > 0, p_nK, 1)), 1)  # 0 log 0 = 0
   return {"perplexity": np.exp(entropy), "dead": (counts_nK == 0).mean(1)}
 
 
