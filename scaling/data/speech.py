@@ -59,6 +59,18 @@ def read_wav(data: bytes) -> tuple[np.ndarray, int]:
     return np.frombuffer(w.readframes(w.getnframes()), "<i2"), w.getframerate()
 
 
+def wav_bytes(x: np.ndarray, rate: int = SAMPLE_RATE) -> bytes:
+  """float samples in [-1, 1] as 16-bit mono PCM WAV bytes (clipped to the range)."""
+  pcm = np.round(np.clip(np.asarray(x, np.float64), -1, 1) * 32767).astype("<i2")
+  buffer = io.BytesIO()
+  with wave.open(buffer, "wb") as w:
+    w.setnchannels(1)
+    w.setsampwidth(2)
+    w.setframerate(rate)
+    w.writeframes(pcm.tobytes())
+  return buffer.getvalue()
+
+
 def trim(x: np.ndarray, rate: int) -> np.ndarray:
   """`x` without the silence at its ends (keeping `MARGIN_S` on each side)."""
   loud = np.flatnonzero(np.abs(x) > SILENCE * np.abs(x).max())

@@ -14,7 +14,8 @@ from scaling.numbers import ZERO_WIDTH, fmt, interval, zero_width
 TABLE_METRICS = ("exact_match", "char_accuracy", "answer_logprob", "predicted_exact_match",
                  "ece", "mc_accuracy", "pass_at_1", "pass_at_10", "filtered_pass_at_1",
                  "class_accuracy", "fd", "kid", "mse", "accuracy", "recall_at_1", "recall_at_5",
-                 "correct_prob", "motion_residual", "concentration")
+                 "correct_prob", "motion_residual", "concentration", "log_prob", "si_snr",
+                 "mel_distance", "bitrate", "perplexity", "dead")
 
 
 def item_metrics(item, out) -> dict[str, float]:
@@ -100,6 +101,15 @@ def write(path: str, result: dict, meta: dict) -> None:
   files.write_json(path, {**meta, "tasks": result})
 
 
+def _cell(v: dict | None) -> str:
+  """A metric's mean and interval; a number measured once (a rate, a count) has none."""
+  if not v:
+    return ""
+  if v["ci_low"] is None:
+    return fmt(v["mean"], 3)
+  return interval(v["mean"], v["ci_low"], v["ci_high"])
+
+
 def table(result: dict, requested: int | None = None) -> str:
   """One line per task and subset: the items scored, exact match with its 95% interval
   and its chance level, then each other metric's mean and interval. With `requested` (the
@@ -124,7 +134,7 @@ def table(result: dict, requested: int | None = None) -> str:
       cells = [f"{task[:22]:<22}", f"{subset[:24]:<24}", f"{s['n']:>5}"]
       for m in shown:
         v = s["metrics"].get(m)
-        cells.append(f"{interval(v['mean'], v['ci_low'], v['ci_high']) if v else '':>23}")
+        cells.append(f"{_cell(v):>23}")
         if m == chance_of:
           c = s.get("chance", {}).get(m)
           cells.append(f"{fmt(c, 2) if c is not None else '-':>8}")

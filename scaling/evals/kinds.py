@@ -13,10 +13,10 @@ from __future__ import annotations
 from types import ModuleType
 
 from scaling.errors import ConfigError
-from scaling.evals import clip, dit, gan, lm, video
+from scaling.evals import audio, clip, codec, dit, gan, lm, video
 
 KINDS: dict[str, ModuleType] = {"lm": lm, "dit": dit, "gan": gan, "clip": clip,
-                                 "video": video}
+                                 "video": video, "codec": codec, "audio": audio}
 
 
 def for_kind(kind: str) -> ModuleType:

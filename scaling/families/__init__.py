@@ -28,7 +28,9 @@ model on tokens, `scaling.families.lm`), `dit` (a diffusion transformer on image
 `scaling.families.diffusion`), `gan` (a generator and a discriminator on images, with
 two optimizers and its own update, `scaling.families.gan`), `clip` (an image tower and a
 text tower in one embedding space, `scaling.families.clip`) or `video` (a diffusion
-transformer over clips, `scaling.families.video`). `validate(cfg, devices)` is
+transformer over clips, `scaling.families.video`) or `codec` (an audio codec that turns
+speech into integer codes and back, `scaling.families.codec`) or `audio` (the language
+model over a codec's tokens, `scaling.families.audio`). `validate(cfg, devices)` is
 the single entry for checking a config against the devices it will run on; every failure
 is a `ConfigError` naming the field, so callers report it as one line.
 """
@@ -42,8 +44,10 @@ from flax import nnx
 from scaling import config as config_lib
 from scaling import mesh as mesh_lib
 from scaling.config import require
+from scaling.families.audio import AudioFamily
 from scaling.families.base import Family, check_training
 from scaling.families.clip import CLIPFamily
+from scaling.families.codec import CodecFamily
 from scaling.families.diffusion import DiffusionFamily
 from scaling.families.gan import GANFamily
 from scaling.families.lm import LMFamily
@@ -52,7 +56,8 @@ from scaling.families.video import VideoFamily
 __all__ = ["Family", "FAMILIES", "config_hash", "family_for", "run_name", "validate"]
 
 FAMILIES: dict[str, type] = {f.kind: f for f in (LMFamily, DiffusionFamily, GANFamily,
-                                                  CLIPFamily, VideoFamily)}
+                                                  CLIPFamily, VideoFamily, CodecFamily,
+                                                  AudioFamily)}
 
 
 def family_for(cfg: ml_collections.ConfigDict) -> Family:

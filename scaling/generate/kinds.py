@@ -11,10 +11,10 @@ from __future__ import annotations
 from types import ModuleType
 
 from scaling.errors import ConfigError
-from scaling.generate import clip, dit, gan, lm, video
+from scaling.generate import audio, clip, codec, dit, gan, lm, video
 
 KINDS: dict[str, ModuleType] = {"lm": lm, "dit": dit, "gan": gan, "clip": clip,
-                                 "video": video}
+                                 "video": video, "codec": codec, "audio": audio}
 
 
 def sample(run, request) -> list[str]:

@@ -48,14 +48,27 @@ class ResidualVQ(nnx.Module):
     books_QKD = self.codebooks_QKD[...]
     return sum(books_QKD[q][codes_Nn[:, q]] for q in range(codes_Nn.shape[1]))
 
-  def __call__(self, z_ND: jax.Array, n: int | None = None
+  def __call__(self, z_ND: jax.Array, n: int | None = None,
+               levels_N: jax.Array | None = None
                ) -> tuple[jax.Array, jax.Array, dict[str, jax.Array]]:
     """(straight-through quantised z [N, D], codes [N, n], losses): the codebook and
-    commitment losses are means over rows of squared distances, summed over levels."""
-    quantised_ND, codes_Nn, losses = self._quantise(z_ND, n)
+    commitment losses are means over rows of squared distances, summed over levels.
+
+    `levels_N` (quantiser dropout, SoundStream): row i is quantised by its first
+    `levels_N[i]` levels only, so that fewer codebooks still give a usable vector."""
+    quantised_ND, codes_Nn, losses = self._quantise(z_ND, n, levels_N)
     return z_ND + jax.lax.stop_gradient(quantised_ND - z_ND), codes_Nn, losses
 
-  def _quantise(self, z_ND, n):
+  def residuals(self, z_ND: jax.Array) -> jax.Array:
+    """[Q, N, D]: what each level is given to quantise (z, then what is left of it)."""
+    books_QKD = self.codebooks_QKD[...]
+    out, residual_ND = [], z_ND
+    for q in range(self.n_codebooks):
+      out.append(residual_ND)
+      residual_ND = residual_ND - books_QKD[q][nearest(residual_ND, books_QKD[q])]
+    return jnp.stack(out)
+
+  def _quantise(self, z_ND, n, levels_N=None):
     n = self.n_codebooks if n is None else n
     if not 1 <= n <= self.n_codebooks:
       raise ValueError(f"levels must be in [1, {self.n_codebooks}], got {n}")
@@ -69,7 +82,8 @@ class ResidualVQ(nnx.Module):
       codebook += jnp.mean(jnp.sum((jax.lax.stop_gradient(residual_ND) - chosen_ND) ** 2, -1))
       commitment += jnp.mean(jnp.sum((residual_ND - jax.lax.stop_gradient(chosen_ND)) ** 2,
                                      -1))
-      quantised_ND = quantised_ND + chosen_ND
+      kept_N1 = 1.0 if levels_N is None else (q < levels_N)[:, None].astype(z_ND.dtype)
+      quantised_ND = quantised_ND + chosen_ND * kept_N1
       residual_ND = residual_ND - jax.lax.stop_gradient(chosen_ND)
       codes.append(code_N)
     return quantised_ND, jnp.stack(codes, 1), {"codebook": codebook, "commitment": commitment}
@@ -84,6 +98,23 @@ def usage(codes_Nn: jax.Array, codebook_size: int) -> dict[str, np.ndarray]:
   p_nK = counts_nK / counts_nK.sum(1, keepdims=True)
   entropy = -np.sum(p_nK * np.log(np.where(p_nK > 0, p_nK, 1)), 1)  # 0 log 0 = 0
   return {"perplexity": np.exp(entropy), "dead": (counts_nK == 0).mean(1)}
+
+
+def restart_dead_codes(codebooks_QKD: jax.Array, residuals_QND: jax.Array,
+                       key: jax.Array) -> jax.Array:
+  """The codebooks with every entry that no row of `residuals` chose replaced by one of
+  those rows drawn at random without replacement (EnCodec's and Jukebox's dead-code restarts): an unused entry
+  is moved to where the data are, and k-means-like training then spreads it out."""
+  Q, K, _ = codebooks_QKD.shape
+  N = residuals_QND.shape[1]
+  chosen_QN = jax.vmap(nearest)(residuals_QND, codebooks_QKD)
+  counts_QK = jax.vmap(lambda c: jnp.bincount(c, length=K))(chosen_QN)
+  # Distinct rows per level (when there are enough): two entries restarted onto one row
+  # would tie exactly, and which of them wins would then be up to float rounding.
+  pick_QK = jax.vmap(lambda k: jax.random.choice(k, N, (K,), replace=N < K))(
+      jax.random.split(key, Q))
+  drawn_QKD = jnp.take_along_axis(residuals_QND, pick_QK[..., None], axis=1)
+  return jnp.where((counts_QK == 0)[..., None], drawn_QKD, codebooks_QKD)
 
 
 def kmeans_init(rvq: ResidualVQ, z_ND: np.ndarray, *, iterations: int = 10,
