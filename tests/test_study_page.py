@@ -92,3 +92,14 @@ def test_bad_input_is_one_error_line(tmp_path, capsys):
   assert err[0] == f"error: {tmp_path} has no README.md to render"
   assert err[1].startswith(f"error: {tmp_path}/README.md is not UTF-8")
   assert err[2].startswith("usage: ")
+
+
+def test_a_wav_becomes_an_audio_player(tmp_path):
+  from scaling.data import speech
+  wav = speech.wav_bytes([0.0, 0.5, -0.5])
+  (tmp_path / "six.wav").write_bytes(wav)
+  (tmp_path / "README.md").write_text("# Sounds\n\n![the model says six](six.wav)\n")
+  page = open(study_page.write(str(tmp_path))).read()
+  player = re.search(r'<audio controls src="data:audio/wav;base64,([^"]+)" '
+                     r'title="the model says six"></audio> the model says six', page)
+  assert player and base64.b64decode(player[1]) == wav

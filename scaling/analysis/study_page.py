@@ -4,7 +4,8 @@ Studies run by a tool rather than a sweep (induction heads, tokenizer parity) ar
 in Markdown; this renders the subset those READMEs use (headings, paragraphs, nested lists,
 tables, fenced code, images, links, bold, emphasis and code spans) with the sweep report's
 stylesheet,
-and embeds every local figure (PNG, GIF, SVG, JPEG) as a `data:` URI, so the page opens
+and embeds every local figure (PNG, GIF, SVG, JPEG) and sound (WAV, as an `<audio>`
+player: `![label](clip.wav)`) as a `data:` URI, so the page opens
 offline with nothing beside it. Text is HTML-escaped; no scripts.
 """
 
@@ -31,13 +32,19 @@ _SAFE_LINK = re.compile(r"^(?:https?:|mailto:|#|[^:]*$)")  # no javascript: and 
 _CODE_MARK = "\x00{}\x00"
 
 
+SOUND = {".wav": "audio/wav"}
+
+
 def _image(directory: str, alt: str, src: str) -> str:
   path = os.path.join(directory, src)
   ext = os.path.splitext(src)[1].lower()
-  if "://" in src or ext not in MIME or not os.path.isfile(path):
+  if "://" in src or ext not in {**MIME, **SOUND} or not os.path.isfile(path):
     return f'<a href="{html.escape(src)}">{html.escape(alt or src)}</a>'
   with open(path, "rb") as f:
     data = base64.b64encode(f.read()).decode("ascii")
+  if ext in SOUND:  # `![what it says](clip.wav)`: a player, with its label
+    return (f'<audio controls src="data:{SOUND[ext]};base64,{data}" '
+            f'title="{html.escape(alt)}"></audio> {html.escape(alt)}')
   return f'<img src="data:{MIME[ext]};base64,{data}" alt="{html.escape(alt)}">'
 
 

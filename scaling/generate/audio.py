@@ -84,15 +84,18 @@ def continue_tokens(run, prompts: list[np.ndarray], frames: int,
 
 def waveforms(run, codes: list[np.ndarray], batch: int = 32) -> list[np.ndarray]:
   """The codec's waveform of each clip's codes [F_i, levels], F_i x hop samples long.
-  Clips are decoded in batches padded with code 0 to the longest (one compilation); the
-  padding is after each clip, so only its last samples can feel it."""
+  Clips are decoded in batches padded to the longest (one compilation) with the codes of
+  silence: the decoder hears a little past a clip's end, and any other code there would
+  sound into its last word."""
   model = run.artifacts["codec"].model
   frames = max(len(c) for c in codes)
+  levels = codes[0].shape[1]
+  silence_n = np.asarray(model.encode(np.zeros((1, 16 * model.hop), np.float32), levels))[0, 8]
   decode_BFn = jax.jit(model.decode)
   out = []
   for start in range(0, len(codes), batch):
     part = codes[start:start + batch]
-    codes_BFn = np.zeros((batch, frames, part[0].shape[1]), np.int32)
+    codes_BFn = np.tile(silence_n, (batch, frames, 1)).astype(np.int32)
     for row, c in enumerate(part):
       codes_BFn[row, :len(c)] = c
     wave_BT = np.asarray(decode_BFn(codes_BFn))
