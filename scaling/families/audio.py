@@ -50,7 +50,7 @@ def base_config() -> ml_collections.ConfigDict:
 
 
 def check_data(d) -> None:
-  codec_family.check_data(ml_collections.ConfigDict({**d.to_dict(), "segment_s": 1.0}))
+  codec_family.check_speech(d)
   require(d.levels >= 1, "data.levels", f"must be at least 1, got {d.levels}")
   require(d.codebook_size >= 2, "data.codebook_size", f"must be at least 2, got "
           f"{d.codebook_size}")
@@ -58,11 +58,6 @@ def check_data(d) -> None:
           "data.vocab_size", f"must be 2 + levels x codebook_size = "
           f"{audio_tokens.vocab_size(d.levels, d.codebook_size)}, got {d.vocab_size}")
   require(d.seq_len > 1, "data.seq_len", f"must be at least 2, got {d.seq_len}")
-
-
-def data_config(d) -> spoken_counting.SpokenCountingConfig:
-  return spoken_counting.config_for(n_speakers=d.n_speakers, length=d.length,
-                                    num_train=d.num_train, num_test=d.num_test, seed=d.seed)
 
 
 def open_codec(d):
@@ -83,7 +78,7 @@ def open_codec(d):
 
 def utterance_codes(d, split: str) -> tuple[spoken_counting.Utterances, list]:
   """A split's utterances and their codes (cached beside the codec)."""
-  config = data_config(d)
+  config = codec_family.data_config(d)
   utterances = spoken_counting.load(split, config, d.data_dir or None)
   codes = audio_tokens.cached_codes(open_codec(d), f"{config.name}-{split}",
                                     utterances.audio, d.levels)
@@ -97,10 +92,7 @@ class AudioFamily(lm.LMFamily):
   base_config = staticmethod(base_config)
 
   def check(self) -> None:
-    m = self.cfg.model
-    lm.base.check_transformer(m, mlps=("gelu", "swiglu", "none"))
-    require(m.parametrization != "mup" or not m.tie_embeddings, "model.tie_embeddings",
-            "muP needs an untied output head (tie_embeddings=False)")
+    self.check_model()
     check_data(self.cfg.data)
 
   def load_data(self) -> dict:

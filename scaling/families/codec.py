@@ -80,7 +80,8 @@ def base_config() -> ml_collections.ConfigDict:
   ))
 
 
-def check_data(d) -> None:
+def check_speech(d) -> None:
+  """The fields of a `data` section of spoken counting (the codec's and the audio LM's)."""
   require(d.kind == "speech" and d.name == "spoken_counting", "data.name",
           f"the codec family reads speech/spoken_counting, got {d.kind}/{d.name}")
   n_max = len(spoken_counting.VOICES) * len(spoken_counting.VARIANTS) * len(
@@ -90,10 +91,10 @@ def check_data(d) -> None:
   require(1 <= d.length <= len(spoken_counting.NUMBER_WORDS), "data.length",
           f"must be in [1, {len(spoken_counting.NUMBER_WORDS)}], got {d.length}")
   require(d.num_train > 0 and d.num_test > 0, "data.num_train", "split sizes must be positive")
-  require(d.segment_s > 0, "data.segment_s", f"must be positive, got {d.segment_s}")
 
 
 def data_config(d) -> spoken_counting.SpokenCountingConfig:
+  """The spoken-counting builder config a `data` section names."""
   return spoken_counting.config_for(n_speakers=d.n_speakers, length=d.length,
                                     num_train=d.num_train, num_test=d.num_test, seed=d.seed)
 
@@ -149,7 +150,9 @@ class CodecFamily:
             "loss weights must be non-negative")
     require(0 <= c.restart_probability <= 1, "codec.restart_probability",
             f"must be in [0, 1], got {c.restart_probability}")
-    check_data(self.cfg.data)
+    check_speech(self.cfg.data)
+    require(self.cfg.data.segment_s > 0, "data.segment_s",
+            f"must be positive, got {self.cfg.data.segment_s}")
 
   def make_model(self, rngs: nnx.Rngs | None = None) -> nnx.Module:
     with base.eager_sharding():

@@ -167,13 +167,16 @@ class LMFamily(base.OneObjective):
     self.vocab_size = cfg.data.vocab_size
 
   def check(self) -> None:
+    self.check_model()
+    _check_data(self.cfg.data)
+
+  def check_model(self) -> None:
     m = self.cfg.model
     base.check_transformer(m, mlps=("gelu", "swiglu", "none"))
     # A tied readout is the input embedding, whose init muP keeps constant; under the
     # readout multiplier its logits would then vanish as the model widens.
     require(m.parametrization != "mup" or not m.tie_embeddings, "model.tie_embeddings",
             "muP needs an untied output head (tie_embeddings=False)")
-    _check_data(self.cfg.data)
 
   def make_model(self, rngs: nnx.Rngs | None = None) -> nnx.Module:
     with base.eager_sharding():

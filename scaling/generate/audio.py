@@ -110,12 +110,7 @@ def sample(run, request: SampleRequest) -> list[str]:
                        "held-out speech, not text; give -n utterances instead of {field}")
   request.unset(("classes", "steps", "sampler", "eta", "guidance", "continue_frames"),
                 "is not taken by an audio model")
-  cfg = sampling.SamplingConfig(temperature=request.temperature, top_k=request.top_k,
-                                top_p=request.top_p, min_p=request.min_p)
-  try:
-    cfg.validate()
-  except ValueError as e:
-    raise UserError(str(e)) from None
+  cfg = sampling.from_request(request)
   levels, hop = run.cfg.data.levels, run.artifacts["codec"].model.hop
   frames = (request.max_new_tokens // levels if request.max_new_tokens
             else round(CONTINUATION_S * SAMPLE_RATE / hop))

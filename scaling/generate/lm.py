@@ -37,12 +37,7 @@ def sample(run, request: SampleRequest) -> list[str]:
   request.unset(("classes", "steps", "sampler", "eta", "guidance", "out"),
                 f"is for image models; {run.workdir} holds a language model")
   n = request.count(default=1)
-  cfg = sampling.SamplingConfig(temperature=request.temperature, top_k=request.top_k,
-                                top_p=request.top_p, min_p=request.min_p)
-  try:
-    cfg.validate()
-  except ValueError as e:
-    raise UserError(str(e)) from None
+  cfg = sampling.from_request(request)
   if not request.prompts:
     raise RequestError("prompts", "give {field}: a language model completes prompts")
   for prompt in request.prompts:

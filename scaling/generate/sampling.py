@@ -24,6 +24,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from scaling.errors import UserError
+
 
 @dataclasses.dataclass(frozen=True)
 class SamplingConfig:
@@ -185,3 +187,14 @@ def probabilities(logits_BV, cfg: SamplingConfig):
   if cfg.greedy:
     return _greedy_mask(logits_BV).astype(jnp.float32)
   return jax.nn.softmax(process_logits(logits_BV, cfg), axis=-1)
+
+
+def from_request(request) -> SamplingConfig:
+  """The sampler settings of a `scaling sample` request, checked (one `error:` line)."""
+  cfg = SamplingConfig(temperature=request.temperature, top_k=request.top_k,
+                       top_p=request.top_p, min_p=request.min_p)
+  try:
+    cfg.validate()
+  except ValueError as e:
+    raise UserError(str(e)) from None
+  return cfg

@@ -33,4 +33,4 @@ def spectrograms(clips: list[tuple[str, np.ndarray]], path: str,
       ax.axvline(marks[i], color="white", linestyle="--", linewidth=1)
   axes[-1].set_xlabel("seconds")
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  fig.savefig(path, dpi=80)
+  fig.savefig(path, dpi=60)
