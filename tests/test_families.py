@@ -41,8 +41,9 @@ def test_every_family_implements_every_member():
     assert family.kind == kind
 
 
-def test_every_kind_is_evaluated_and_sampled():
-  assert set(eval_kinds.KINDS) == set(FAMILIES) == set(sample_kinds.KINDS)
+def test_every_kind_is_evaluated_sampled_and_plotted():
+  from scaling.analysis.kinds import READINGS
+  assert set(eval_kinds.KINDS) == set(FAMILIES) == set(sample_kinds.KINDS) == set(READINGS)
   for module in eval_kinds.KINDS.values():
     assert all(hasattr(module, name) for name in ("SUITES", "DEFAULT_N", "check", "evaluate"))
   for module in sample_kinds.KINDS.values():

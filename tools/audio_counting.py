@@ -15,6 +15,7 @@ import os
 import sys
 
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from scaling.analysis import emergence, study_runs
 from scaling.analysis.plots import label, plt
@@ -46,7 +47,7 @@ def run_row(workdir: str) -> dict | None:
           "log_prob": _point(model["metrics"]["log_prob"]),
           "ceiling": _point(codec["metrics"]["exact_match"]),
           "chance": model["chance"]["exact_match"],
-          "eval_loss": summary.get("final_metrics", {}).get("eval_loss")}
+          "eval_loss": summary.get("final_eval_loss"), "wall_time_s": summary.get("wall_time_s")}
 
 
 def table(rows: list[dict]) -> str:
@@ -100,6 +101,7 @@ def figure(rows: list[dict]):
       ax.axhline(rows[0]["ceiling"][0], color="black", linestyle="--",
                  label="ceiling (codec + recogniser)")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # 2x10^4, 3x10^4 ... overlap
     label(ax, "parameters", ylabel, f"Spoken counting: {ylabel}", legend_size=7)
   fig.tight_layout()
   return fig

@@ -80,9 +80,12 @@ def emergence_for(rows, task: str, subset: str, fitted: dict | None = None) -> d
   key = files.digest(files.jsonable([x, values, chance]), length=32)
   if fitted is not None and key in fitted:
     return {**fitted[key], "task": f"{task} {subset}", "same_as": fitted[key]["task"]}
-  report = emergence.emergence_report(x, values, chance, exact_metric=sharp,
-                                      continuous_metric=smooth, task=f"{task} {subset}",
-                                      bootstrap=100)
+  # A suite without the usual continuous twin (spoken counting has a log-probability,
+  # which its own study compares) is tested on its sharp metric alone.
+  report = emergence.emergence_report(
+      x, values, chance, exact_metric=sharp if smooth in values else None,
+      continuous_metric=smooth if smooth in values else None, task=f"{task} {subset}",
+      bootstrap=100)
   if fitted is not None:
     fitted[key] = report
   return report

@@ -20,6 +20,8 @@ READINGS = {
     "gan": Reading(images=True, loss_label="held-out discriminator loss (nats)"),
     "clip": Reading(images=False, loss_label="held-out sigmoid loss per pair (nats)"),
     "video": Reading(images=False, loss_label="held-out denoising error (MSE)"),
+    "codec": Reading(images=False, loss_label="held-out spectral distance"),
+    "audio": Reading(images=False, loss_label="held-out loss (nats/codec token)"),
 }
 
 
