@@ -26,7 +26,8 @@ def spectrograms(clips: list[tuple[str, np.ndarray]], path: str,
   for i, (ax, (title, clip)) in enumerate(zip(axes, clips)):
     clip = np.asarray(clip, np.float64)
     if len(clip) >= 256:
-      ax.specgram(clip + 1e-6, NFFT=256, Fs=rate, noverlap=192, cmap="magma", vmin=-120)
+      with np.errstate(divide="ignore"):  # a silent clip's bins are -inf dB, drawn dark
+        ax.specgram(clip, NFFT=256, Fs=rate, noverlap=192, cmap="magma", vmin=-120)
     ax.set_title(title, fontsize=9, loc="left")
     ax.set_ylabel("Hz", fontsize=8)
     if marks and marks[i] is not None:
