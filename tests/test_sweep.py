@@ -246,11 +246,14 @@ def test_ctrl_c_lets_the_running_trial_save_then_the_sweep_continues(uninterrupt
   proc = subprocess.Popen(scaling_cmd("sweep", "run", f"--config={path}", f"--dir={directory}"),
                           cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                           env=one_device_env())
+  # Signalled once the trial has logged its first steps: far from its end (120 steps and
+  # an eval), whereas an async checkpoint's metadata can appear only as the run finishes.
   deadline, run_dir = time.time() + 300, None
   while time.time() < deadline and proc.poll() is None:
     if (names := list(_status(directory))):
       run_dir = os.path.join(directory, "runs", names[0])
-      if os.path.exists(os.path.join(run_dir, "checkpoints", "40", "_CHECKPOINT_METADATA")):
+      metrics = os.path.join(run_dir, "metrics.jsonl")
+      if os.path.exists(metrics) and os.path.getsize(metrics) > 0:
         break
     time.sleep(0.05)
   assert proc.poll() is None and run_dir, proc.stderr.read()[-3000:]
